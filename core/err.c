@@ -17,13 +17,20 @@ int ifp_errf(ifp_err_t *err, int code, const char *fmt, ...) {
 
 int ifp_err_prefix(ifp_err_t *err, const char *fmt, ...) {
     if (!err) return IFP_OK;
-    char pre[IFP_ERR_MSG_LEN], old[IFP_ERR_MSG_LEN];
+    char old[IFP_ERR_MSG_LEN];
+    memcpy(old, err->msg, sizeof old);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(pre, sizeof pre, fmt, ap);
+    int n = vsnprintf(err->msg, sizeof err->msg, fmt, ap);
     va_end(ap);
-    memcpy(old, err->msg, sizeof old);
-    snprintf(err->msg, sizeof err->msg, "%s: %s", pre, old);
+    if (n < 0 || (size_t)n >= sizeof err->msg - 2) return err->code;
+    size_t used = (size_t)n;
+    err->msg[used++] = ':';
+    err->msg[used++] = ' ';
+    size_t room = sizeof err->msg - used - 1, len = strnlen(old, sizeof old);
+    if (len > room) len = room;
+    memcpy(err->msg + used, old, len);
+    err->msg[used + len] = '\0';
     return err->code;
 }
 
