@@ -1,0 +1,198 @@
+/* ifp run — generate text from a prompt with one model in this process. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "forward.h"
+#include "jsonw.h"
+#include "kernels.h"
+#include "model.h"
+#include "sampler.h"
+#include "tokenizer.h"
+#include "tools.h"
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+typedef struct {
+    const char *model, *prompt;
+    int n, top_k, json, threads;
+    float temp, top_p;
+    uint64_t seed;
+} run_args_t;
+
+/* Feeds ids[from..to) into slot 0 in chunks; leaves the last row's logits in
+ * the state.  Returns 0 or prints the error. */
+static int feed(ifp_state_t *st, const int32_t *ids, int from, int to, int chunk, int32_t *pos, int32_t *slot,
+                uint8_t *want) {
+    for (int i = from; i < to; i += chunk) {
+        int n = to - i < chunk ? to - i : chunk;
+        for (int r = 0; r < n; r++) pos[r] = i + r, slot[r] = 0, want[r] = (i + r == to - 1);
+        ifp_batch_t b = {.n = n, .token = ids + i, .pos = pos, .slot = slot, .want_logits = want};
+        ifp_err_t err = {0};
+        if (ifp_forward(st, &b, &err) < 0) {
+            fprintf(stderr, "ifp run: forward failed: %s\n", err.msg);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int ifp_cmd_run(int argc, char **argv) {
+    run_args_t a = {.model = NULL, .prompt = "", .n = 128, .temp = 0.8f, .top_p = 0.95f, .top_k = 40, .threads = 1};
+    cli_opt_t opts[] = {
+        {"model", 'm', CLI_STR, &a.model, 0, 0, "model GGUF (default: the embedded ifp-mix)", 0},
+        {"prompt", 'p', CLI_STR, &a.prompt, 0, 0, "prompt text (default: empty = start from BOS)", 0},
+        {"n", 'n', CLI_INT, &a.n, 0, 1 << 20, "number of new tokens (default 128; stops early at EOS)", 0},
+        {"temp", 0, CLI_FLOAT, &a.temp, 0, 100, "temperature; 0 = greedy (default 0.8)", 0},
+        {"top-p", 0, CLI_FLOAT, &a.top_p, 0, 1, "nucleus sampling mass, 1 = off (default 0.95)", 0},
+        {"top-k", 0, CLI_INT, &a.top_k, 0, 1 << 24, "keep the k most likely tokens, 0 = off (default 40)", 0},
+        {"seed", 's', CLI_U64, &a.seed, 0, 9.0e18, "sampling seed (default: from the clock)", 0},
+        {"threads", 't', CLI_INT, &a.threads, 1, 256, "OpenBLAS threads (default 1)", 0},
+        {"json", 0, CLI_FLAG, &a.json, 0, 0, "print one JSON object instead of streaming text", 0},
+        {0},
+    };
+    const char *pos_args[1];
+    int n_pos;
+    int rc = cli_parse("run", argc, argv, 2, opts, pos_args, 0, &n_pos, "--model M.gguf [--prompt TEXT] [options]");
+    if (rc) return rc > 0 ? 0 : 2;
+    if (!opts[6].seen) a.seed = (uint64_t)time(NULL);
+    if (!a.model) a.model = ifp_default_model();
+    ifp_blas_threads(a.threads);
+
+    ifp_err_t err = {0};
+    ifp_model_t *m = NULL;
+    ifp_tokenizer_t *tok = NULL;
+    ifp_state_t *st = NULL;
+    ifp_sampler_t *smp = NULL;
+    int32_t *ids = NULL, *pos = NULL, *slot = NULL;
+    uint8_t *want = NULL;
+    ifp_buf_t out = {0}, text = {0};
+    int status = 1;
+    if (ifp_model_load(a.model, NULL, &m, &err) || ifp_tokenizer_from_gguf(m->gguf, &tok, &err)) {
+        fprintf(stderr, "ifp run: %s\n", err.msg);
+        goto done;
+    }
+    const ifp_config_t *c = &m->cfg;
+    int cap = 64, n_prompt;
+    for (;;) {
+        int32_t *grown = realloc(ids, (size_t)cap * sizeof *ids);
+        if (!grown) goto oom;
+        ids = grown;
+        n_prompt = ifp_tokenizer_encode(tok, a.prompt, ifp_tokenizer_add_bos(tok), ids, cap);
+        if (n_prompt < 0) {
+            fprintf(stderr, "ifp run: cannot tokenize the prompt: %s\n", ifp_strerror(n_prompt));
+            goto done;
+        }
+        if (n_prompt <= cap) break;
+        cap = n_prompt;
+    }
+    if (n_prompt == 0) {
+        fprintf(stderr, "ifp run: the prompt is empty and the model adds no BOS: nothing to condition on\n");
+        goto done;
+    }
+    if (n_prompt >= c->ctx) {
+        fprintf(stderr, "ifp run: the prompt has %d tokens; the model's context is %d\n", n_prompt, c->ctx);
+        goto done;
+    }
+    int n_new = a.n;
+    if (n_prompt + n_new > c->ctx) {
+        n_new = c->ctx - n_prompt;
+        fprintf(stderr, "ifp run: note: -n %d exceeds the context (%d); generating %d tokens\n", a.n, c->ctx, n_new);
+    }
+    int32_t *grown = realloc(ids, (size_t)(n_prompt + n_new + 1) * sizeof *ids);
+    if (!grown) goto oom;
+    ids = grown;
+    int chunk = 256;
+    ifp_state_params_t sp = ifp_state_default_params();
+    sp.max_batch = chunk;
+    if (ifp_state_new(m, &sp, &st, &err)) {
+        fprintf(stderr, "ifp run: %s\n", err.msg);
+        goto done;
+    }
+    smp = ifp_sampler_new(c->vocab);
+    pos = malloc(sizeof *pos * chunk);
+    slot = malloc(sizeof *slot * chunk);
+    want = malloc((size_t)chunk);
+    if (!smp || !pos || !slot || !want) goto oom;
+    ifp_sampler_params_t spar = {.temperature = a.temp, .top_k = a.top_k, .top_p = a.top_p, .seed = a.seed};
+
+    if (!a.json) {
+        fputs(a.prompt, stdout);
+        fflush(stdout);
+    }
+    double t0 = now_s();
+    if (feed(st, ids, 0, n_prompt, chunk, pos, slot, want)) goto done;
+    double t1 = now_s();
+    float first16[16];
+    int n16 = c->vocab < 16 ? c->vocab : 16;
+    memcpy(first16, ifp_state_logits(st), sizeof(float) * n16);
+    int argmax_prompt = ifp_argmax(ifp_state_logits(st), c->vocab);
+    int n_gen = 0, eos = ifp_tokenizer_eos(tok);
+    const char *finish = "length";
+    while (n_gen < n_new) {
+        int p = n_prompt + n_gen;
+        int next = ifp_sampler_sample(smp, &spar, ifp_state_logits(st), (uint64_t)p);
+        if (next == eos) {
+            finish = "eos";
+            break;
+        }
+        ids[p] = next;
+        n_gen++;
+        size_t len;
+        const char *piece = ifp_tokenizer_piece(tok, ids[p - 1], next, &len);
+        if (a.json) {
+            ifp_buf_append(&text, piece, len);
+        } else {
+            fwrite(piece, 1, len, stdout);
+            fflush(stdout);
+        }
+        if (n_gen < n_new && feed(st, ids, p, p + 1, chunk, pos, slot, want)) goto done;
+    }
+    double t2 = now_s();
+    double tps = n_gen > 0 && t2 > t1 ? n_gen / (t2 - t1) : 0.0;
+    double pps = t1 > t0 ? n_prompt / (t1 - t0) : 0.0;
+    if (a.json) {
+        ifp_buf_printf(&out, "{\"prompt_tokens\":[");
+        for (int i = 0; i < n_prompt; i++) ifp_buf_printf(&out, "%s%d", i ? "," : "", ids[i]);
+        ifp_buf_printf(&out, "],\"tokens\":[");
+        for (int i = 0; i < n_gen; i++) ifp_buf_printf(&out, "%s%d", i ? "," : "", ids[n_prompt + i]);
+        ifp_buf_printf(&out, "],\"text\":");
+        ifp_buf_json_str(&out, text.p ? text.p : "", text.len);
+        ifp_buf_printf(&out, ",\"logits_last_prompt\":[");
+        for (int i = 0; i < n16; i++) {
+            if (i) ifp_buf_append(&out, ",", 1);
+            ifp_buf_json_float(&out, first16[i]);
+        }
+        ifp_buf_printf(&out, "],\"argmax_last_prompt\":%d,\"tokens_per_s\":", argmax_prompt);
+        ifp_buf_json_float(&out, tps);
+        ifp_buf_printf(&out, ",\"prompt_tokens_per_s\":");
+        ifp_buf_json_float(&out, pps);
+        ifp_buf_printf(&out, ",\"finish_reason\":\"%s\",\"seed\":%llu}\n", finish, (unsigned long long)a.seed);
+        if (out.oom) goto oom;
+        fputs(out.p, stdout);
+    } else {
+        fputs("\n", stdout);
+        fprintf(stderr, "[%d prompt tokens at %.1f tok/s, %d new tokens at %.1f tok/s, finish: %s, seed %llu]\n",
+                n_prompt, pps, n_gen, tps, finish, (unsigned long long)a.seed);
+    }
+    status = 0;
+    goto done;
+oom:
+    fprintf(stderr, "ifp run: out of memory\n");
+done:
+    ifp_buf_free(&out);
+    ifp_buf_free(&text);
+    free(ids), free(pos), free(slot), free(want);
+    ifp_sampler_destroy(&smp);
+    ifp_state_free(&st);
+    ifp_tokenizer_destroy(&tok);
+    ifp_model_free(&m);
+    return status;
+}

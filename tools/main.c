@@ -1,0 +1,36 @@
+/* ifp — command-line entry point: dispatches to the subcommands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "tools.h"
+
+static const struct {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *help;
+} commands[] = {
+    {"run", ifp_cmd_run, "generate text from a prompt with one model"},
+    {"info", ifp_cmd_info, "print a GGUF file's metadata and tensors"},
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: ifp COMMAND [options]   (ifp COMMAND --help for its options)\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc, argv);
+    fprintf(stderr, "ifp: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,12 @@
+/* tools.h — the ifp subcommands (each returns the process exit code). */
+#ifndef IFP_TOOLS_H
+#define IFP_TOOLS_H
+
+int ifp_cmd_run(int argc, char **argv);
+int ifp_cmd_info(int argc, char **argv);
+
+/* Path of the embedded default model ($IFP_MODEL, else the repo's
+ * models/ifp-mix/ifp-mix.gguf found next to the binary or the source). */
+const char *ifp_default_model(void);
+
+#endif
