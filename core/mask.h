@@ -1,0 +1,92 @@
+/* mask.h — FFN channel masks, set algebra on them, and cluster tables.
+ *
+ * A mask says, for each layer l of a model, which FFN channels are kept: a
+ * strictly increasing list of channel indices in [0, d_ffn).  A predicted
+ * mask keeps exactly K per layer; a cluster union keeps more.  Channel i of
+ * layer l is row i of ffn_gate/ffn_up and column i of ffn_down.
+ *
+ * Serialization is GGUF (core/gguf.h): a mask file holds one mask; a cluster
+ * table holds k clusters, each with its union mask, its medoid mask, its
+ * member count and, per layer and union channel, how many members keep it.
+ * Key layout (all integer arrays are INT32):
+ *   general.architecture = "ifp-mask" | "ifp-clusters"
+ *   ifp.mask.block_count, ifp.mask.feed_forward_length          (u32)
+ *   mask file:      ifp.mask.layer.L                            (int32[])
+ *   cluster table:  ifp.clusters.count (u32), ifp.clusters.keep (u32, K of member masks)
+ *                   ifp.cluster.C.members (u32)
+ *                   ifp.cluster.C.union.L, ifp.cluster.C.medoid.L,
+ *                   ifp.cluster.C.freq.L (int32[|union L|]: members keeping each union channel) */
+#ifndef IFP_MASK_H
+#define IFP_MASK_H
+
+#include <stdint.h>
+
+#include "err.h"
+
+typedef struct {
+    int n_layers;
+    int d_ffn;       /* channels per layer in the full model */
+    int *n_kept;     /* [n_layers] */
+    int32_t **kept;  /* [n_layers] sorted kept channels (into one owned block) */
+} ifp_mask_t;
+
+/* An empty mask (0 kept per layer) with room for cap channels per layer. */
+ifp_mask_t *ifp_mask_new(int n_layers, int d_ffn);
+ifp_mask_t *ifp_mask_dense(int n_layers, int d_ffn);
+ifp_mask_t *ifp_mask_clone(const ifp_mask_t *m);
+void ifp_mask_destroy(ifp_mask_t **m);
+
+/* Sets layer l's kept list (copied; validated: strictly increasing, in range). */
+int ifp_mask_set_layer(ifp_mask_t *m, int l, const int32_t *kept, int n, ifp_err_t *err);
+/* Top-k channels of scores[d_ffn] into layer l (ties -> lower index). */
+int ifp_mask_set_topk(ifp_mask_t *m, int l, const float *scores, int k);
+int ifp_mask_validate(const ifp_mask_t *m, ifp_err_t *err);
+
+int ifp_mask_total(const ifp_mask_t *m);               /* sum of kept over layers */
+int ifp_mask_equal(const ifp_mask_t *a, const ifp_mask_t *b);
+/* |a ∩ b| summed over layers. */
+int64_t ifp_mask_intersection_size(const ifp_mask_t *a, const ifp_mask_t *b);
+/* Jaccard distance over all layers' channels: 1 - |a∩b| / |a∪b| (0 if both empty). */
+double ifp_mask_jaccard_distance(const ifp_mask_t *a, const ifp_mask_t *b);
+/* Layer-l overlap |a_l ∩ b_l| / |a_l| (the paper's Figure-3 metric when |a_l| = K). */
+double ifp_mask_layer_overlap(const ifp_mask_t *a, const ifp_mask_t *b, int l);
+/* coverage of m by u: Σ_l |m_l ∩ u_l| / Σ_l |m_l|  (1 if m is empty). */
+double ifp_mask_coverage(const ifp_mask_t *m, const ifp_mask_t *u);
+/* out = a ∪ b / a ∩ b (out may be a fresh ifp_mask_new of the same shape). */
+int ifp_mask_union(ifp_mask_t *out, const ifp_mask_t *a, const ifp_mask_t *b);
+int ifp_mask_intersect(ifp_mask_t *out, const ifp_mask_t *a, const ifp_mask_t *b);
+
+/* Bitsets: (d_ffn + 63) / 64 words per layer. */
+void ifp_mask_layer_bits(const ifp_mask_t *m, int l, uint64_t *bits);
+
+/* Sub-mask of m over a union u, for exact mixed-mask batching on weights
+ * compacted to u: sub[l][j] = 1 if channel u.kept[l][j] is in m_l, else 0.
+ * sub[l] must hold u.n_kept[l] floats.  Returns the number of channels of m
+ * that u lacks (dropped: coverage < 1). */
+int64_t ifp_mask_submask(const ifp_mask_t *m, const ifp_mask_t *u, float *const *sub);
+
+/* GGUF mask files. */
+int ifp_mask_save(const ifp_mask_t *m, const char *path, ifp_err_t *err);
+int ifp_mask_load(const char *path, ifp_mask_t **out, ifp_err_t *err);
+
+/* ---- cluster tables ---- */
+typedef struct {
+    ifp_mask_t *uni;    /* per-layer union of the members (maybe trimmed) */
+    ifp_mask_t *medoid; /* the medoid member's mask */
+    int members;
+    int32_t **freq;     /* [n_layers][uni->n_kept[l]] members keeping each union channel */
+} ifp_cluster_t;
+
+typedef struct {
+    int n_clusters;
+    int n_layers, d_ffn, keep;
+    ifp_cluster_t *c;
+} ifp_cluster_table_t;
+
+void ifp_cluster_table_destroy(ifp_cluster_table_t **t);
+int ifp_cluster_table_save(const ifp_cluster_table_t *t, const char *path, ifp_err_t *err);
+int ifp_cluster_table_load(const char *path, ifp_cluster_table_t **out, ifp_err_t *err);
+/* Index of the cluster whose medoid is nearest to m (Jaccard), -1 if none. */
+int ifp_cluster_nearest(const ifp_cluster_table_t *t, const ifp_mask_t *m);
+
+#endif
