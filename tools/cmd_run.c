@@ -179,6 +179,7 @@ int ifp_cmd_run(int argc, char **argv) {
         fputs(out.p, stdout);
     } else {
         fputs("\n", stdout);
+        fflush(stdout);
         fprintf(stderr, "[%d prompt tokens at %.1f tok/s, %d new tokens at %.1f tok/s, finish: %s, seed %llu]\n",
                 n_prompt, pps, n_gen, tps, finish, (unsigned long long)a.seed);
     }

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# tests/run.sh — install missing build dependencies, then build and run every
+# test twice: a RelWithDebInfo build in build/ and an AddressSanitizer +
+# UBSan build in build-asan/.  Exits non-zero if any step failed.
+#
+# usage: tests/run.sh [--no-asan]
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source-path=SCRIPTDIR/..
+source deploy/lib.sh
+
+usage() {
+    cat <<'USAGE'
+usage: tests/run.sh [--no-asan]
+
+  --no-asan   skip the sanitizer build (build-asan/)
+  -h, --help  show this help
+
+Installs missing packages from deploy/packages.txt (apt-get; sudo if not root),
+then configures, builds and runs ctest in build/ and build-asan/.
+USAGE
+}
+
+asan=1
+for arg in "$@"; do
+    case "$arg" in
+    --no-asan) asan=0 ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage >&2; ifp_die "unknown option: $arg" ;;
+    esac
+done
+
+jobs="$(ifp_nproc)"
+results=() # "step|status" rows for the summary
+failed=0
+record() { results+=("$1|$2"); [[ "$2" == FAIL ]] && failed=1; return 0; }
+
+# Runs "$@" as step NAME and records PASS/FAIL; returns its status.
+run_step() {
+    local name="$1"; shift
+    ifp_step "$name"
+    ifp_info "\$ $*"
+    local t0=$SECONDS rc=0
+    "$@" || rc=$?
+    if ((rc == 0)); then
+        record "$name ($((SECONDS - t0))s)" PASS
+    else
+        record "$name (exit $rc)" FAIL
+    fi
+    return "$rc"
+}
+
+ctest_in() { (cd "$1" && ctest --output-on-failure); }
+
+# Configure, build and test one build directory; later steps are skipped
+# when an earlier one fails.
+build_and_test() {
+    local dir="$1"; shift
+    if run_step "configure $dir" cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" &&
+        run_step "build $dir" cmake --build "$dir" -j "$jobs"; then
+        run_step "ctest $dir" ctest_in "$dir" || true
+    else
+        record "ctest $dir" SKIP
+    fi
+}
+
+ifp_step "ifp tests in $IFP_ROOT ($jobs jobs)"
+[[ -n "${OPENBLAS_CORETYPE:-}" ]] && ifp_info "note: OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE is set in the environment"
+
+if ! run_step "install missing packages" ifp_install_packages; then
+    printf '\nRESULT: FAILED: the build dependencies could not be installed\n'
+    exit 1
+fi
+
+# mpirun refuses to start as root unless told; CI containers run as root.
+if ((EUID == 0)); then
+    export OMPI_ALLOW_RUN_AS_ROOT="${OMPI_ALLOW_RUN_AS_ROOT:-1}"
+    export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="${OMPI_ALLOW_RUN_AS_ROOT_CONFIRM:-1}"
+fi
+
+build_and_test build || true
+
+if ((asan)); then
+    # Only sanitized binaries read these; the plain build is done by now.
+    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+    export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+    build_and_test build-asan -DIFP_SANITIZE=ON
+else
+    record "build-asan (--no-asan)" SKIP
+fi
+
+printf '\n==================== SUMMARY ====================\n'
+for row in "${results[@]}"; do
+    printf '  %-6s %s\n' "${row##*|}" "${row%|*}"
+done
+if ((failed)); then
+    printf 'RESULT: FAILED (see the output above for the failing step)\n'
+    exit 1
+fi
+printf 'RESULT: all steps passed\n'
