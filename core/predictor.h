@@ -14,29 +14,58 @@
 
 #include <stdint.h>
 
+#include "dataset.h"
 #include "err.h"
 #include "mask.h"
 #include "model.h"
+#include "tokenizer.h"
 
 typedef struct ifp_predictor ifp_predictor_t;
 
+/* Loads and validates a predictor GGUF: the backbone config and weights, the
+ * head tensor shapes against the backbone dim and the target size, and the
+ * ifp.predictor.* keys (target_block_count, target_feed_forward_length and
+ * keep are required; max_prompt_tokens defaults to the backbone context;
+ * feature / head_activation, when present, must be the supported values).
+ * Every buffer a call needs is allocated here.  Errors name the file and what
+ * is wrong (IFP_ENOTFOUND missing key/tensor, IFP_EFORMAT wrong shape or
+ * string, IFP_ERANGE value out of range). */
 int ifp_predictor_load(const char *path, ifp_predictor_t **out, ifp_err_t *err);
 void ifp_predictor_destroy(ifp_predictor_t **p);
 
 /* Refuses (IFP_EINVAL, clear message) a predictor whose target layer count or
- * FFN width differ from the model's. */
+ * FFN width differ from the model's, or whose backbone vocabulary differs
+ * (the predictor reads the model's token ids). */
 int ifp_predictor_check_target(const ifp_predictor_t *p, const ifp_config_t *model_cfg, ifp_err_t *err);
 
 int ifp_predictor_n_layers(const ifp_predictor_t *p);  /* target */
 int ifp_predictor_d_ffn(const ifp_predictor_t *p);     /* target */
 int ifp_predictor_keep(const ifp_predictor_t *p);
 int ifp_predictor_max_prompt(const ifp_predictor_t *p);
+int ifp_predictor_hidden(const ifp_predictor_t *p);    /* head width (fc1 rows) */
 const ifp_model_t *ifp_predictor_backbone(const ifp_predictor_t *p);
 
-/* Raw scores [n_layers * d_ffn] for a token sequence (truncated to
- * max_prompt_tokens).  scores is owned by the caller. */
+/* Raw scores [n_layers * d_ffn] (layer-major: l * d_ffn + j) for a token
+ * sequence, normally [BOS] + prompt ids; only ids[0 .. min(n, max_prompt))
+ * are read.  n >= 1.  scores is owned by the caller.  Allocation-free; not
+ * thread-safe (one predictor = one run state). */
 int ifp_predictor_scores(ifp_predictor_t *p, const int32_t *ids, int n, float *scores, ifp_err_t *err);
-/* scores -> top-keep mask (keep <= 0: the predictor's keep). */
+/* ids -> scores -> a new top-keep mask (keep <= 0: the predictor's keep;
+ * keep > d_ffn is IFP_ERANGE).  *out is owned by the caller. */
 int ifp_predictor_mask(ifp_predictor_t *p, const int32_t *ids, int n, int keep, ifp_mask_t **out, ifp_err_t *err);
+/* Per layer top-keep of scores[n_layers * d_ffn] (ties -> lower index). */
+int ifp_predictor_mask_from_scores(const ifp_predictor_t *p, const float *scores, int keep, ifp_mask_t **out,
+                                   ifp_err_t *err);
+/* Mask for a text (a prompt, or a task instruction for per-task masks):
+ * [BOS] + tok(text), truncated to max_prompt_tokens. */
+int ifp_predictor_mask_text(ifp_predictor_t *p, ifp_tokenizer_t *tok, const char *text, int keep, ifp_mask_t **out,
+                            ifp_err_t *err);
+
+/* Static mask: the mean predictor score over every prompt of ds ([BOS] +
+ * tok(prompt), truncated), then per layer top-keep.  mean_scores (optional,
+ * [n_layers * d_ffn]) receives the mean.  Shows progress on stderr when it is
+ * a terminal. */
+int ifp_predictor_static_mask(ifp_predictor_t *p, ifp_tokenizer_t *tok, const ifp_dataset_t *ds, int keep,
+                              float *mean_scores, ifp_mask_t **out, ifp_err_t *err);
 
 #endif

@@ -1,4 +1,12 @@
-/* ifp run — generate text from a prompt with one model in this process. */
+/* ifp run — generate text from a prompt with one model in this process,
+ * optionally under an FFN channel mask (DESIGN.md §2).
+ *
+ * Mask modes (--mask): input (the predictor on the prompt; the default with
+ * --predictor), task:TEXT (the predictor on an instruction), static (top-K of
+ * the mean predictor score over --calib FILE.jsonl), file:PATH (a saved mask)
+ * and dense (no mask; the default without --predictor).  A mask is applied at
+ * every position, prompt and generated tokens alike, by compacting the model
+ * to the kept channels once (ifp_compact_model) — the serving path. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,10 +14,14 @@
 #include <time.h>
 
 #include "cli.h"
+#include "compact.h"
+#include "dataset.h"
 #include "forward.h"
 #include "jsonw.h"
 #include "kernels.h"
+#include "mask.h"
 #include "model.h"
+#include "predictor.h"
 #include "sampler.h"
 #include "tokenizer.h"
 #include "tools.h"
@@ -20,12 +32,104 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+typedef enum { MASK_DENSE, MASK_INPUT, MASK_TASK, MASK_STATIC, MASK_FILE } mask_mode_t;
+static const char *const mask_mode_names[] = {"dense", "input", "task", "static", "file"};
+
 typedef struct {
-    const char *model, *prompt;
-    int n, top_k, json, threads;
+    const char *model, *prompt, *predictor, *mask, *calib, *mask_out;
+    int n, top_k, json, threads, keep;
     float temp, top_p;
     uint64_t seed;
+    /* from --mask */
+    mask_mode_t mode;
+    const char *mask_arg; /* task text or file path */
 } run_args_t;
+
+/* Parses --mask and checks it against --predictor / --calib / --keep.
+ * Returns 0, or prints the problem and returns -1 (a usage error). */
+static int parse_mask(run_args_t *a, int keep_seen) {
+    const char *s = a->mask;
+    a->mask_arg = NULL;
+    if (!s) a->mode = a->predictor ? MASK_INPUT : MASK_DENSE;
+    else if (!strcmp(s, "dense")) a->mode = MASK_DENSE;
+    else if (!strcmp(s, "input")) a->mode = MASK_INPUT;
+    else if (!strcmp(s, "static")) a->mode = MASK_STATIC;
+    else if (!strncmp(s, "task:", 5)) a->mode = MASK_TASK, a->mask_arg = s + 5;
+    else if (!strncmp(s, "file:", 5)) a->mode = MASK_FILE, a->mask_arg = s + 5;
+    else {
+        fprintf(stderr, "ifp run: --mask: unknown mask '%s' (expected input, task:TEXT, file:PATH, static or dense)\n",
+                s);
+        return -1;
+    }
+    if (a->mask_arg && !*a->mask_arg) {
+        fprintf(stderr, "ifp run: --mask %s needs %s after the colon\n", s,
+                a->mode == MASK_TASK ? "the task instruction" : "a mask file path");
+        return -1;
+    }
+    int predicted = a->mode == MASK_INPUT || a->mode == MASK_TASK || a->mode == MASK_STATIC;
+    if (predicted && !a->predictor) {
+        fprintf(stderr, "ifp run: --mask %s needs a predictor: add --predictor P.gguf\n", mask_mode_names[a->mode]);
+        return -1;
+    }
+    if (a->mode == MASK_STATIC && !a->calib) {
+        fprintf(stderr, "ifp run: --mask static needs --calib FILE.jsonl (the prompts to average scores over)\n");
+        return -1;
+    }
+    if (a->calib && a->mode != MASK_STATIC) {
+        fprintf(stderr, "ifp run: --calib is only used with --mask static\n");
+        return -1;
+    }
+    if (keep_seen && !predicted) {
+        fprintf(stderr, "ifp run: --keep applies to predicted masks (input, task:TEXT, static), not --mask %s\n",
+                mask_mode_names[a->mode]);
+        return -1;
+    }
+    return 0;
+}
+
+/* Builds the mask of a->mode for the prompt ids (NULL for dense).  Returns 0
+ * or prints the error and returns -1. */
+static int build_mask(const run_args_t *a, const ifp_model_t *m, ifp_tokenizer_t *tok, const int32_t *ids, int n,
+                      ifp_mask_t **out) {
+    ifp_err_t err = {0};
+    ifp_predictor_t *p = NULL;
+    ifp_dataset_t *ds = NULL;
+    const ifp_config_t *c = &m->cfg;
+    int rc = IFP_OK, keep = a->keep;
+    *out = NULL;
+    if (a->predictor) {
+        rc = ifp_predictor_load(a->predictor, &p, &err);
+        if (!rc && (rc = ifp_predictor_check_target(p, c, &err))) ifp_err_prefix(&err, "%s", a->predictor);
+    }
+    if (!rc) switch (a->mode) {
+        case MASK_DENSE:
+            break;
+        case MASK_INPUT:
+            rc = ifp_predictor_mask(p, ids, n, keep, out, &err);
+            break;
+        case MASK_TASK:
+            rc = ifp_predictor_mask_text(p, tok, a->mask_arg, keep, out, &err);
+            break;
+        case MASK_STATIC:
+            rc = ifp_dataset_load(a->calib, &ds, &err);
+            if (!rc) rc = ifp_predictor_static_mask(p, tok, ds, keep, NULL, out, &err);
+            break;
+        case MASK_FILE:
+            rc = ifp_mask_load(a->mask_arg, out, &err);
+            if (!rc && ((*out)->n_layers != c->n_layers || (*out)->d_ffn != c->d_ffn))
+                rc = ifp_errf(&err, IFP_EINVAL, "%s: mask is for %d layers x %d channels; model has %d layers x %d",
+                              a->mask_arg, (*out)->n_layers, (*out)->d_ffn, c->n_layers, c->d_ffn);
+            break;
+        }
+    ifp_dataset_destroy(&ds);
+    ifp_predictor_destroy(&p);
+    if (rc) {
+        ifp_mask_destroy(out);
+        fprintf(stderr, "ifp run: %s\n", err.msg);
+        return -1;
+    }
+    return 0;
+}
 
 /* Feeds ids[from..to) into slot 0 in chunks; leaves the last row's logits in
  * the state.  Returns 0 or prints the error. */
@@ -44,6 +148,31 @@ static int feed(ifp_state_t *st, const int32_t *ids, int from, int to, int chunk
     return 0;
 }
 
+/* "mask_mode" and, for a mask, "mask": [[kept of layer 0], ...] */
+static void json_mask(ifp_buf_t *out, const run_args_t *a, const ifp_mask_t *mask) {
+    ifp_buf_printf(out, ",\"mask_mode\":\"%s\"", mask_mode_names[a->mode]);
+    if (!mask) return;
+    ifp_buf_printf(out, ",\"mask\":[");
+    for (int l = 0; l < mask->n_layers; l++) {
+        ifp_buf_printf(out, "%s[", l ? "," : "");
+        for (int j = 0; j < mask->n_kept[l]; j++) ifp_buf_printf(out, "%s%d", j ? "," : "", mask->kept[l][j]);
+        ifp_buf_append(out, "]", 1);
+    }
+    ifp_buf_append(out, "]", 1);
+}
+
+/* One line on stderr: the mode and the channels kept per layer. */
+static void print_mask_summary(const run_args_t *a, const ifp_mask_t *mask, const ifp_config_t *c) {
+    fprintf(stderr, "[mask %s: ", mask_mode_names[a->mode]);
+    if (!mask) {
+        fprintf(stderr, "all %d channels in %d layers]\n", c->d_ffn, c->n_layers);
+        return;
+    }
+    fprintf(stderr, "kept");
+    for (int l = 0; l < mask->n_layers; l++) fprintf(stderr, " %d", mask->n_kept[l]);
+    fprintf(stderr, " of %d channels per layer]\n", c->d_ffn);
+}
+
 int ifp_cmd_run(int argc, char **argv) {
     run_args_t a = {.model = NULL, .prompt = "", .n = 128, .temp = 0.8f, .top_p = 0.95f, .top_k = 40, .threads = 1};
     cli_opt_t opts[] = {
@@ -56,19 +185,28 @@ int ifp_cmd_run(int argc, char **argv) {
         {"seed", 's', CLI_U64, &a.seed, 0, 9.0e18, "sampling seed (default: from the clock)", 0},
         {"threads", 't', CLI_INT, &a.threads, 1, 256, "OpenBLAS threads (default 1)", 0},
         {"json", 0, CLI_FLAG, &a.json, 0, 0, "print one JSON object instead of streaming text", 0},
+        {"predictor", 0, CLI_STR, &a.predictor, 0, 0, "sparsity predictor GGUF (must target this model)", 0},
+        {"mask", 0, CLI_STR, &a.mask, 0, 0,
+         "input | task:TEXT | static | file:PATH | dense (default: input with --predictor, else dense)", 0},
+        {"calib", 0, CLI_STR, &a.calib, 0, 0, "prompts (JSONL) whose mean predictor score makes --mask static", 0},
+        {"keep", 0, CLI_INT, &a.keep, 1, 1 << 22, "channels kept per layer (default: the predictor's keep)", 0},
+        {"mask-out", 0, CLI_STR, &a.mask_out, 0, 0, "save the mask used to this file (for --mask file:PATH)", 0},
         {0},
     };
     const char *pos_args[1];
     int n_pos;
-    int rc = cli_parse("run", argc, argv, 2, opts, pos_args, 0, &n_pos, "--model M.gguf [--prompt TEXT] [options]");
+    int rc = cli_parse("run", argc, argv, 2, opts, pos_args, 0, &n_pos,
+                       "--model M.gguf [--prompt TEXT] [--predictor P.gguf [--mask MODE]] [options]");
     if (rc) return rc > 0 ? 0 : 2;
+    if (parse_mask(&a, opts[12].seen)) return 2;
     if (!opts[6].seen) a.seed = (uint64_t)time(NULL);
     if (!a.model) a.model = ifp_default_model();
     ifp_blas_threads(a.threads);
 
     ifp_err_t err = {0};
-    ifp_model_t *m = NULL;
+    ifp_model_t *m = NULL, *cm = NULL;
     ifp_tokenizer_t *tok = NULL;
+    ifp_mask_t *mask = NULL;
     ifp_state_t *st = NULL;
     ifp_sampler_t *smp = NULL;
     int32_t *ids = NULL, *pos = NULL, *slot = NULL;
@@ -109,10 +247,32 @@ int ifp_cmd_run(int argc, char **argv) {
     int32_t *grown = realloc(ids, (size_t)(n_prompt + n_new + 1) * sizeof *ids);
     if (!grown) goto oom;
     ids = grown;
+
+    /* the mask, computed once from the prompt (or task / calib / file), then
+     * the model compacted to its kept channels */
+    double tm0 = now_s();
+    if (build_mask(&a, m, tok, ids, n_prompt, &mask)) goto done;
+    double mask_s = now_s() - tm0;
+    if (a.mask_out) {
+        ifp_mask_t *dense = mask ? NULL : ifp_mask_dense(c->n_layers, c->d_ffn);
+        if (!mask && !dense) goto oom;
+        int src = ifp_mask_save(mask ? mask : dense, a.mask_out, &err);
+        ifp_mask_destroy(&dense);
+        if (src) {
+            fprintf(stderr, "ifp run: --mask-out: %s\n", err.msg);
+            goto done;
+        }
+    }
+    if (mask && ifp_compact_model(m, (const int32_t *const *)mask->kept, mask->n_kept, &cm, &err)) {
+        fprintf(stderr, "ifp run: cannot apply the %s mask: %s\n", mask_mode_names[a.mode], err.msg);
+        goto done;
+    }
+    const ifp_model_t *run_model = cm ? cm : m;
+
     int chunk = 256;
     ifp_state_params_t sp = ifp_state_default_params();
     sp.max_batch = chunk;
-    if (ifp_state_new(m, &sp, &st, &err)) {
+    if (ifp_state_new(run_model, &sp, &st, &err)) {
         fprintf(stderr, "ifp run: %s\n", err.msg);
         goto done;
     }
@@ -124,6 +284,7 @@ int ifp_cmd_run(int argc, char **argv) {
     ifp_sampler_params_t spar = {.temperature = a.temp, .top_k = a.top_k, .top_p = a.top_p, .seed = a.seed};
 
     if (!a.json) {
+        if (a.predictor || a.mask) print_mask_summary(&a, mask, c);
         fputs(a.prompt, stdout);
         fflush(stdout);
     }
@@ -174,12 +335,14 @@ int ifp_cmd_run(int argc, char **argv) {
         ifp_buf_json_float(&out, tps);
         ifp_buf_printf(&out, ",\"prompt_tokens_per_s\":");
         ifp_buf_json_float(&out, pps);
+        ifp_buf_printf(&out, ",\"mask_s\":");
+        ifp_buf_json_float(&out, mask_s);
+        json_mask(&out, &a, mask);
         ifp_buf_printf(&out, ",\"finish_reason\":\"%s\",\"seed\":%llu}\n", finish, (unsigned long long)a.seed);
         if (out.oom) goto oom;
         fputs(out.p, stdout);
     } else {
         fputs("\n", stdout);
-        fflush(stdout);
         fprintf(stderr, "[%d prompt tokens at %.1f tok/s, %d new tokens at %.1f tok/s, finish: %s, seed %llu]\n",
                 n_prompt, pps, n_gen, tps, finish, (unsigned long long)a.seed);
     }
@@ -193,6 +356,8 @@ done:
     free(ids), free(pos), free(slot), free(want);
     ifp_sampler_destroy(&smp);
     ifp_state_free(&st);
+    ifp_mask_destroy(&mask);
+    ifp_model_free(&cm);
     ifp_tokenizer_destroy(&tok);
     ifp_model_free(&m);
     return status;
