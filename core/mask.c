@@ -1,5 +1,7 @@
+#define _GNU_SOURCE /* qsort_r */
 #include "mask.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,10 +83,12 @@ int ifp_mask_validate(const ifp_mask_t *m, ifp_err_t *err) {
 
 /* Top-k by (score desc, index asc): a selection over a flag array, O(d·log)
  * via a sort of indices. */
-static const float *g_sort_scores; /* qsort has no context argument */
-static int cmp_desc(const void *a, const void *b) {
+static int cmp_desc(const void *a, const void *b, void *ctx) {
+    const float *scores = ctx;
     int32_t i = *(const int32_t *)a, j = *(const int32_t *)b;
-    float x = g_sort_scores[i], y = g_sort_scores[j];
+    float x = scores[i], y = scores[j];
+    if (x != x) x = -INFINITY; /* NaN scores rank last: keeps the order total */
+    if (y != y) y = -INFINITY;
     if (x > y) return -1;
     if (x < y) return 1;
     return (i > j) - (i < j);
@@ -98,8 +102,7 @@ int ifp_mask_set_topk(ifp_mask_t *m, int l, const float *scores, int k) {
     if (l < 0 || l >= m->n_layers || k < 0 || k > m->d_ffn) return IFP_ERANGE;
     int32_t *idx = m->kept[l];
     for (int j = 0; j < m->d_ffn; j++) idx[j] = j;
-    g_sort_scores = scores;
-    qsort(idx, (size_t)m->d_ffn, sizeof *idx, cmp_desc);
+    qsort_r(idx, (size_t)m->d_ffn, sizeof *idx, cmp_desc, (void *)scores); /* thread-safe: no global */
     qsort(idx, (size_t)k, sizeof *idx, cmp_i32);
     m->n_kept[l] = k;
     return IFP_OK;
