@@ -1,0 +1,52 @@
+/* wire.h — ZeroMQ framing for ifp messages: envelope frames + one protobuf
+ * frame (see ifp.proto), and the packed form of FFN masks in Work.mask. */
+#ifndef IFP_WIRE_H
+#define IFP_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <zmq.h>
+
+#include "err.h"
+#include "ifp.pb-c.h"
+#include "mask.h"
+
+#define IFP_WIRE_MAX_FRAMES 4        /* envelope frames + body we accept */
+#define IFP_WIRE_MAX_BODY (64u << 20) /* largest protobuf frame we decode */
+
+/* One received multipart message.  If it had more than IFP_WIRE_MAX_FRAMES
+ * parts, the rest were read and dropped and `truncated` is set. */
+typedef struct {
+    int n;
+    int truncated;
+    zmq_msg_t part[IFP_WIRE_MAX_FRAMES];
+} ifp_frames_t;
+
+/* Receives all parts of one message (flags: 0 or ZMQ_DONTWAIT).  Returns the
+ * number of parts, or -1 with errno (EAGAIN when nothing is waiting). */
+int ifp_wire_recv(void *sock, ifp_frames_t *f, int flags);
+void ifp_frames_close(ifp_frames_t *f);
+static inline const void *ifp_frame_data(ifp_frames_t *f, int i) { return zmq_msg_data(&f->part[i]); }
+static inline size_t ifp_frame_size(ifp_frames_t *f, int i) { return zmq_msg_size(&f->part[i]); }
+
+/* Sends n_env envelope frames (e.g. a ROUTER identity; may be 0) followed by
+ * the packed message as the last frame.  Returns 0 or -1 with errno. */
+int ifp_wire_send(void *sock, const void *const *env, const size_t *env_len, int n_env, const ProtobufCMessage *m);
+
+/* Decoders: NULL if the bytes do not decode or the oneof is empty.  Free with
+ * the matching ifp__*__free_unpacked(msg, NULL). */
+Ifp__ClientMessage *ifp_wire_client_msg(const void *data, size_t len);
+Ifp__ServerMessage *ifp_wire_server_msg(const void *data, size_t len);
+Ifp__RouterToGroup *ifp_wire_router_msg(const void *data, size_t len);
+Ifp__GroupToRouter *ifp_wire_group_msg(const void *data, size_t len);
+
+/* Work.mask: n_layers * ceil(d_ffn/8) bytes, layer-major, LSB-first. */
+size_t ifp_wire_mask_bytes(int n_layers, int d_ffn);
+void ifp_wire_mask_pack(const ifp_mask_t *m, uint8_t *buf);
+/* Validates the length; *out = a new mask (NULL data/len 0 = dense). */
+int ifp_wire_mask_unpack(const uint8_t *buf, size_t len, int n_layers, int d_ffn, ifp_mask_t **out, ifp_err_t *err);
+
+/* Milliseconds on a monotonic clock. */
+double ifp_now_ms(void);
+
+#endif
