@@ -147,6 +147,10 @@ int ifp_gguf_writer_set_arr_str(ifp_gguf_writer_t *w, const char *key, const cha
 /* Numeric array of elem type (UINT8..FLOAT64 except BOOL/STRING/ARRAY), raw
  * little-endian elements copied. */
 int ifp_gguf_writer_set_arr(ifp_gguf_writer_t *w, const char *key, ifp_gguf_vtype_t elem, const void *v, uint64_t n);
+/* Copies a key/value as the reader holds it (any type, arrays included; the
+ * value is re-encoded, so kv may come from a reader closed afterwards).
+ * IFP_EINVAL for a key with a NUL byte or a nested array. */
+int ifp_gguf_writer_copy_kv(ifp_gguf_writer_t *w, const ifp_gguf_kv_t *kv);
 /* Adds a tensor; data (n_bytes of the given type) is borrowed until write. */
 int ifp_gguf_writer_add_tensor(ifp_gguf_writer_t *w, const char *name, ifp_ggml_type_t type, uint32_t n_dims,
                                const uint64_t *ne, const void *data);

@@ -284,6 +284,48 @@ int ifp_gguf_writer_set_arr(ifp_gguf_writer_t *w, const char *key, ifp_gguf_vtyp
     return kv_commit(w, key, &b);
 }
 
+int ifp_gguf_writer_copy_kv(ifp_gguf_writer_t *w, const ifp_gguf_kv_t *kv) {
+    static const size_t size[IFP_GGUF_NTYPES] = {1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8}; /* bool: 1 byte */
+    if (!kv || (unsigned)kv->type >= IFP_GGUF_NTYPES || memchr(kv->key.ptr, '\0', kv->key.len)) return IFP_EINVAL;
+    char *key = malloc(kv->key.len + 1);
+    if (!key) return IFP_ENOMEM;
+    memcpy(key, kv->key.ptr, kv->key.len);
+    key[kv->key.len] = '\0';
+    bytes_t b = kv_begin(key, kv->type);
+    int rc = IFP_OK;
+    if (kv->type == IFP_GGUF_STRING) {
+        put_le(&b, kv->v.str.len, 8);
+        put(&b, kv->v.str.ptr, (size_t)kv->v.str.len);
+    } else if (kv->type == IFP_GGUF_FLOAT32) {
+        put_le(&b, f32_bits((float)kv->v.f64), 4);
+    } else if (kv->type == IFP_GGUF_FLOAT64) {
+        uint64_t u;
+        memcpy(&u, &kv->v.f64, sizeof u);
+        put_le(&b, u, 8);
+    } else if (kv->type != IFP_GGUF_ARRAY) { /* integers and bool: the low bytes of u64 / i64 */
+        put_le(&b, kv->v.u64, size[kv->type]);
+    } else if ((unsigned)kv->arr_type >= IFP_GGUF_NTYPES || kv->arr_type == IFP_GGUF_ARRAY) {
+        rc = IFP_EINVAL;
+    } else {
+        put_le(&b, (uint32_t)kv->arr_type, 4);
+        put_le(&b, kv->arr_n, 8);
+        if (kv->arr_type == IFP_GGUF_STRING)
+            for (uint64_t i = 0; i < kv->arr_n; i++) {
+                put_le(&b, kv->arr_str[i].len, 8);
+                put(&b, kv->arr_str[i].ptr, (size_t)kv->arr_str[i].len);
+            }
+        else if (kv->arr_n > SIZE_MAX / size[kv->arr_type])
+            rc = IFP_ENOMEM;
+        else
+            put(&b, kv->arr_data, (size_t)kv->arr_n * size[kv->arr_type]);
+    }
+    if (!rc) rc = kv_commit(w, key, &b); /* frees b on failure */
+    else free(b.p);
+    if (!rc && strcmp(key, "general.alignment") == 0 && kv->type == IFP_GGUF_UINT32) w->alignment = (uint32_t)kv->v.u64;
+    free(key);
+    return rc;
+}
+
 int ifp_gguf_writer_add_tensor(ifp_gguf_writer_t *w, const char *name, ifp_ggml_type_t type, uint32_t n_dims,
                                const uint64_t *ne, const void *data) {
     uint64_t esize = type == IFP_GGML_F32 ? 4 : (type == IFP_GGML_F16 || type == IFP_GGML_BF16) ? 2 : 0;

@@ -11,6 +11,9 @@ static const struct {
 } commands[] = {
     {"run", ifp_cmd_run, "generate text from a prompt with one model"},
     {"info", ifp_cmd_info, "print a GGUF file's metadata and tensors"},
+    {"cluster", ifp_cmd_cluster, "k-medoids clusters of the predicted masks of a calibration set"},
+    {"eval", ifp_cmd_eval, "per-domain response perplexity under mask modes (dense, input, task, ...)"},
+    {"calibrate", ifp_cmd_calibrate, "fit a predictor for a model trained without one (channel importance)"},
 };
 
 static void usage(FILE *f) {

@@ -4,6 +4,9 @@
 
 int ifp_cmd_run(int argc, char **argv);
 int ifp_cmd_info(int argc, char **argv);
+int ifp_cmd_cluster(int argc, char **argv);
+int ifp_cmd_eval(int argc, char **argv);
+int ifp_cmd_calibrate(int argc, char **argv);
 
 /* Path of the embedded default model ($IFP_MODEL, else the repo's
  * models/ifp-mix/ifp-mix.gguf found next to the binary or the source). */
