@@ -1,0 +1,39 @@
+/* router.h — ifp-router: the one-thread broker between clients and shard
+ * groups (DESIGN.md §1, §3, §4; wire contract in docs/PROTOCOL.md).
+ *
+ *   clients ──ROUTER (frontend)──┐              ┌──ROUTER (backend)── groups
+ *                                └─ rt_router ──┘   ("G": stage 0, "G.out": last stage)
+ *
+ * One state object, one zmq_poll loop: timeout = the next timer (group
+ * liveness, request deadlines, stats); the backend is drained first, then
+ * the queue is pumped, then the frontend is read; queued work is placed
+ * again before sleeping.  Nothing a peer sends can stop the loop. */
+#ifndef RT_ROUTER_H
+#define RT_ROUTER_H
+
+#include <signal.h>
+
+#include "config.h"
+#include "err.h"
+
+typedef struct rt_router rt_router_t;
+
+typedef struct {
+    int verbose;             /* periodic one-line stats and per-event logs on stderr */
+    int shutdown_groups;     /* send Control SHUTDOWN to every group on exit */
+    double stats_ms;         /* stats period with verbose (default 2000) */
+} rt_router_opts_t;
+
+rt_router_opts_t rt_router_default_opts(void);
+
+/* Loads the tokenizer and model shape (not the weights), the predictor and
+ * the cluster table named by cfg, and binds the frontend and backend.  Errors
+ * name the file or endpoint. */
+int rt_router_new(const ifp_config_file_t *cfg, const rt_router_opts_t *opts, rt_router_t **out, ifp_err_t *err);
+/* Runs until *stop becomes non-zero (a signal handler sets it), then
+ * answers every request still in flight with an error, optionally shuts the
+ * groups down, and returns IFP_OK. */
+int rt_router_run(rt_router_t *r, volatile sig_atomic_t *stop);
+void rt_router_destroy(rt_router_t **r);
+
+#endif

@@ -1,0 +1,382 @@
+/* router_testlib.h — a real ifp-router process with fake shard groups
+ * played by the test over ZeroMQ (header-only, for test_router.c).
+ *
+ * rl_start writes a config into a temp dir (ipc:// endpoints there), runs
+ * IFP_BINARY_DIR/router/ifp-router on it (stderr to router.log), and opens
+ * one client DEALER plus, per fake group, a DEALER with identity "G" (stage
+ * 0: heartbeats, receives work) and optionally "G.out" (a last stage: token
+ * batches).  rl_pump runs the test's side of the world for a while: sends
+ * the heartbeats that are due (listing the rids a group holds), stores what
+ * the router sends to groups and to the client.  Every wait goes through it,
+ * so fake groups keep beating while the test waits. */
+#ifndef IFP_ROUTER_TESTLIB_H
+#define IFP_ROUTER_TESTLIB_H
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "wire.h"
+
+#define RL_BIN IFP_BINARY_DIR "/router/ifp-router"
+#define RL_HB_MS 100
+#define RL_LIVENESS 5 /* dead after 500 ms of silence: robust on a busy machine */
+#define RL_MAX_GROUPS 4
+#define RL_MAX_MSGS 256
+#define RL_MAX_RIDS 64
+
+typedef struct {
+    char name[16];
+    int cluster, slots, stages;
+    void *s0, *out;              /* "G", and "G.out" when stages > 1 */
+    uint64_t incarnation;
+    int beating;
+    double next_hb;
+    Ifp__Work *work[RL_MAX_MSGS]; /* received, owned */
+    int n_work;
+    uint64_t cancel[RL_MAX_MSGS];
+    int n_cancel, n_control;
+    uint64_t active[RL_MAX_RIDS]; /* rids held: in heartbeats */
+    int n_active;
+} rl_group_t;
+
+typedef struct {
+    char dir[128], cfg[192], log[192], front[200], back[200];
+    pid_t pid;
+    void *zctx, *client;
+    Ifp__ServerMessage *inbox[RL_MAX_MSGS]; /* everything the client received, owned */
+    int n_inbox;
+    int n_groups;
+    rl_group_t g[RL_MAX_GROUPS];
+} rl_env_t;
+
+typedef struct {
+    const char *name;
+    int cluster, slots, stages;
+    int beating; /* start heartbeating at once */
+} rl_group_spec_t;
+
+static inline void rl_drop_active(rl_group_t *g, uint64_t rid) {
+    for (int i = 0; i < g->n_active; i++)
+        if (g->active[i] == rid) {
+            g->active[i] = g->active[--g->n_active];
+            return;
+        }
+}
+
+static inline void rl_send_raw(void *sock, const ProtobufCMessage *m) {
+    size_t n = protobuf_c_message_get_packed_size(m);
+    uint8_t *buf = malloc(n ? n : 1);
+    protobuf_c_message_pack(m, buf);
+    if (zmq_send(sock, buf, n, 0) < 0) fprintf(stderr, "rl_send_raw: %s\n", zmq_strerror(errno));
+    free(buf);
+}
+
+static inline void rl_heartbeat(rl_group_t *g) {
+    Ifp__Heartbeat hb = IFP__HEARTBEAT__INIT;
+    hb.group = g->name;
+    hb.cluster = g->cluster;
+    hb.stages = (uint32_t)g->stages;
+    hb.slots = (uint32_t)g->slots;
+    hb.free_slots = (uint32_t)(g->slots > g->n_active ? g->slots - g->n_active : 0);
+    hb.incarnation = g->incarnation;
+    hb.n_running = (size_t)g->n_active;
+    hb.running = g->active;
+    Ifp__GroupToRouter m = IFP__GROUP_TO_ROUTER__INIT;
+    m.msg_case = IFP__GROUP_TO_ROUTER__MSG_HEARTBEAT;
+    m.heartbeat = &hb;
+    rl_send_raw(g->s0, &m.base);
+}
+
+/* Sends tokens [first, first + n) of rid as one TokenBatch from the last
+ * stage (or stage 0 for P = 1); the last one carries `finish`; index 0
+ * carries 16 head logits and argmax 5. */
+static inline void rl_tokens(rl_group_t *g, uint64_t rid, uint32_t first, const int32_t *toks, int n, int finish) {
+    Ifp__GroupToken gt[16], *ptr[16];
+    float head[16];
+    for (int i = 0; i < 16; i++) head[i] = 0.5f * (float)i;
+    for (int i = 0; i < n; i++) {
+        Ifp__GroupToken init = IFP__GROUP_TOKEN__INIT;
+        gt[i] = init;
+        gt[i].rid = rid;
+        gt[i].index = first + (uint32_t)i;
+        gt[i].token = toks[i];
+        gt[i].logprob = -0.25f;
+        gt[i].finish = i == n - 1 ? (Ifp__FinishReason)finish : IFP__FINISH_REASON__FINISH_NONE;
+        if (gt[i].index == 0) {
+            gt[i].n_logits_head = 16;
+            gt[i].logits_head = head;
+            gt[i].argmax = 5;
+        }
+        ptr[i] = &gt[i];
+    }
+    Ifp__TokenBatch b = IFP__TOKEN_BATCH__INIT;
+    b.group = g->name;
+    b.n_tokens = (size_t)n;
+    b.tokens = ptr;
+    Ifp__GroupToRouter m = IFP__GROUP_TO_ROUTER__INIT;
+    m.msg_case = IFP__GROUP_TO_ROUTER__MSG_TOKENS;
+    m.tokens = &b;
+    rl_send_raw(g->out ? g->out : g->s0, &m.base);
+    if (finish) rl_drop_active(g, rid);
+}
+
+static inline void rl_work_error(rl_group_t *g, uint64_t rid, const char *msg) {
+    Ifp__WorkError e = IFP__WORK_ERROR__INIT;
+    e.rid = rid;
+    e.message = (char *)msg;
+    Ifp__GroupToRouter m = IFP__GROUP_TO_ROUTER__INIT;
+    m.msg_case = IFP__GROUP_TO_ROUTER__MSG_ERROR;
+    m.error = &e;
+    rl_send_raw(g->s0, &m.base);
+    rl_drop_active(g, rid);
+}
+
+static inline int rl_log_has(const rl_env_t *e, const char *s);
+static inline void rl_pump(rl_env_t *e, double ms);
+
+/* Waits until the router's log contains s; 1 if it did within timeout_ms. */
+static inline int rl_wait_log(rl_env_t *e, const char *s, double timeout_ms) {
+    double end = ifp_now_ms() + timeout_ms;
+    while (!rl_log_has(e, s)) {
+        if (ifp_now_ms() >= end) return 0;
+        rl_pump(e, 10);
+    }
+    return 1;
+}
+
+static inline void *rl_dealer(rl_env_t *e, const char *endpoint, const char *ident) {
+    void *s = zmq_socket(e->zctx, ZMQ_DEALER);
+    int linger = 0;
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+    if (ident) zmq_setsockopt(s, ZMQ_ROUTING_ID, ident, strlen(ident));
+    if (zmq_connect(s, endpoint) != 0) fprintf(stderr, "connect %s: %s\n", endpoint, zmq_strerror(errno));
+    return s;
+}
+
+/* Starts the router: [router] gets `router_extra` lines, [model] the ifp-mix
+ * model + predictor (+ clusters when non-NULL), one [group] per spec. */
+static inline int rl_start(rl_env_t *e, const char *router_extra, const char *clusters, const rl_group_spec_t *gs,
+                           int n_groups) {
+    memset(e, 0, sizeof *e);
+    snprintf(e->dir, sizeof e->dir, "/tmp/ifp-test-router-XXXXXX");
+    if (!mkdtemp(e->dir)) return -1;
+    snprintf(e->cfg, sizeof e->cfg, "%s/router.ini", e->dir);
+    snprintf(e->log, sizeof e->log, "%s/router.log", e->dir);
+    snprintf(e->front, sizeof e->front, "ipc://%s/fe", e->dir);
+    snprintf(e->back, sizeof e->back, "ipc://%s/be", e->dir);
+    FILE *f = fopen(e->cfg, "w");
+    if (!f) return -1;
+    fprintf(f, "[router]\nfrontend = %s\nbackend = %s\nheartbeat_ms = %d\nliveness = %d\n%s\n", e->front, e->back,
+            RL_HB_MS, RL_LIVENESS, router_extra ? router_extra : "");
+    fprintf(f, "[model]\nmodel = %s/models/ifp-mix/ifp-mix.gguf\npredictor = %s/models/ifp-mix/ifp-mix-predictor.gguf\n",
+            IFP_SOURCE_DIR, IFP_SOURCE_DIR);
+    if (clusters) fprintf(f, "clusters = %s\n", clusters);
+    for (int i = 0; i < n_groups; i++) {
+        if (gs[i].cluster < 0) fprintf(f, "[group %s]\ncluster = dense\n", gs[i].name);
+        else fprintf(f, "[group %s]\ncluster = %d\n", gs[i].name, gs[i].cluster);
+        fprintf(f, "slots = %d\nstages = %d\n", gs[i].slots, gs[i].stages);
+    }
+    fclose(f);
+    e->pid = fork();
+    if (e->pid < 0) return -1;
+    if (e->pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        FILE *lf = freopen(e->log, "w", stderr);
+        (void)lf;
+        execl(RL_BIN, RL_BIN, "--config", e->cfg, "--verbose", (char *)NULL);
+        _exit(127);
+    }
+    e->zctx = zmq_ctx_new();
+    e->client = rl_dealer(e, e->front, "client-1");
+    e->n_groups = n_groups;
+    for (int i = 0; i < n_groups; i++) {
+        rl_group_t *g = &e->g[i];
+        snprintf(g->name, sizeof g->name, "%s", gs[i].name);
+        g->cluster = gs[i].cluster;
+        g->slots = gs[i].slots;
+        g->stages = gs[i].stages;
+        g->incarnation = 100 + (uint64_t)i;
+        g->beating = gs[i].beating;
+        g->s0 = rl_dealer(e, e->back, g->name);
+        if (g->stages > 1) {
+            char out[32];
+            snprintf(out, sizeof out, "%s.out", g->name);
+            g->out = rl_dealer(e, e->back, out);
+        }
+    }
+    /* ready when every beating group is registered (the router logs it) */
+    for (int i = 0; i < n_groups; i++) {
+        char up[64];
+        snprintf(up, sizeof up, "group %s up", e->g[i].name);
+        if (e->g[i].beating && !rl_wait_log(e, up, 10000)) {
+            fprintf(stderr, "rl_start: the router did not register group %s\n", e->g[i].name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static inline void rl_on_group_msg(rl_group_t *g, const void *data, size_t len) {
+    Ifp__RouterToGroup *m = ifp_wire_router_msg(data, len);
+    if (!m) {
+        fprintf(stderr, "fake group %s: undecodable message from the router\n", g->name);
+        return;
+    }
+    if (m->msg_case == IFP__ROUTER_TO_GROUP__MSG_WORK && g->n_work < RL_MAX_MSGS) {
+        if (g->n_active < RL_MAX_RIDS) g->active[g->n_active++] = m->work->rid;
+        g->work[g->n_work++] = m->work;
+        m->work = NULL; /* keep it: detach from the envelope */
+        m->msg_case = IFP__ROUTER_TO_GROUP__MSG__NOT_SET;
+    } else if (m->msg_case == IFP__ROUTER_TO_GROUP__MSG_CANCEL) {
+        if (g->n_cancel < RL_MAX_MSGS) g->cancel[g->n_cancel++] = m->cancel->rid;
+        rl_drop_active(g, m->cancel->rid);
+    } else if (m->msg_case == IFP__ROUTER_TO_GROUP__MSG_CONTROL) {
+        g->n_control++;
+    }
+    ifp__router_to_group__free_unpacked(m, NULL);
+}
+
+/* Runs the fake side for ms milliseconds, or until *flag becomes non-zero. */
+static inline void rl_pump_until(rl_env_t *e, double ms, const int *flag) {
+    double end = ifp_now_ms() + ms;
+    zmq_pollitem_t items[1 + 2 * RL_MAX_GROUPS];
+    for (;;) {
+        double now = ifp_now_ms();
+        for (int i = 0; i < e->n_groups; i++)
+            if (e->g[i].beating && now >= e->g[i].next_hb) {
+                rl_heartbeat(&e->g[i]);
+                e->g[i].next_hb = now + RL_HB_MS;
+            }
+        if ((flag && *flag) || now >= end) return;
+        int n = 0;
+        items[n++] = (zmq_pollitem_t){e->client, 0, ZMQ_POLLIN, 0};
+        for (int i = 0; i < e->n_groups; i++) items[n++] = (zmq_pollitem_t){e->g[i].s0, 0, ZMQ_POLLIN, 0};
+        zmq_poll(items, n, 5);
+        zmq_msg_t msg;
+        zmq_msg_init(&msg);
+        while (zmq_msg_recv(&msg, e->client, ZMQ_DONTWAIT) >= 0) {
+            Ifp__ServerMessage *m = ifp_wire_server_msg(zmq_msg_data(&msg), zmq_msg_size(&msg));
+            if (!m) fprintf(stderr, "client: undecodable message from the router\n");
+            else if (e->n_inbox < RL_MAX_MSGS) e->inbox[e->n_inbox++] = m;
+            else ifp__server_message__free_unpacked(m, NULL);
+        }
+        for (int i = 0; i < e->n_groups; i++)
+            while (zmq_msg_recv(&msg, e->g[i].s0, ZMQ_DONTWAIT) >= 0)
+                rl_on_group_msg(&e->g[i], zmq_msg_data(&msg), zmq_msg_size(&msg));
+        zmq_msg_close(&msg);
+    }
+}
+
+static inline void rl_pump(rl_env_t *e, double ms) { rl_pump_until(e, ms, NULL); }
+
+/* Waits until group g has received at least n Work messages. */
+static inline Ifp__Work *rl_wait_work(rl_env_t *e, int g, int n, double timeout_ms) {
+    double end = ifp_now_ms() + timeout_ms;
+    while (e->g[g].n_work < n && ifp_now_ms() < end) rl_pump(e, 5);
+    return e->g[g].n_work >= n ? e->g[g].work[n - 1] : NULL;
+}
+
+/* The first message of case `kind` for request id in the inbox (waiting up
+ * to timeout_ms for it), or NULL. */
+static inline Ifp__ServerMessage *rl_find(rl_env_t *e, const char *id, int kind, double timeout_ms) {
+    double end = ifp_now_ms() + timeout_ms;
+    for (;;) {
+        for (int i = 0; i < e->n_inbox; i++) {
+            Ifp__ServerMessage *m = e->inbox[i];
+            if ((int)m->msg_case != kind) continue;
+            const char *mid = kind == IFP__SERVER_MESSAGE__MSG_TOKEN   ? m->token->id
+                              : kind == IFP__SERVER_MESSAGE__MSG_REPLY ? m->reply->id
+                                                                       : m->error->id;
+            if (strcmp(mid, id) == 0) return m;
+        }
+        if (ifp_now_ms() >= end) return NULL;
+        rl_pump(e, 5);
+    }
+}
+
+static inline Ifp__Reply *rl_reply(rl_env_t *e, const char *id, double timeout_ms) {
+    Ifp__ServerMessage *m = rl_find(e, id, IFP__SERVER_MESSAGE__MSG_REPLY, timeout_ms);
+    return m ? m->reply : NULL;
+}
+
+static inline Ifp__Error *rl_error(rl_env_t *e, const char *id, double timeout_ms) {
+    Ifp__ServerMessage *m = rl_find(e, id, IFP__SERVER_MESSAGE__MSG_ERROR, timeout_ms);
+    return m ? m->error : NULL;
+}
+
+static inline void rl_request(rl_env_t *e, const Ifp__Request *q) {
+    Ifp__ClientMessage m = IFP__CLIENT_MESSAGE__INIT;
+    m.msg_case = IFP__CLIENT_MESSAGE__MSG_REQUEST;
+    m.request = (Ifp__Request *)q;
+    rl_send_raw(e->client, &m.base);
+}
+
+static inline void rl_cancel(rl_env_t *e, const char *id) {
+    Ifp__Cancel c = IFP__CANCEL__INIT;
+    c.id = (char *)id;
+    Ifp__ClientMessage m = IFP__CLIENT_MESSAGE__INIT;
+    m.msg_case = IFP__CLIENT_MESSAGE__MSG_CANCEL;
+    m.cancel = &c;
+    rl_send_raw(e->client, &m.base);
+}
+
+static inline int rl_alive(const rl_env_t *e) { return e->pid > 0 && waitpid(e->pid, NULL, WNOHANG) == 0; }
+
+/* 1 if the router's log contains s. */
+static inline int rl_log_has(const rl_env_t *e, const char *s) {
+    FILE *f = fopen(e->log, "r");
+    if (!f) return 0;
+    char line[4096];
+    int hit = 0;
+    while (!hit && fgets(line, sizeof line, f)) hit = strstr(line, s) != NULL;
+    fclose(f);
+    return hit;
+}
+
+/* SIGTERM, wait; returns the exit status (-1 if killed or stuck).  Frees
+ * everything; on a failed status the log is copied to stderr. */
+static inline int rl_stop(rl_env_t *e) {
+    int status = -1, st;
+    if (e->pid > 0) {
+        kill(e->pid, SIGTERM);
+        for (int i = 0; i < 500; i++) {
+            if (waitpid(e->pid, &st, WNOHANG) == e->pid) {
+                status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+                break;
+            }
+            usleep(10000);
+        }
+        if (status == -1 && waitpid(e->pid, &st, WNOHANG) == 0) {
+            kill(e->pid, SIGKILL);
+            waitpid(e->pid, &st, 0);
+        }
+    }
+    if (status != 0) {
+        char cmd[300];
+        snprintf(cmd, sizeof cmd, "cat %s >&2", e->log);
+        if (system(cmd)) fprintf(stderr, "(no router log)\n");
+    }
+    for (int i = 0; i < e->n_groups; i++) {
+        rl_group_t *g = &e->g[i];
+        for (int k = 0; k < g->n_work; k++) ifp__work__free_unpacked(g->work[k], NULL);
+        zmq_close(g->s0);
+        if (g->out) zmq_close(g->out);
+    }
+    for (int i = 0; i < e->n_inbox; i++) ifp__server_message__free_unpacked(e->inbox[i], NULL);
+    zmq_close(e->client);
+    zmq_ctx_term(e->zctx);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", e->dir);
+    if (system(cmd)) fprintf(stderr, "cannot remove %s\n", e->dir);
+    e->zctx = NULL;
+    e->pid = 0;
+    return status;
+}
+
+#endif
