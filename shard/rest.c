@@ -1,0 +1,174 @@
+/* rest.c — the loop of stages 1 .. P-1: receive from the previous rank,
+ * run the held layers, pass on (a middle stage) or sample and answer (the
+ * last stage: token events to the router, token ids to stage 0).
+ *
+ * Only MPI_Improbe / MPI_Mrecv of arrived messages and MPI_Isend / MPI_Test:
+ * no call waits for a peer.  With nothing to do the rank naps (sh_idle_t):
+ * ~30 µs right after work, backing off to 10 ms when idle.  A signal does
+ * not stop a stage by itself: stage 0 sends SHUTDOWN down the pipe once its
+ * in-flight micro-batches are back; if none comes within STOP_GRACE_MS of
+ * the signal (stage 0 gone), the stage leaves anyway. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shard.h"
+#include "wire.h"
+
+#define STOP_GRACE_MS 15000.0
+#define RING_WAIT_MS 30000.0
+
+typedef struct {
+    sh_group_t *G;
+    sh_stage_t *st;
+    int rank;
+    unsigned long batches, bad;
+} rest_t;
+
+/* A buffer of the send ring, waiting if every send is pending (bounded). */
+static uint8_t *ring_buf(rest_t *r, int *idx) {
+    uint8_t *b = sh_ring_acquire_wait(r->G->ring, idx, RING_WAIT_MS);
+    if (!b) sh_log("the next rank has not taken a message for %.0f s", RING_WAIT_MS / 1000);
+    return b;
+}
+
+/* Passes the message in rbuf (len bytes) on to the next rank unchanged. */
+static void forward_raw(rest_t *r, long len) {
+    int idx;
+    uint8_t *b = ring_buf(r, &idx);
+    if (!b) return;
+    memcpy(b, r->G->rbuf, (size_t)len);
+    sh_ring_send(r->G->ring, idx, (size_t)len);
+}
+
+static void on_setup(rest_t *r, const sh_hdr_t *h, long len) {
+    sh_group_t *G = r->G;
+    if (h->n < 0 || (size_t)len != sizeof *h + (size_t)h->n) {
+        r->bad++;
+        sh_log("bad setup message (%ld bytes) dropped", len);
+        return;
+    }
+    Ifp__Work *w = ifp__work__unpack(NULL, (size_t)h->n, G->rbuf + sizeof *h);
+    ifp_err_t err = {0};
+    if (!w) {
+        sh_log("setup for slot %d: the Work does not decode", h->slot);
+    } else if (sh_stage_setup_slot(r->st, h->slot, w, &err)) {
+        sh_log("setup for slot %d (request %llu): %s", h->slot, (unsigned long long)w->rid, err.msg);
+    } else if (G->tail) {
+        sh_tail_setup(G->tail, h->slot, w);
+    }
+    if (w) ifp__work__free_unpacked(w, NULL);
+    if (!r->st->last) forward_raw(r, len);
+}
+
+static void on_batch(rest_t *r, const sh_hdr_t *h, long len) {
+    sh_group_t *G = r->G;
+    sh_stage_t *st = r->st;
+    int dim = st->cfg->dim, n = h->n;
+    if (n <= 0 || n > st->max_rows || (size_t)len != sh_batch_bytes(n, dim)) {
+        /* cannot happen between ranks of one job; the micro-batch is lost */
+        r->bad++;
+        sh_log("bad micro-batch message (%ld bytes, %d rows) dropped", len, n);
+        return;
+    }
+    memcpy(G->rows, sh_batch_rows(G->rbuf), sizeof(sh_row_t) * (size_t)n);
+    memcpy(ifp_state_hidden(st->st), sh_batch_hidden(G->rbuf, n), sizeof(float) * (size_t)n * dim);
+    int failed = h->slot != 0, rc = 0;
+    ifp_err_t err = {0};
+    double t0 = ifp_now_ms();
+    if (!failed && (rc = sh_stage_forward(st, G->rows, n, &err)) < 0) {
+        sh_log("micro-batch %u (%d rows) failed: %s", h->seq, n, err.msg);
+        failed = 1;
+    }
+    int idx;
+    if (!st->last) {
+        float busy = h->busy_ms + (float)(ifp_now_ms() - t0);
+        uint8_t *b = ring_buf(r, &idx);
+        if (!b) return;
+        *(sh_hdr_t *)b = (sh_hdr_t){.kind = SH_MSG_BATCH, .n = n, .slot = failed, .seq = h->seq, .busy_ms = busy};
+        memcpy(sh_batch_rows(b), G->rows, sizeof(sh_row_t) * (size_t)n);
+        memcpy(sh_batch_hidden(b, n), ifp_state_hidden(st->st), sizeof(float) * (size_t)n * dim);
+        sh_ring_send(G->ring, idx, sh_batch_bytes(n, dim));
+    } else {
+        int nt = sh_tail_sample(G->tail, G->rows, n, failed ? NULL : ifp_state_logits(st->st), G->toks);
+        sh_tail_flush(G->tail, &G->link);
+        float busy = h->busy_ms + (float)(ifp_now_ms() - t0);
+        uint8_t *b = ring_buf(r, &idx);
+        if (!b) return;
+        *(sh_hdr_t *)b = (sh_hdr_t){.kind = SH_MSG_TOKENS, .n = nt, .seq = h->seq, .busy_ms = busy};
+        memcpy(sh_tokens(b), G->toks, sizeof(sh_tok_t) * (size_t)nt);
+        sh_ring_send(G->ring, idx, sizeof(sh_hdr_t) + sizeof(sh_tok_t) * (size_t)nt);
+    }
+    r->batches++;
+}
+
+static void on_cluster(rest_t *r, const sh_hdr_t *h, long len) {
+    ifp_err_t err = {0};
+    double t0 = ifp_now_ms();
+    if (sh_stage_load_cluster(r->st, h->slot, &err)) {
+        sh_log("cannot load cluster %d: %s; keeping cluster %d", h->slot, err.msg, r->st->cluster);
+    } else {
+        char desc[512];
+        sh_stage_describe(r->st, desc, sizeof desc);
+        sh_log("loaded cluster %d in %.0f ms: %s", h->slot, ifp_now_ms() - t0, desc);
+    }
+    if (!r->st->last) forward_raw(r, len);
+}
+
+int sh_loop_rest(sh_group_t *G) {
+    rest_t R = {.G = G, .st = G->stage, .rank = G->stage->rank};
+    sh_idle_t idle;
+    sh_idle_touch(&idle);
+    double stop_at = 0;
+    int done = 0, code = 0;
+    while (!done) {
+        long len = sh_pipe_recv(R.rank - 1, SH_TAG_PIPE, G->rbuf, G->msg_cap);
+        if (len == 0) {
+            if (sh_stop_requested()) {
+                double now = ifp_now_ms();
+                if (stop_at == 0) stop_at = now + STOP_GRACE_MS;
+                if (now > stop_at) {
+                    sh_log("signal received and no shutdown from stage 0 within %.0f s; leaving",
+                           STOP_GRACE_MS / 1000);
+                    code = 1;
+                    break;
+                }
+            }
+            if (G->ring) sh_ring_pending(G->ring); /* progress the sends */
+            sh_idle_sleep(&idle);
+            continue;
+        }
+        sh_idle_touch(&idle);
+        if (len < 0) {
+            R.bad++;
+            sh_log("oversized or truncated message from stage %d dropped", R.rank - 1);
+            continue;
+        }
+        sh_hdr_t h = *(const sh_hdr_t *)G->rbuf;
+        switch (h.kind) {
+        case SH_MSG_SETUP:
+            on_setup(&R, &h, len);
+            break;
+        case SH_MSG_BATCH:
+            on_batch(&R, &h, len);
+            break;
+        case SH_MSG_CLUSTER:
+            on_cluster(&R, &h, len);
+            break;
+        case SH_MSG_SHUTDOWN:
+            if (!R.st->last) forward_raw(&R, len);
+            done = 1;
+            break;
+        default:
+            R.bad++;
+            sh_log("unknown pipe message kind %d dropped", h.kind);
+        }
+    }
+    if (G->ring && sh_ring_drain(G->ring, 10000)) sh_log("sends to rank %d did not complete", G->ring->dest);
+    if (R.st->last)
+        sh_log("stopped: %lu micro-batches, %lu bad pipe messages, %lu sends to the router dropped", R.batches, R.bad,
+               G->link.send_drops);
+    else
+        sh_log("stopped: %lu micro-batches, %lu bad pipe messages", R.batches, R.bad);
+    return code;
+}

@@ -1,0 +1,251 @@
+#include "sched.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wire.h"
+
+sh_sched_t *sh_sched_new(int n_slots, int ctx, int max_prefill, int depth, int queue_cap) {
+    if (n_slots < 1 || ctx < 2 || max_prefill < 1 || depth < 1 || queue_cap < 0) return NULL;
+    sh_sched_t *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->n_slots = n_slots;
+    s->ctx = ctx;
+    s->max_prefill = max_prefill;
+    s->depth = depth;
+    s->q_cap = queue_cap;
+    s->slot = calloc((size_t)n_slots, sizeof *s->slot);
+    s->queue = calloc((size_t)(queue_cap ? queue_cap : 1), sizeof *s->queue);
+    s->flight = calloc((size_t)depth, sizeof *s->flight);
+    s->mark = calloc((size_t)n_slots, 1);
+    int ok = s->slot && s->queue && s->flight && s->mark;
+    for (int i = 0; ok && i < n_slots; i++) ok = (s->slot[i].prompt = malloc(sizeof(int32_t) * (size_t)ctx)) != NULL;
+    for (int i = 0; ok && i < depth; i++) ok = (s->flight[i].slots = malloc(sizeof(int) * (size_t)n_slots)) != NULL;
+    if (!ok) sh_sched_destroy(&s);
+    return s;
+}
+
+void sh_sched_destroy(sh_sched_t **sp) {
+    if (!sp || !*sp) return;
+    sh_sched_t *s = *sp;
+    for (int i = 0; s->slot && i < s->n_slots; i++) free(s->slot[i].prompt);
+    for (int i = 0; s->flight && i < s->depth; i++) free(s->flight[i].slots);
+    for (int i = 0; s->queue && i < s->q_len; i++)
+        ifp__router_to_group__free_unpacked(s->queue[(s->q_head + i) % s->q_cap], NULL);
+    free(s->slot);
+    free(s->queue);
+    free(s->flight);
+    free(s->mark);
+    free(s);
+    *sp = NULL;
+}
+
+int sh_sched_enqueue(sh_sched_t *s, Ifp__RouterToGroup **m) {
+    if (s->q_len >= s->q_cap) return -1;
+    s->queue[(s->q_head + s->q_len++) % s->q_cap] = *m;
+    *m = NULL;
+    return 0;
+}
+
+int sh_sched_has_rid(const sh_sched_t *s, uint64_t rid) {
+    for (int i = 0; i < s->n_slots; i++)
+        if (s->slot[i].busy && !s->slot[i].cancelled && s->slot[i].rid == rid) return 1;
+    for (int i = 0; i < s->q_len; i++)
+        if (s->queue[(s->q_head + i) % s->q_cap]->work->rid == rid) return 1;
+    return 0;
+}
+
+int sh_sched_admit(sh_sched_t *s, int *slot, Ifp__RouterToGroup **m) {
+    if (s->q_len == 0) return 0;
+    int k = -1;
+    for (int i = 0; i < s->n_slots && k < 0; i++)
+        if (!s->slot[i].busy) k = i;
+    if (k < 0) return 0;
+    Ifp__RouterToGroup *msg = s->queue[s->q_head];
+    s->q_head = (s->q_head + 1) % s->q_cap;
+    s->q_len--;
+    const Ifp__Work *w = msg->work;
+    sh_slot_t *sl = &s->slot[k];
+    int32_t *prompt = sl->prompt;
+    memset(sl, 0, sizeof *sl);
+    sl->prompt = prompt;
+    sl->busy = 1;
+    sl->rid = w->rid;
+    sl->order = s->next_order++;
+    sl->n_prompt = (int)w->n_prompt; /* checked: 1 <= n_prompt < ctx */
+    memcpy(sl->prompt, w->prompt, sizeof(int32_t) * w->n_prompt);
+    sl->max_new = w->max_new;
+    *slot = k;
+    *m = msg;
+    return 1;
+}
+
+void sh_sched_release(sh_sched_t *s, int slot) {
+    if (slot < 0 || slot >= s->n_slots) return;
+    s->slot[slot].busy = 0;
+    s->slot[slot].inflight = 0;
+}
+
+int sh_sched_cancel(sh_sched_t *s, uint64_t rid) {
+    for (int i = 0; i < s->q_len; i++) {
+        int at = (s->q_head + i) % s->q_cap;
+        if (s->queue[at]->work->rid != rid) continue;
+        ifp__router_to_group__free_unpacked(s->queue[at], NULL);
+        for (int j = i; j + 1 < s->q_len; j++)
+            s->queue[(s->q_head + j) % s->q_cap] = s->queue[(s->q_head + j + 1) % s->q_cap];
+        s->q_len--;
+        return 1;
+    }
+    for (int i = 0; i < s->n_slots; i++) {
+        sh_slot_t *sl = &s->slot[i];
+        if (!sl->busy || sl->cancelled || sl->rid != rid) continue;
+        sl->cancelled = 1;
+        if (sl->inflight == 0) sl->busy = 0;
+        return 2;
+    }
+    return 0;
+}
+
+/* Slot k may contribute rows: busy, not done, the prompt or a token to feed,
+ * and never past the context. */
+static int live(const sh_slot_t *sl, int ctx) { return sl->busy && !sl->cancelled && !sl->finished && sl->fed < ctx; }
+
+int sh_sched_build(sh_sched_t *s, sh_row_t *rows, uint32_t *seq) {
+    if (s->f_len >= s->depth) return 0;
+    int n = 0, decoding = 0;
+    for (int k = 0; k < s->n_slots; k++) {
+        const sh_slot_t *sl = &s->slot[k];
+        decoding += live(sl, s->ctx) && sl->fed >= sl->n_prompt;
+    }
+    int cap = (decoding + s->depth - 1) / s->depth, took = 0, last = -1;
+    memset(s->mark, 0, (size_t)s->n_slots);
+    /* 1. decode rows, round robin */
+    for (int i = 0; i < s->n_slots && took < cap; i++) {
+        int k = (s->rr + i) % s->n_slots;
+        sh_slot_t *sl = &s->slot[k];
+        if (!live(sl, s->ctx) || !sl->have_token || sl->inflight) continue;
+        rows[n++] = (sh_row_t){.slot = k, .pos = sl->fed, .token = sl->next, .want = 1};
+        sl->fed++;
+        sl->have_token = 0;
+        s->mark[k] = 1;
+        took++;
+        last = k;
+    }
+    if (last >= 0) s->rr = (last + 1) % s->n_slots;
+    /* 2. prefill chunks, oldest request first */
+    int budget = s->max_prefill;
+    while (budget > 0) {
+        int best = -1;
+        for (int k = 0; k < s->n_slots; k++) {
+            const sh_slot_t *sl = &s->slot[k];
+            if (!live(sl, s->ctx) || sl->fed >= sl->n_prompt || s->mark[k]) continue;
+            if (best < 0 || sl->order < s->slot[best].order) best = k;
+        }
+        if (best < 0) break;
+        sh_slot_t *sl = &s->slot[best];
+        int take = sl->n_prompt - sl->fed;
+        if (take > budget) take = budget;
+        for (int r = 0; r < take; r++, sl->fed++)
+            rows[n++] = (sh_row_t){.slot = best, .pos = sl->fed, .token = sl->prompt[sl->fed],
+                                   .want = sl->fed + 1 == sl->n_prompt};
+        s->mark[best] = 1;
+        budget -= take;
+    }
+    if (n == 0) return 0;
+    sh_flight_t *f = &s->flight[(s->f_head + s->f_len++) % s->depth];
+    f->seq = *seq = s->next_seq++;
+    f->n = 0;
+    for (int k = 0; k < s->n_slots; k++)
+        if (s->mark[k]) {
+            f->slots[f->n++] = k;
+            s->slot[k].inflight++;
+        }
+    return n;
+}
+
+int sh_sched_complete(sh_sched_t *s, uint32_t seq, const sh_tok_t *tok, int n) {
+    if (s->f_len == 0 || s->flight[s->f_head].seq != seq) return -1;
+    sh_flight_t *f = &s->flight[s->f_head];
+    s->f_head = (s->f_head + 1) % s->depth;
+    s->f_len--;
+    for (int i = 0; i < f->n; i++) s->slot[f->slots[i]].inflight--;
+    for (int i = 0; i < n; i++) {
+        int k = tok[i].slot;
+        if (k < 0 || k >= s->n_slots || !s->slot[k].busy) continue;
+        sh_slot_t *sl = &s->slot[k];
+        sl->generated++;
+        if (tok[i].flags & SH_TOK_FINISHED) {
+            sl->finished = 1;
+        } else {
+            sl->have_token = 1;
+            sl->next = tok[i].token;
+        }
+    }
+    for (int i = 0; i < f->n; i++) {
+        sh_slot_t *sl = &s->slot[f->slots[i]];
+        if (sl->busy && sl->inflight == 0 && (sl->finished || sl->cancelled || sl->fed >= s->ctx)) sl->busy = 0;
+    }
+    return 0;
+}
+
+int sh_sched_inflight(const sh_sched_t *s) { return s->f_len; }
+
+int sh_sched_busy_slots(const sh_sched_t *s) {
+    int n = 0;
+    for (int k = 0; k < s->n_slots; k++) n += s->slot[k].busy;
+    return n;
+}
+
+void sh_sched_stats(const sh_sched_t *s, sh_sched_stats_t *st, uint64_t *rids) {
+    uint64_t queued = 0, kv = 0;
+    int nr = 0, free_slots = 0;
+    for (int k = 0; k < s->n_slots; k++) {
+        const sh_slot_t *sl = &s->slot[k];
+        if (!sl->busy) {
+            free_slots++;
+            kv += (uint64_t)s->ctx;
+            continue;
+        }
+        kv += (uint64_t)(s->ctx - sl->fed);
+        if (sl->cancelled) continue;
+        if (sl->fed < sl->n_prompt) queued += (uint64_t)(sl->n_prompt - sl->fed);
+        if (sl->generated < sl->max_new) queued += sl->max_new - sl->generated;
+        rids[nr++] = sl->rid;
+    }
+    for (int i = 0; i < s->q_len; i++) {
+        const Ifp__Work *w = s->queue[(s->q_head + i) % s->q_cap]->work;
+        queued += w->n_prompt + (uint64_t)w->max_new;
+        rids[nr++] = w->rid;
+    }
+    st->free_slots = free_slots;
+    st->queued_tokens = queued > UINT32_MAX ? UINT32_MAX : (uint32_t)queued;
+    st->kv_free = kv > UINT32_MAX ? UINT32_MAX : (uint32_t)kv;
+    st->n_running = nr;
+}
+
+int sh_work_check(const Ifp__Work *w, const ifp_config_t *c, int ctx, char *why, size_t len) {
+    if (w->n_prompt == 0) return snprintf(why, len, "empty prompt"), -1;
+    if (w->n_prompt >= (size_t)ctx)
+        return snprintf(why, len, "prompt of %zu tokens does not fit the context of %d (room for one new token needed)",
+                        w->n_prompt, ctx),
+               -1;
+    for (size_t i = 0; i < w->n_prompt; i++)
+        if (w->prompt[i] < 0 || w->prompt[i] >= c->vocab)
+            return snprintf(why, len, "prompt token %zu: id %d out of range [0, %d)", i, w->prompt[i], c->vocab), -1;
+    if (w->max_new == 0) return snprintf(why, len, "max_new is 0"), -1;
+    if (w->eos < -1 || w->eos >= c->vocab)
+        return snprintf(why, len, "eos id %d out of range [-1, %d)", w->eos, c->vocab), -1;
+    if (!isfinite(w->temperature) || w->temperature < 0)
+        return snprintf(why, len, "temperature %g is not a finite number >= 0", (double)w->temperature), -1;
+    if (!isfinite(w->top_p)) return snprintf(why, len, "top_p is not finite"), -1;
+    if (w->mask.len) {
+        ifp_err_t err = {0};
+        ifp_mask_t *m = NULL;
+        if (ifp_wire_mask_unpack(w->mask.data, w->mask.len, c->n_layers, c->d_ffn, &m, &err))
+            return snprintf(why, len, "%s", err.msg), -1;
+        ifp_mask_destroy(&m);
+    }
+    return 0;
+}

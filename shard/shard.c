@@ -1,0 +1,129 @@
+#include "shard.h"
+
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "kernels.h"
+#include "wire.h"
+
+size_t sh_setup_cap(int ctx, size_t mask_bytes) {
+    /* Work: prompt as packed varints (<= 5 bytes per id) + mask + scalars */
+    return 6 * (size_t)ctx + mask_bytes + 128;
+}
+
+/* Validates the command line against the config; only rank 0 prints. */
+static int check_group(const sh_opts_t *o, const ifp_config_file_t *c, int rank, int size,
+                       const ifp_group_cfg_t **out) {
+    const ifp_group_cfg_t *g = ifp_config_group(c, o->group);
+    if (!g) {
+        if (rank == 0) {
+            fprintf(stderr, "ifp-shard: %s has no group \"%s\"; configured groups:", c->path, o->group);
+            for (int i = 0; i < c->n_groups; i++) fprintf(stderr, " %s", c->groups[i].name);
+            fprintf(stderr, "%s\n", c->n_groups ? "" : " (none)");
+        }
+        return 2;
+    }
+    if (g->stages != size) {
+        if (rank == 0)
+            fprintf(stderr,
+                    "ifp-shard %s: the group has stages = %d but the MPI job has %d rank%s: run mpirun -np %d\n",
+                    g->name, g->stages, size, size == 1 ? "" : "s", g->stages);
+        return 2;
+    }
+    *out = g;
+    return 0;
+}
+
+/* Everything one rank needs besides its stage: sampling (last stage), the
+ * router link (stage 0 and last), the send ring and buffers. */
+static int build_rank(sh_group_t *G, int rank, int size, ifp_err_t *err) {
+    const sh_stage_t *s = G->stage;
+    const ifp_group_cfg_t *g = G->group;
+    size_t mask_bytes = ifp_wire_mask_bytes(s->cfg->n_layers, s->cfg->d_ffn);
+    size_t cap = sh_batch_bytes(s->max_rows, s->cfg->dim);
+    size_t setup = sizeof(sh_hdr_t) + sh_setup_cap(s->ctx, mask_bytes);
+    size_t toks = sizeof(sh_hdr_t) + (size_t)s->max_rows * sizeof(sh_tok_t);
+    if (setup > cap) cap = setup;
+    if (toks > cap) cap = toks;
+    G->msg_cap = cap;
+    G->rbuf = malloc(cap);
+    G->rows = calloc((size_t)s->max_rows, sizeof *G->rows);
+    G->toks = calloc((size_t)s->max_rows, sizeof *G->toks);
+    if (!G->rbuf || !G->rows || !G->toks) return ifp_errf(err, IFP_ENOMEM, "out of memory");
+    if (s->last && !(G->tail = sh_tail_new(s->slots, s->max_rows, s->cfg->vocab, s->ctx, g->name)))
+        return ifp_errf(err, IFP_ENOMEM, "out of memory");
+    if (size > 1) {
+        int dest = s->last ? 0 : rank + 1, tag = s->last ? SH_TAG_TOKENS : SH_TAG_PIPE;
+        if (!(G->ring = sh_ring_new(s->slots + size + 4, cap, dest, tag)))
+            return ifp_errf(err, IFP_ENOMEM, "out of memory for the send ring");
+    }
+    if (s->first || s->last) {
+        char id[IFP_CFG_NAME + 8];
+        snprintf(id, sizeof id, s->first ? "%s" : "%s.out", g->name);
+        int rc = sh_link_open(&G->link, G->cfg->backend, id, err);
+        if (rc) return rc;
+    }
+    return IFP_OK;
+}
+
+static void free_rank(sh_group_t *G) {
+    if (G->link.sock) sh_link_close(&G->link, 500);
+    sh_ring_destroy(&G->ring);
+    sh_tail_destroy(&G->tail);
+    sh_stage_destroy(&G->stage);
+    free(G->rbuf);
+    free(G->rows);
+    free(G->toks);
+}
+
+int sh_run(const sh_opts_t *o, int rank, int size) {
+    ifp_config_file_t *cfg = calloc(1, sizeof *cfg);
+    ifp_err_t err = {0};
+    if (!cfg) {
+        fprintf(stderr, "ifp-shard: out of memory\n");
+        return 1;
+    }
+    if (ifp_config_load(o->config, cfg, &err)) {
+        if (rank == 0) fprintf(stderr, "ifp-shard: %s\n", err.msg);
+        free(cfg);
+        return 2;
+    }
+    sh_group_t G = {.opts = o, .cfg = cfg};
+    int code = check_group(o, cfg, rank, size, &G.group);
+    if (code) {
+        free(cfg);
+        return code;
+    }
+    sh_log_init(G.group->name, rank, o->verbose);
+    sh_signals_install();
+    ifp_blas_threads(o->threads);
+
+    struct stat sb;
+    if (stat(cfg->model, &sb) == 0 && sb.st_size > (256 << 20))
+        sh_log("loading this stage's layers of %s (%.1f GB file)...", cfg->model, (double)sb.st_size / (1 << 30));
+    double t0 = ifp_now_ms();
+    int rc = sh_stage_new(cfg, G.group, rank, &G.stage, &err);
+    double load_ms = ifp_now_ms() - t0;
+    if (!rc) rc = build_rank(&G, rank, size, &err);
+    if (rc) sh_log("cannot start: %s", err.msg);
+    /* every rank must be ready before any of them talks on the pipe */
+    int ok = rc == 0, all_ok = 0;
+    MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    if (!all_ok) {
+        if (rc == 0 && rank == 0) sh_log("another stage failed to start; exiting");
+        free_rank(&G);
+        free(cfg);
+        return 1;
+    }
+    char desc[512];
+    sh_stage_describe(G.stage, desc, sizeof desc);
+    if (load_ms > 1000) sh_log("%s; loaded in %.1f s", desc, load_ms / 1000);
+    else sh_log("%s", desc);
+    code = rank == 0 ? sh_loop_first(&G) : sh_loop_rest(&G);
+    free_rank(&G);
+    free(cfg);
+    return code;
+}

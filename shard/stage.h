@@ -1,0 +1,90 @@
+/* stage.h — one pipeline stage of a shard group: its slice of the model, the
+ * FFN compaction to the group's cluster union, its KV cache (ifp_state) and,
+ * per sequence slot, the sub-mask of the request it holds.
+ *
+ * Weights: the stage loads layers [l0, l1) of the model (the embedding on
+ * stage 0, the final norm and output matrix on the last stage).  A cluster
+ * group compacts those layers to its union U (ifp_compact_model): each
+ * request then runs on the compacted weights with its own 0/1 sub-mask over
+ * U (exact mixed-mask batching, DESIGN.md §2).  A dense group keeps the full
+ * weights and a masked request's sub-mask is its mask over all channels.  A
+ * dense request (no mask) runs with no row mask: all of U (or all channels).
+ *
+ * The run state is sized for the full FFN width so the stage can re-compact
+ * to any other cluster later (sh_stage_load_cluster) without reallocating. */
+#ifndef SH_STAGE_H
+#define SH_STAGE_H
+
+#include <stdint.h>
+
+#include "config.h"
+#include "err.h"
+#include "forward.h"
+#include "ifp.pb-c.h"
+#include "mask.h"
+#include "model.h"
+#include "pipe.h"
+
+/* How a slot's rows run: no row mask, its sub-mask, or not at all (its
+ * setup failed here: micro-batches holding it fail, ending its request with
+ * a WorkError instead of a wrong answer). */
+enum { SH_ROW_DENSE = 0, SH_ROW_MASKED = 1, SH_ROW_BROKEN = 2 };
+
+typedef struct {
+    int rank, n_stages;
+    int l0, l1;               /* held layers [l0, l1) */
+    int first, last;          /* rank == 0, rank == n_stages - 1 */
+    int slots, max_rows, ctx; /* max_rows: rows per micro-batch (prefill budget + one decode row per slot) */
+    int cluster;              /* IFP_CLUSTER_DENSE or the cluster the weights are compacted to */
+    const ifp_config_t *cfg;  /* model hyper-parameters */
+
+    ifp_model_t *full;        /* the held layers, uncompacted */
+    ifp_model_t *compact;     /* compacted to uni (NULL for dense) */
+    const ifp_model_t *run;   /* compact or full */
+    ifp_cluster_table_t *table; /* NULL if the config names no clusters file */
+    const ifp_mask_t *uni;    /* the union of `cluster` (NULL for dense) */
+    ifp_state_t *st;
+
+    /* per slot: one row mask; layer[l] points into sub for held layers */
+    ifp_ffn_mask_t *slot_mask;    /* [slots] */
+    const float **slot_layer;     /* [slots × n_layers] */
+    float *sub;                   /* [slots × held layers × d_ffn] */
+    uint8_t *slot_masked;         /* [slots] SH_ROW_DENSE / SH_ROW_MASKED / SH_ROW_BROKEN */
+    float *scratch;               /* [d_ffn] sub-mask rows of layers this stage does not hold */
+
+    /* the batch handed to the forward pass, [max_rows] */
+    int32_t *tok, *pos, *slot;
+    uint8_t *want;
+    const ifp_ffn_mask_t **rmask;
+} sh_stage_t;
+
+/* Loads this rank's slice of the model for group g of config c (and the
+ * cluster table if c names one), compacts to the group's cluster and
+ * allocates the run state.  Errors name the file and the problem. */
+int sh_stage_new(const ifp_config_file_t *c, const ifp_group_cfg_t *g, int rank, sh_stage_t **out, ifp_err_t *err);
+void sh_stage_destroy(sh_stage_t **s);
+
+/* "stage 1/2, layers [2,4), cluster 0 (|U| 412 398 of 768), 8 slots, ..." */
+void sh_stage_describe(const sh_stage_t *s, char *buf, size_t len);
+
+/* Work w now occupies slot: forgets the slot's KV positions and sets its
+ * sub-mask for the held layers from w->mask (validated here too).  On error
+ * the slot is SH_ROW_BROKEN until its next setup. */
+int sh_stage_setup_slot(sh_stage_t *s, int slot, const Ifp__Work *w, ifp_err_t *err);
+
+/* Runs rows[0..n) through the held layers: the embedding first on stage 0;
+ * other stages must have copied the incoming activations into
+ * ifp_state_hidden(s->st) first.  On the last stage, then the head for the
+ * rows with want = 1; returns the number of logits rows (0 elsewhere) or a
+ * negative code. */
+int sh_stage_forward(sh_stage_t *s, const sh_row_t *rows, int n, ifp_err_t *err);
+
+/* Re-compacts the held layers to cluster c (IFP_CLUSTER_DENSE = full
+ * weights).  Only while no slot is in use (KV caches stay valid, but masks
+ * set up for the old union would not be). */
+int sh_stage_load_cluster(sh_stage_t *s, int cluster, ifp_err_t *err);
+
+/* Checks a cluster id against the table (or dense). */
+int sh_stage_cluster_ok(const sh_stage_t *s, int cluster, ifp_err_t *err);
+
+#endif

@@ -1,0 +1,62 @@
+/* tail.h — the last stage's sampling: per slot, the request's sampling
+ * parameters and limits; per micro-batch, one token per `want` row, the
+ * finish decision, one TokenBatch to the router and the token ids for stage 0.
+ *
+ * Sampling is exactly `ifp run`'s: ifp_sampler_sample(logits of the row at
+ * position pos, pos + 1) — the position the new token will occupy — so a
+ * group's answers are token-for-token those of `ifp run` with the same mask,
+ * seed and parameters.  The logprob is the log-softmax of the raw logits at
+ * the sampled token.  Finish: the token is eos -> EOS (the event carries it);
+ * the request's max_new tokens are out -> LENGTH; the new token takes the
+ * last context position -> LENGTH. */
+#ifndef SH_TAIL_H
+#define SH_TAIL_H
+
+#include <stdint.h>
+
+#include "ifp.pb-c.h"
+#include "link.h"
+#include "pipe.h"
+#include "sampler.h"
+
+#define SH_LOGITS_HEAD 16
+
+typedef struct {
+    int active;
+    uint64_t rid;
+    ifp_sampler_params_t sp;
+    uint32_t first_index, generated, max_new;
+    int32_t eos;
+} sh_tail_slot_t;
+
+typedef struct {
+    int n_slots, max_rows, vocab, ctx;
+    char group[64];
+    sh_tail_slot_t *slot;
+    ifp_sampler_t *smp;
+    /* the TokenBatch of the last micro-batch */
+    Ifp__GroupToken *gt;    /* [max_rows] */
+    Ifp__GroupToken **gtp;  /* [max_rows] */
+    float *head;            /* [max_rows × SH_LOGITS_HEAD] */
+    int n_gt;
+    uint64_t *failed;       /* [max_rows] rids of a failed micro-batch */
+    int n_failed;
+} sh_tail_t;
+
+sh_tail_t *sh_tail_new(int n_slots, int max_rows, int vocab, int ctx, const char *group);
+void sh_tail_destroy(sh_tail_t **t);
+
+/* Work w now occupies slot. */
+void sh_tail_setup(sh_tail_t *t, int slot, const Ifp__Work *w);
+
+/* Samples the `want` rows of rows[0..n) (logits: one row per want row, in
+ * order; NULL when the micro-batch failed upstream — its requests then end
+ * with a WorkError).  Writes one sh_tok_t per want row to out and returns
+ * their count. */
+int sh_tail_sample(sh_tail_t *t, const sh_row_t *rows, int n, const float *logits, sh_tok_t *out);
+
+/* Sends the TokenBatch of the last sh_tail_sample (if it has tokens) and the
+ * work errors of a failed micro-batch. */
+void sh_tail_flush(sh_tail_t *t, sh_link_t *l);
+
+#endif

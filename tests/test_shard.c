@@ -1,0 +1,470 @@
+/* test_shard — ifp-shard, the pipeline-parallel shard group.
+ *
+ * Unit tests of stage 0's scheduler (no MPI), then the group end to end: the
+ * test plays the router (shard_testlib.h), starts `mpirun -np P ifp-shard`
+ * for P = 1, 2, 3 (layers 2,1,1) on a dense and on a cluster group, and
+ * checks every golden prompt's greedy answer token for token against
+ * golden.jsonl with at least 8 requests in flight (masks mixed in every
+ * micro-batch); plus malformed frames, bad protobuf, unknown message types
+ * and invalid work (the group stays up and answers WorkError), the context
+ * limit, cancellation, DRAIN, LOAD_CLUSTER (re-compaction of every stage),
+ * SIGTERM under load, wrong command lines, and a clean SHUTDOWN (exit 0). */
+#include <math.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "config.h"
+#include "gguf.h"
+#include "mask.h"
+#include "model.h"
+#include "sched.h"
+#include "shard_testlib.h"
+#include "testutil.h"
+#include "wire.h"
+
+/* ---------------------------------------------------------------- helpers */
+
+static Ifp__RouterToGroup *work_msg(uint64_t rid, int n_prompt, uint32_t max_new) {
+    int32_t prompt[256];
+    for (int i = 0; i < n_prompt; i++) prompt[i] = 3 + i;
+    Ifp__Work w = IFP__WORK__INIT;
+    w.rid = rid;
+    w.n_prompt = (size_t)n_prompt;
+    w.prompt = prompt;
+    w.max_new = max_new;
+    w.eos = 2;
+    Ifp__RouterToGroup m = IFP__ROUTER_TO_GROUP__INIT;
+    m.msg_case = IFP__ROUTER_TO_GROUP__MSG_WORK;
+    m.work = &w;
+    uint8_t buf[4096];
+    size_t len = ifp__router_to_group__pack(&m, buf);
+    return ifp__router_to_group__unpack(NULL, len, buf);
+}
+
+/* ---------------------------------------------------------------- scheduler */
+
+static void sched_prefill_then_decode_cohorts(void **unused) {
+    (void)unused;
+    sh_sched_t *s = sh_sched_new(8, 64, 16, 2, 4);
+    assert_non_null(s);
+    int lens[3] = {20, 5, 3};
+    for (int i = 0; i < 3; i++) {
+        Ifp__RouterToGroup *m = work_msg(10 + i, lens[i], 4);
+        assert_int_equal(sh_sched_enqueue(s, &m), 0);
+        assert_null(m);
+    }
+    int slot;
+    Ifp__RouterToGroup *m;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(sh_sched_admit(s, &slot, &m), 1);
+        assert_int_equal(slot, i);
+        ifp__router_to_group__free_unpacked(m, NULL);
+    }
+    assert_int_equal(sh_sched_admit(s, &slot, &m), 0);
+    sh_row_t rows[24];
+    uint32_t seq1, seq2, seq3;
+    /* batch 1: the oldest prompt's first chunk fills the prefill budget */
+    assert_int_equal(sh_sched_build(s, rows, &seq1), 16);
+    assert_int_equal(rows[15].slot, 0);
+    assert_int_equal(rows[15].pos, 15);
+    assert_int_equal(rows[15].want, 0);
+    /* batch 2: the rest of slot 0 (its chunks pipeline), then slots 1 and 2 */
+    assert_int_equal(sh_sched_build(s, rows, &seq2), 4 + 5 + 3);
+    assert_int_equal(rows[3].slot, 0);
+    assert_int_equal(rows[3].pos, 19);
+    assert_int_equal(rows[3].want, 1);
+    assert_int_equal(rows[8].want, 1);
+    assert_int_equal(rows[11].slot, 2);
+    assert_int_equal(sh_sched_inflight(s), 2);
+    assert_int_equal(sh_sched_build(s, rows, &seq3), 0); /* depth 2 reached */
+    /* completions come back in order */
+    assert_int_equal(sh_sched_complete(s, seq2, NULL, 0), -1);
+    assert_int_equal(sh_sched_complete(s, seq1, NULL, 0), 0);
+    sh_tok_t t[3] = {{0, 100, 0}, {1, 101, 0}, {2, 102, 0}};
+    assert_int_equal(sh_sched_complete(s, seq2, t, 3), 0);
+    /* three decoding slots over depth 2: cohorts of 2 and 1 */
+    assert_int_equal(sh_sched_build(s, rows, &seq1), 2);
+    assert_int_equal(rows[0].token, 100);
+    assert_int_equal(rows[0].pos, 20);
+    assert_int_equal(rows[1].token, 101);
+    assert_int_equal(rows[1].pos, 5);
+    assert_int_equal(sh_sched_build(s, rows, &seq2), 1);
+    assert_int_equal(rows[0].slot, 2);
+    assert_int_equal(rows[0].pos, 3);
+    /* slot 1 finishes; slot 0 is cancelled while in flight */
+    assert_int_equal(sh_sched_cancel(s, 10), 2);
+    assert_int_equal(sh_sched_busy_slots(s), 3);
+    sh_tok_t t2[2] = {{0, 7, 0}, {1, 2, SH_TOK_FINISHED}};
+    assert_int_equal(sh_sched_complete(s, seq1, t2, 2), 0);
+    assert_int_equal(sh_sched_busy_slots(s), 1);
+    sh_sched_stats_t st;
+    uint64_t rids[12];
+    sh_sched_stats(s, &st, rids);
+    assert_int_equal(st.free_slots, 7);
+    assert_int_equal(st.n_running, 1);
+    assert_int_equal(rids[0], 12);
+    assert_int_equal(sh_sched_cancel(s, 999), 0);
+    sh_sched_destroy(&s);
+    assert_null(s);
+}
+
+static void sched_queue_bound_and_cancel(void **unused) {
+    (void)unused;
+    sh_sched_t *s = sh_sched_new(1, 64, 8, 1, 2);
+    Ifp__RouterToGroup *m[3] = {work_msg(1, 4, 2), work_msg(2, 4, 2), work_msg(3, 4, 2)};
+    assert_int_equal(sh_sched_enqueue(s, &m[0]), 0);
+    assert_int_equal(sh_sched_enqueue(s, &m[1]), 0);
+    assert_int_equal(sh_sched_enqueue(s, &m[2]), -1); /* full: still ours */
+    assert_non_null(m[2]);
+    ifp__router_to_group__free_unpacked(m[2], NULL);
+    assert_true(sh_sched_has_rid(s, 2));
+    assert_int_equal(sh_sched_cancel(s, 1), 1);
+    assert_false(sh_sched_has_rid(s, 1));
+    sh_sched_destroy(&s); /* frees the queued request */
+}
+
+static void work_validation(void **unused) {
+    (void)unused;
+    ifp_config_t c = {.n_layers = 2, .d_ffn = 12, .vocab = 100};
+    int32_t p[4] = {1, 5, 99, 7};
+    uint8_t mask[4] = {0x01, 0x00, 0x03, 0x00};
+    Ifp__Work w = IFP__WORK__INIT;
+    w.prompt = p;
+    w.n_prompt = 4;
+    w.max_new = 3;
+    w.eos = 2;
+    char why[256];
+    assert_int_equal(sh_work_check(&w, &c, 8, why, sizeof why), 0);
+    assert_int_equal(sh_work_check(&w, &c, 4, why, sizeof why), -1); /* no room for a new token */
+    w.mask.data = mask;
+    w.mask.len = 4;
+    assert_int_equal(sh_work_check(&w, &c, 8, why, sizeof why), 0);
+    w.mask.len = 3;
+    assert_int_equal(sh_work_check(&w, &c, 8, why, sizeof why), -1);
+    mask[1] = 0x10; /* a bit past channel 11 */
+    w.mask.len = 4;
+    assert_int_equal(sh_work_check(&w, &c, 8, why, sizeof why), -1);
+    w.mask.len = 0;
+    p[2] = 100;
+    assert_int_equal(sh_work_check(&w, &c, 8, why, sizeof why), -1);
+    p[2] = 99;
+    w.max_new = 0;
+    assert_int_equal(sh_work_check(&w, &c, 8, why, sizeof why), -1);
+    w.max_new = 1;
+    w.temperature = NAN;
+    assert_int_equal(sh_work_check(&w, &c, 8, why, sizeof why), -1);
+    w.temperature = 0;
+    w.n_prompt = 0;
+    assert_int_equal(sh_work_check(&w, &c, 8, why, sizeof why), -1);
+}
+
+/* ---------------------------------------------------------------- golden answers */
+
+enum { NG = 12 };
+
+typedef struct {
+    int n;
+    int32_t *prompt[NG];
+    int n_prompt[NG];
+    ifp_mask_t *mask[NG];
+    int32_t want[2][NG][40]; /* [0] masked, [1] dense greedy ids */
+    int n_want[2][NG], argmax[2][NG];
+    float head[2][NG][16];
+    ifp_cluster_table_t *table;
+} golden_t;
+
+static void read_answer(const cJSON *o, golden_t *g, int which, int i) {
+    int n, *ids = tu_ints(cJSON_GetObjectItem(o, "greedy_ids"), &n);
+    assert_true(n <= 40);
+    for (int k = 0; k < n; k++) g->want[which][i][k] = ids[k];
+    g->n_want[which][i] = n;
+    free(ids);
+    g->argmax[which][i] = cJSON_GetObjectItem(o, "last_argmax")->valueint;
+    const cJSON *h = cJSON_GetObjectItem(o, "last_logits_first16");
+    for (int k = 0; k < 16; k++) g->head[which][i][k] = (float)cJSON_GetArrayItem(h, k)->valuedouble;
+}
+
+static int golden_setup(void **state) {
+    golden_t *g = calloc(1, sizeof *g);
+    ifp_gguf_t *gg = NULL;
+    ifp_config_t c;
+    assert_int_equal(ifp_gguf_open(MODEL_PATH("ifp-mix/ifp-mix.gguf"), &gg, NULL), 0);
+    assert_int_equal(ifp_config_from_gguf(gg, &c, NULL), 0);
+    ifp_gguf_close(&gg);
+    cJSON **rows = tu_read_jsonl(MODEL_PATH("ifp-mix/golden.jsonl"), &g->n);
+    assert_int_equal(g->n, NG);
+    for (int i = 0; i < NG; i++) {
+        g->prompt[i] = (int32_t *)tu_ints(cJSON_GetObjectItem(rows[i], "prompt_ids"), &g->n_prompt[i]);
+        const cJSON *kc = cJSON_GetObjectItem(rows[i], "kept_channels");
+        g->mask[i] = ifp_mask_new(c.n_layers, c.d_ffn);
+        for (int l = 0; l < c.n_layers; l++) {
+            int nk, *k = tu_ints(cJSON_GetArrayItem(kc, l), &nk);
+            assert_int_equal(ifp_mask_set_layer(g->mask[i], l, (int32_t *)k, nk, NULL), 0);
+            free(k);
+        }
+        read_answer(cJSON_GetObjectItem(rows[i], "masked"), g, 0, i);
+        read_answer(cJSON_GetObjectItem(rows[i], "dense"), g, 1, i);
+    }
+    tu_free_jsonl(rows, g->n);
+    assert_int_equal(ifp_cluster_table_load(MODEL_PATH("ifp-mix/clusters-k4.gguf"), &g->table, NULL), 0);
+    *state = g;
+    return 0;
+}
+
+static int golden_teardown(void **state) {
+    rig_reap(); /* a job a failed test left running */
+    golden_t *g = *state;
+    for (int i = 0; i < NG; i++) {
+        free(g->prompt[i]);
+        ifp_mask_destroy(&g->mask[i]);
+    }
+    ifp_cluster_table_destroy(&g->table);
+    free(g);
+    return 0;
+}
+
+static void check_answer(const req_t *q, const golden_t *g, int which, int i) {
+    const int32_t *want = g->want[which][i];
+    int n = g->n_want[which][i];
+    assert_false(q->error);
+    int same = 0;
+    while (same < n && same < q->n && q->tok[same] == want[same]) same++;
+    if (q->n != n || same != n)
+        fail_msg("golden %d (%s): %d tokens, want %d; first difference at %d", i, which ? "dense" : "masked", q->n, n,
+                 same);
+    assert_int_equal(q->finish, want[n - 1] == 2 ? IFP__FINISH_REASON__FINISH_EOS : IFP__FINISH_REASON__FINISH_LENGTH);
+    assert_int_equal(q->n_head, 16);
+    assert_int_equal(q->argmax, g->argmax[which][i]);
+    for (int k = 0; k < 16; k++) assert_true(fabsf(q->head[k] - g->head[which][i][k]) < 1e-3f);
+}
+
+/* Most requests streaming at the same time, from the token events. */
+static int max_concurrent(const rig_t *r) {
+    int best = 0;
+    for (int i = 0; i < r->n_req; i++) {
+        if (!r->req[i].n) continue;
+        double t = r->req[i].t_first;
+        int open = 0;
+        for (int j = 0; j < r->n_req; j++) open += r->req[j].n && r->req[j].t_first <= t && r->req[j].t_last >= t;
+        if (open > best) best = open;
+    }
+    return best;
+}
+
+/* Every golden prompt, masked and dense, all submitted at once (8 slots, the
+ * rest queued).  On a cluster group, masked answers are checked when the
+ * union covers the mask; the others (and dense requests, which run on the
+ * whole union there) are in the mix but not checked. */
+static void run_golden(rig_t *r, const golden_t *g, int cluster, uint64_t base) {
+    const ifp_mask_t *u = cluster >= 0 ? g->table->c[cluster].uni : NULL;
+    int first = r->n_req, checked = 0;
+    double t0 = now_ms();
+    for (int i = 0; i < NG; i++) {
+        rig_work(r, base + 2 * i, g->prompt[i], g->n_prompt[i], g->mask[i], 32, 2);
+        rig_work(r, base + 2 * i + 1, g->prompt[i], g->n_prompt[i], NULL, 32, 2);
+    }
+    rig_wait_all(r, 30000);
+    int tokens = 0;
+    for (int i = 0; i < NG; i++) {
+        const req_t *qm = &r->req[first + 2 * i], *qd = &r->req[first + 2 * i + 1];
+        tokens += qm->n + qd->n;
+        if (!u || ifp_mask_coverage(g->mask[i], u) == 1.0) check_answer(qm, g, 0, i), checked++;
+        if (!u) check_answer(qd, g, 1, i), checked++;
+    }
+    int conc = max_concurrent(r);
+    fprintf(stderr, "  %d golden answers identical (%d requests, %d tokens in %.0f ms, up to %d streaming at once)\n",
+            checked, 2 * NG, tokens, now_ms() - t0, conc);
+    assert_true(conc >= 8);
+    assert_true(checked >= (u ? 5 : 2 * NG));
+}
+
+static void group_p1_dense(void **state) {
+    rig_t r;
+    rig_start(&r, 1, NULL, "dense");
+    rig_wait_heartbeat(&r);
+    run_golden(&r, *state, -1, 1000);
+    rig_stop(&r);
+}
+
+/* A cluster group; then LOAD_CLUSTER re-compacts every stage: to the dense
+ * weights (every answer exact again), and back. */
+static void group_p2_cluster(void **state) {
+    rig_t r;
+    rig_start(&r, 2, NULL, "0");
+    rig_wait_heartbeat(&r);
+    assert_int_equal(r.last_cluster, 0);
+    run_golden(&r, *state, 0, 1000);
+    rig_load_cluster(&r, -1);
+    run_golden(&r, *state, -1, 2000);
+    rig_load_cluster(&r, 0);
+    run_golden(&r, *state, 0, 3000);
+    rig_stop(&r);
+}
+
+/* SIGTERM to mpirun with requests streaming: stage 0 stops taking work,
+ * waits for its micro-batches to come back, sends SHUTDOWN down the pipe;
+ * every rank stops cleanly (mpirun itself reports a signalled job). */
+static void group_p3_dense(void **state) {
+    rig_t r;
+    rig_start(&r, 3, "2,1,1", "dense");
+    rig_wait_heartbeat(&r);
+    run_golden(&r, *state, -1, 1000);
+    req_t *q[8];
+    for (int i = 0; i < 8; i++) q[i] = rig_work(&r, 3000 + i, (const int32_t[]){1, 327}, 2, NULL, 200, -1);
+    while (q[7]->n < 2) assert_true(rig_pump(&r, 5000));
+    kill(r.pid, SIGTERM);
+    double t0 = now_ms();
+    int st = wait_exit(r.pid, 20000);
+    fprintf(stderr, "  SIGTERM with 8 streams: job gone in %.0f ms (mpirun status %d)\n", now_ms() - t0, st);
+    const char *log = read_log(r.log);
+    assert_true(st >= 0 && st < 128);
+    assert_non_null(strstr(log, "g0/0: signal received: shutting down"));
+    assert_non_null(strstr(log, "g0/0: stopped:"));
+    assert_non_null(strstr(log, "g0/1: stopped:"));
+    assert_non_null(strstr(log, "g0/2: stopped:"));
+    assert_null(strstr(log, "leaving"));
+    rig_close(&r);
+}
+
+static int reap(void **unused) {
+    (void)unused;
+    rig_reap();
+    return 0;
+}
+
+/* Wrong rank count, unknown group: a clear message, no hang. */
+static void bad_command_lines(void **unused) {
+    (void)unused;
+    rig_t r;
+    rig_start(&r, 1, NULL, "dense");
+    rig_wait_heartbeat(&r);
+    char log[160];
+    snprintf(log, sizeof log, "%s/bad.log", r.dir);
+    assert_int_equal(wait_exit(spawn_shard(2, r.cfg, "g0", log), 20000) != 0, 1);
+    assert_non_null(strstr(read_log(log), "the group has stages = 1 but the MPI job has 2 ranks: run mpirun -np 1"));
+    assert_int_equal(wait_exit(spawn_shard(1, r.cfg, "nope", log), 20000) != 0, 1);
+    assert_non_null(strstr(read_log(log), "has no group \"nope\"; configured groups: g0"));
+    unlink(log);
+    rig_stop(&r);
+}
+
+static void group_p3_cluster(void **state) {
+    rig_t r;
+    rig_start(&r, 3, "2,1,1", "0");
+    rig_wait_heartbeat(&r);
+    run_golden(&r, *state, 0, 1000);
+    rig_stop(&r);
+}
+
+static const int32_t short_prompt[2] = {1, 327};
+
+static void group_p2_dense_robustness(void **state) {
+    rig_t r;
+    rig_start(&r, 2, NULL, "dense");
+    rig_wait_heartbeat(&r);
+    /* malformed frames, bad protobuf, unknown message types */
+    rig_send(&r, "\xff\xff\xff\xff", 4);
+    rig_send(&r, "", 0);
+    zmq_send(r.sock, "g0", 2, ZMQ_SNDMORE);
+    zmq_send(r.sock, "a", 1, ZMQ_SNDMORE);
+    zmq_send(r.sock, "b", 1, 0);
+    rig_send(&r, "\x48\x01", 2); /* RouterToGroup field 9: no such message type */
+    rig_send(&r, "\x1a\x02\x08\x07", 4); /* Control of an unknown kind */
+    /* invalid work: each gets a WorkError */
+    const golden_t *g = *state;
+    int32_t big[256], bad_tok[3] = {1, 5000, 7}, neg[2] = {1, -4};
+    for (int i = 0; i < 256; i++) big[i] = 5;
+    rig_work(&r, 901, short_prompt, 0, NULL, 8, 2);                /* empty prompt */
+    rig_work(&r, 902, bad_tok, 3, NULL, 8, 2);                     /* token out of range */
+    rig_work(&r, 903, neg, 2, NULL, 8, 2);                         /* negative token */
+    rig_work(&r, 904, short_prompt, 2, NULL, 0, 2);                /* max_new 0 */
+    rig_work(&r, 905, big, 256, NULL, 8, 2);                       /* no room in the context */
+    ifp_mask_t *empty = ifp_mask_clone(g->mask[0]);
+    empty->n_kept[2] = 0;                                          /* a layer keeping nothing */
+    rig_work(&r, 906, short_prompt, 2, empty, 8, 2);
+    ifp_mask_destroy(&empty);
+    {   /* a mask of the wrong size */
+        uint8_t m[10] = {0};
+        Ifp__Work w = IFP__WORK__INIT;
+        w.rid = 907;
+        w.n_prompt = 2;
+        w.prompt = (int32_t *)short_prompt;
+        w.max_new = 4;
+        w.mask.data = m;
+        w.mask.len = sizeof m;
+        Ifp__RouterToGroup msg = IFP__ROUTER_TO_GROUP__INIT;
+        msg.msg_case = IFP__ROUTER_TO_GROUP__MSG_WORK;
+        msg.work = &w;
+        r.req[r.n_req++] = (req_t){.rid = 907};
+        rig_send_msg(&r, &msg);
+    }
+    rig_wait_all(&r, 10000);
+    assert_int_equal(r.work_errors, 7);
+    for (int i = 0; i < r.n_req; i++) assert_true(r.req[i].error);
+    rig_wait_heartbeat(&r); /* still up */
+    /* the context bounds an answer like `ifp run` does: 254 + 2 = ctx 256 */
+    req_t *edge = rig_work(&r, 908, big, 254, NULL, 10, -1);
+    rig_wait_all(&r, 10000);
+    assert_int_equal(edge->n, 2);
+    assert_int_equal(edge->finish, IFP__FINISH_REASON__FINISH_LENGTH);
+    /* the golden answers, through the pipe */
+    run_golden(&r, g, -1, 1000);
+    /* cancellation: the slot is freed, the stream stops */
+    req_t *c = rig_work(&r, 600, short_prompt, 2, NULL, 200, -1);
+    while (c->n < 3) assert_true(rig_pump(&r, 5000));
+    Ifp__CancelWork cw = IFP__CANCEL_WORK__INIT;
+    cw.rid = 600;
+    Ifp__RouterToGroup cm = IFP__ROUTER_TO_GROUP__INIT;
+    cm.msg_case = IFP__ROUTER_TO_GROUP__MSG_CANCEL;
+    cm.cancel = &cw;
+    rig_send_msg(&r, &cm);
+    c->finish = IFP__FINISH_REASON__FINISH_CANCELLED;
+    for (int i = 0; i < 40 && (r.last_free != 8 || r.last_running); i++) rig_wait_heartbeat(&r);
+    assert_int_equal(r.last_free, 8);
+    assert_int_equal(r.last_running, 0);
+    assert_true(c->n < 100);
+    /* throughput: 1 stream, then 8 */
+    int first = r.n_req;
+    rig_work(&r, 700, short_prompt, 2, NULL, 128, -1);
+    rig_wait_all(&r, 30000);
+    double one = rate(&r, first);
+    first = r.n_req;
+    for (int i = 0; i < 8; i++) rig_work(&r, 710 + i, short_prompt, 2, NULL, 128, -1);
+    rig_wait_all(&r, 30000);
+    double eight = rate(&r, first);
+    fprintf(stderr, "  P=2 decode: %.0f tokens/s with 1 stream, %.0f tokens/s with 8 streams\n", one, eight);
+    /* idle: the group naps */
+    for (int i = 0; i < 4; i++) rig_wait_heartbeat(&r);
+    double c0 = tree_cpu_ns(r.pid), w0 = now_ms();
+    while (now_ms() - w0 < 2000) rig_pump(&r, 100);
+    double cpu = 100.0 * (tree_cpu_ns(r.pid) - c0) / 1e6 / (now_ms() - w0);
+    fprintf(stderr, "  idle P=2 group (mpirun + 2 ranks, 50 ms heartbeats): %.1f%% of one core\n", cpu);
+    assert_true(cpu < 5.0);
+    /* DRAIN: heartbeats say so, new work is refused */
+    rig_control(&r, IFP__CONTROL__KIND__DRAIN);
+    for (int i = 0; i < 40 && !r.last_draining; i++) rig_wait_heartbeat(&r);
+    assert_true(r.last_draining);
+    req_t *late = rig_work(&r, 800, short_prompt, 2, NULL, 4, 2);
+    rig_wait_all(&r, 5000);
+    assert_true(late->error);
+    rig_stop(&r);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(sched_prefill_then_decode_cohorts),
+        cmocka_unit_test(sched_queue_bound_and_cancel),
+        cmocka_unit_test(work_validation),
+        cmocka_unit_test_teardown(bad_command_lines, reap),
+        cmocka_unit_test_setup_teardown(group_p1_dense, golden_setup, golden_teardown),
+        cmocka_unit_test_setup_teardown(group_p2_dense_robustness, golden_setup, golden_teardown),
+        cmocka_unit_test_setup_teardown(group_p2_cluster, golden_setup, golden_teardown),
+        cmocka_unit_test_setup_teardown(group_p3_dense, golden_setup, golden_teardown),
+        cmocka_unit_test_setup_teardown(group_p3_cluster, golden_setup, golden_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
