@@ -85,3 +85,51 @@ ifp_set_openblas_coretype() {
 }
 
 ifp_nproc() { nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2; }
+
+# The folder of deploy/local.sh's pid files and logs.
+ifp_local_run_dir() { printf '%s\n' "${IFP_RUN_DIR:-${TMPDIR:-/tmp}/ifp-local-$(id -un)}"; }
+
+# ---------------------------------------------------------------- INI config
+# The cluster config (proto/config.h) read from bash with awk: sections
+# [router], [model], [group NAME]; `key = value`; comments start with ; or #
+# at the beginning of a line, or with " ;" inside one (as inih reads them).
+
+# Prints the value of KEY in SECTION of FILE (the last one wins), or DEFAULT.
+ifp_ini_get() {
+    local file="$1" section="$2" key="$3" default="${4:-}" v
+    v="$(awk -v want_sec="$section" -v want_key="$key" '
+        { sub(/\r$/, "") }
+        /^[ \t]*[;#]/ { next }
+        { sub(/[ \t]+;.*$/, "") }
+        /^[ \t]*\[/ { s = $0; sub(/^[ \t]*\[[ \t]*/, "", s); sub(/[ \t]*\].*$/, "", s); gsub(/[ \t]+/, " ", s); sec = s; next }
+        sec == want_sec && index($0, "=") {
+            k = substr($0, 1, index($0, "=") - 1); v = substr($0, index($0, "=") + 1)
+            gsub(/^[ \t]+|[ \t]+$/, "", k); gsub(/^[ \t]+|[ \t]+$/, "", v)
+            if (k == want_key) { val = v; found = 1 }
+        }
+        END { if (found) print val }' "$file")"
+    printf '%s\n' "${v:-$default}"
+}
+
+# Prints one line "NAME STAGES" per [group NAME] section of FILE, in file
+# order (stages defaults to 1, as in proto/config.c).
+ifp_ini_groups() {
+    awk '
+        { sub(/\r$/, "") }
+        /^[ \t]*[;#]/ { next }
+        { sub(/[ \t]+;.*$/, "") }
+        /^[ \t]*\[/ {
+            s = $0; sub(/^[ \t]*\[[ \t]*/, "", s); sub(/[ \t]*\].*$/, "", s); cur = ""
+            if (s ~ /^group[ \t]+/) {
+                sub(/^group[ \t]+/, "", s); cur = s
+                if (!(cur in stages)) { order[n++] = cur; stages[cur] = 1 }
+            }
+            next
+        }
+        cur != "" && index($0, "=") {
+            k = substr($0, 1, index($0, "=") - 1); v = substr($0, index($0, "=") + 1)
+            gsub(/^[ \t]+|[ \t]+$/, "", k); gsub(/^[ \t]+|[ \t]+$/, "", v)
+            if (k == "stages") stages[cur] = v
+        }
+        END { for (i = 0; i < n; i++) print order[i], stages[order[i]] }' "$1"
+}

@@ -1,54 +1,87 @@
 #!/usr/bin/env bash
-# deploy/quickstart.sh — from a fresh Debian/Ubuntu checkout to generated
-# text: install missing packages, build (no tests), run the embedded model on
-# a couple of example prompts.
+# deploy/quickstart.sh — from a fresh Debian/Ubuntu checkout to a serving
+# cluster: install missing packages, build, start the local cluster
+# (deploy/local.sh: ifp-router + 3 shard groups of 2 MPI ranks), send one
+# prompt per domain and show where each was served.
 #
-# usage: deploy/quickstart.sh        (IFP_MODEL=path.gguf to use another model)
+# usage: deploy/quickstart.sh [CONFIG]   (default deploy/local.ini; leaves the cluster running)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-# shellcheck source-path=SCRIPTDIR/..
+# shellcheck source=deploy/lib.sh
 source deploy/lib.sh
 
 case "${1:-}" in
-"") ;;
 -h | --help)
-    sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
     exit 0
     ;;
-*) ifp_die "unknown option: $1 (try --help)" ;;
+-*) ifp_die "unknown option: $1 (try --help)" ;;
 esac
+config="${1:-deploy/local.ini}"
+[[ -r "$config" ]] || ifp_die "config not found: $config"
 
-model="${IFP_MODEL:-models/ifp-mix/ifp-mix.gguf}"
 n_tokens=48
 jobs="$(ifp_nproc)"
 
-ifp_step "1/4 Checking build dependencies (deploy/packages.txt)"
+ifp_step "1/5 Checking build dependencies (deploy/packages.txt)"
 ifp_install_packages
 
-ifp_step "2/4 Configuring and building build/ (RelWithDebInfo, $jobs jobs)"
+ifp_step "2/5 Configuring and building build/ (RelWithDebInfo, $jobs jobs)"
 ifp_info "\$ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo || ifp_die "cmake configure failed (see above)"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null || ifp_die "cmake configure failed (run it by hand to see why)"
 ifp_info "\$ cmake --build build -j $jobs"
 cmake --build build -j "$jobs" || ifp_die "build failed (see above)"
-
 ifp=build/tools/ifp
-[[ -x "$ifp" ]] || ifp_die "$ifp was not built (is tools/ complete?)"
-[[ -r "$model" ]] || ifp_die "model not found: $model"
-
-ifp_step "3/4 Choosing OpenBLAS kernels"
-ifp_set_openblas_coretype
-
-ifp_step "4/4 Generating $n_tokens tokens per prompt with $model"
-prompts=(
-    $'Question: What is the capital of France?\nAnswer:'
-    $'Question: Tom has 3 apples and buys 5 more. How many apples does he have now?\nAnswer:'
-)
-for prompt in "${prompts[@]}"; do
-    printf '\n$ %s run --model %s --prompt %q -n %d\n' "$ifp" "$model" "$prompt" "$n_tokens"
-    "$ifp" run --model "$model" --prompt "$prompt" -n "$n_tokens"
-    printf '\n'
+for bin in "$ifp" build/router/ifp-router build/shard/ifp-shard; do
+    [[ -x "$bin" ]] || ifp_die "$bin was not built"
 done
 
-ifp_step "Done. Try your own prompt:"
-ifp_info "$ifp run --model $model --prompt \$'Question: ...\\nAnswer:' -n $n_tokens [--temp 0.8 --seed 1] [--json]"
+ifp_step "3/5 Choosing OpenBLAS kernels"
+ifp_set_openblas_coretype
+
+ifp_step "4/5 Starting the local cluster ($config)"
+if deploy/local.sh status >/dev/null 2>&1; then
+    ifp_info "already running; using it (deploy/local.sh restart to start over)"
+    deploy/local.sh status | sed 's/^/    /'
+else
+    deploy/local.sh start "$config" 2>&1 | sed 's/^/    /' || ifp_die "the cluster did not start (see above)"
+fi
+frontend="$(ifp_ini_get "$(cat "$(ifp_local_run_dir)/config")" router frontend tcp://127.0.0.1:5555)"
+
+ifp_step "5/5 One prompt per domain: greedy, $n_tokens tokens, mask predicted from the prompt"
+# The formats the model was trained on (models/ifp-mix/MODEL_CARD.md, "Prompt formats").
+domains=(math code story qa instruct)
+prompts=(
+    $'Question: Tom has 3 apples and buys 5 more. How many apples does he have now?\nAnswer:'
+    $'Task: Write a python function to find the largest of three numbers.\nCode:\n'
+    'Once upon a time, there was a little girl named Lily who loved to play in the park.'
+    $'Question: who wrote the declaration of independence?\nAnswer:'
+    $'Instruction: Give three tips for staying healthy.\nResponse:'
+)
+failed=0
+for i in "${!domains[@]}"; do
+    prompt="${prompts[$i]}"
+    printf '\n[%s] %s\n' "${domains[$i]}" "${prompt//$'\n'/\\n}"
+    err="$(mktemp)"
+    if answer="$("$ifp" client --router "$frontend" --prompt "$prompt" -n "$n_tokens" --temp 0 --timeout-ms 30000 2>"$err")"; then
+        stats="$(tail -n 1 "$err")"
+        if [[ "$stats" =~ group\ ([^,]+),\ cluster\ ([^,]+),\ coverage\ ([0-9.]+).*\ ([0-9.]+)\ tok/s ]]; then
+            printf '    group %s, cluster %s, coverage %s (%s tok/s)\n' "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" \
+                "${BASH_REMATCH[3]}" "${BASH_REMATCH[4]}"
+        else
+            printf '    %s\n' "$stats"
+        fi
+        printf '    answer: %s\n' "${answer//$'\n'/$'\n'            }"
+    else
+        failed=1
+        sed 's/^/    /' "$err"
+    fi
+    rm -f "$err"
+done
+
+ifp_step "Done. The cluster keeps running in the background."
+ifp_info "your own prompt: $ifp client --router $frontend --prompt \$'Question: ...\\nAnswer:' -n $n_tokens [--temp 0.8 --seed 1] [--json]"
+ifp_info "state and logs:  deploy/local.sh status"
+ifp_info "stop it:         deploy/local.sh stop"
+exit "$failed"

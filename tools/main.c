@@ -14,6 +14,7 @@ static const struct {
     {"cluster", ifp_cmd_cluster, "k-medoids clusters of the predicted masks of a calibration set"},
     {"eval", ifp_cmd_eval, "per-domain response perplexity under mask modes (dense, input, task, ...)"},
     {"calibrate", ifp_cmd_calibrate, "fit a predictor for a model trained without one (channel importance)"},
+    {"client", ifp_cmd_client, "send a prompt to an ifp-router and stream the answer"},
 };
 
 static void usage(FILE *f) {

@@ -7,6 +7,7 @@ int ifp_cmd_info(int argc, char **argv);
 int ifp_cmd_cluster(int argc, char **argv);
 int ifp_cmd_eval(int argc, char **argv);
 int ifp_cmd_calibrate(int argc, char **argv);
+int ifp_cmd_client(int argc, char **argv);
 
 /* Path of the embedded default model ($IFP_MODEL, else the repo's
  * models/ifp-mix/ifp-mix.gguf found next to the binary or the source). */

@@ -1,0 +1,301 @@
+#!/usr/bin/env bash
+# deploy/local.sh — the ifp cluster on this machine: one ifp-router and one
+# mpirun job per [group NAME] section of the config (P = its `stages`), all in
+# the background under a supervisor that restarts whatever dies.
+#
+# usage: deploy/local.sh start|stop|status|restart [CONFIG]   (default deploy/local.ini)
+#
+# Environment: IFP_BUILD_DIR (default build/), IFP_RUN_DIR (pid files and logs;
+# default /tmp/ifp-local-$USER), IFP_MPIRUN (default mpirun), IFP_MPIRUN_ARGS
+# (extra mpirun options), IFP_START_TIMEOUT (s, default 30), IFP_STOP_TIMEOUT
+# (s, default 10).
+set -euo pipefail
+
+script="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")"
+# shellcheck source=deploy/lib.sh
+source "$(dirname "$script")/lib.sh"
+cfg="${2:-$IFP_ROOT/deploy/local.ini}"
+[[ "$cfg" == /* || ! -e "$cfg" ]] || cfg="$(cd "$(dirname "$cfg")" && pwd)/$(basename "$cfg")"
+cd "$IFP_ROOT"
+
+build="${IFP_BUILD_DIR:-$IFP_ROOT/build}"
+build="$(cd "$build" 2>/dev/null && pwd || echo "$build")"
+router_bin="$build/router/ifp-router"
+shard_bin="$build/shard/ifp-shard"
+ifp_bin="$build/tools/ifp"
+run="$(ifp_local_run_dir)"
+mpirun_bin="${IFP_MPIRUN:-mpirun}"
+start_timeout="${IFP_START_TIMEOUT:-30}"
+stop_timeout="${IFP_STOP_TIMEOUT:-10}"
+
+usage() { sed -n '2,12p' "$script" | sed 's/^# \{0,1\}//'; }
+log_line() { printf '== %s %s\n' "$(date '+%F %T')" "$*"; }
+
+# running PID: the process exists and is not a zombie (PID 1 of a container
+# may be slow to reap the orphans it inherits).
+running() {
+    local stat
+    [[ -n "$1" ]] && stat="$(cat "/proc/$1/stat" 2>/dev/null)" && [[ "${stat##*) }" != Z* ]]
+}
+# alive PID NAME: the process PID runs and its command line mentions NAME.
+alive() {
+    local pid="$1" name="$2"
+    running "$pid" && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$name"
+}
+pid_of() { cat "$run/$1.pid" 2>/dev/null || true; }
+
+launch_router() {
+    log_line "starting: $router_bin --config $cfg" >>"$run/router.log"
+    OPENBLAS_NUM_THREADS=1 setsid "$router_bin" --config "$cfg" >>"$run/router.log" 2>&1 </dev/null &
+    echo $! >"$run/router.pid"
+    date +%s >"$run/router.started"
+}
+
+# launch_group NAME STAGES: one mpirun job of STAGES ranks, in its own
+# process group (pid = pgid) so that stop can signal all its ranks at once.
+launch_group() {
+    local name="$1" np="$2" root_env=()
+    ((EUID == 0)) && root_env=(OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1)
+    # odls_base_sigkill_timeout 0: when a rank dies, mpirun kills the others
+    # at once (default: SIGTERM after 1 s, SIGKILL after 2 s; meanwhile a
+    # surviving stage 0 would keep heartbeating for a broken pipeline)
+    local cmd=("$mpirun_bin" --oversubscribe --bind-to none --mca mpi_yield_when_idle 1
+        --mca odls_base_sigkill_timeout 0)
+    # shellcheck disable=SC2206 # word splitting of the extra options is wanted
+    [[ -n "${IFP_MPIRUN_ARGS:-}" ]] && cmd+=($IFP_MPIRUN_ARGS)
+    cmd+=(-np "$np" "$shard_bin" --config "$cfg" --group "$name")
+    log_line "starting: ${cmd[*]}" >>"$run/group-$name.log"
+    setsid env "${root_env[@]}" OPENBLAS_NUM_THREADS=1 "${cmd[@]}" >>"$run/group-$name.log" 2>&1 </dev/null &
+    echo $! >"$run/group-$name.pid"
+    date +%s >"$run/group-$name.started"
+}
+
+# rank0_of PID: the rank-0 process among the children of mpirun PID.
+rank0_of() {
+    local p
+    for p in $(pgrep -P "$1" 2>/dev/null); do
+        tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx 'OMPI_COMM_WORLD_RANK=0' && echo "$p" && return 0
+    done
+    return 0
+}
+
+# stop_procs NAME...: TERM each (a group: its stage 0, which sends the
+# shutdown down the pipe so that every rank exits cleanly; else the whole
+# process group), wait up to $stop_timeout s, then KILL what is left.
+stop_procs() {
+    local name pid r0 pids=() left t
+    for name in "$@"; do
+        pid="$(pid_of "$name")"
+        running "$pid" || continue
+        r0=""
+        [[ "$name" == group-* ]] && r0="$(rank0_of "$pid")"
+        if [[ -n "$r0" ]]; then
+            kill -TERM "$r0" 2>/dev/null || true
+        else
+            kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+        fi
+        pids+=("$pid")
+    done
+    for ((t = 0; t < stop_timeout * 10; t++)); do
+        left=()
+        for pid in "${pids[@]}"; do running "$pid" && left+=("$pid"); done
+        ((${#left[@]} == 0)) && break
+        sleep 0.1
+    done
+    for pid in "${pids[@]}"; do
+        # the leader may be gone while its ranks are not: KILL the group anyway
+        kill -KILL -- "-$pid" 2>/dev/null || true
+    done
+    for name in "$@"; do rm -f "$run/$name.pid" "$run/$name.started"; done
+}
+
+# watch FILE MATCH LAUNCH...: used by supervise (it shares its fails/next
+# tables).  If the process of $run/FILE.pid is gone, schedule a restart after
+# a backoff; once due, run LAUNCH...
+watch() {
+    local file="$1" match="$2" pid now started f delay r
+    shift 2
+    pid="$(pid_of "$file")"
+    now="$(date +%s)"
+    if alive "$pid" "$match"; then
+        started="$(cat "$run/$file.started" 2>/dev/null || echo "$now")"
+        ((now - started > 60)) && fails[$file]=0
+        return 0
+    fi
+    if [[ -z "${next[$file]:-}" ]]; then
+        f="${fails[$file]:-0}"
+        delay=$((f == 0 ? 1 : 1 << (f < 5 ? f : 5)))
+        ((delay > 30)) && delay=30
+        next[$file]=$((now + delay))
+        fails[$file]=$((f + 1))
+        log_line "$file (pid ${pid:-none}) is down; restarting in ${delay}s"
+        log_line "supervisor: the process died; restarting in ${delay}s" >>"$run/$file.log"
+        # reap what is left of the job (ranks that outlived their mpirun)
+        [[ -n "$pid" ]] && kill -KILL -- "-$pid" 2>/dev/null
+        return 0
+    fi
+    ((now < next[$file])) && return 0
+    unset "next[$file]"
+    "$@"
+    r="$(cat "$run/$file.restarts" 2>/dev/null || echo 0)"
+    echo $((r + 1)) >"$run/$file.restarts"
+    log_line "restarted $file: pid $(pid_of "$file")"
+}
+
+# The supervisor: every second, restart the router or a group whose process
+# died, waiting 1, 2, 4 ... 30 s between restarts of one that keeps dying
+# (the wait resets once it has stayed up for a minute).
+supervise() {
+    local -A fails=() next=()
+    local g
+    set +e # a failed check must not end the supervisor
+    trap 'log_line "supervisor stopping"; exit 0' TERM INT
+    log_line "supervisor pid $$ watching the router and groups: ${groups[*]%% *}"
+    while :; do
+        sleep 1
+        watch router ifp-router launch_router
+        for g in "${groups[@]}"; do
+            watch "group-${g%% *}" "--group ${g%% *} " launch_group "${g%% *}" "${g##* }"
+        done
+    done
+}
+
+read_config() {
+    [[ -r "$cfg" ]] || ifp_die "config not found: $cfg"
+    mapfile -t groups < <(ifp_ini_groups "$cfg")
+    ((${#groups[@]} > 0)) || ifp_die "$cfg has no [group NAME] section"
+    frontend="$(ifp_ini_get "$cfg" router frontend tcp://127.0.0.1:5555)"
+}
+
+# Tiny requests until one is answered (the router is up and some group has
+# registered), then until the router has logged every group "up", for at
+# most $start_timeout s.  Returns 1 if the router died, 2 on timeout.
+wait_ready() {
+    local deadline=$((SECONDS + start_timeout)) g missing
+    while :; do
+        ((SECONDS < deadline)) || return 2
+        alive "$(pid_of router)" ifp-router || return 1
+        "$ifp_bin" client --router "$frontend" --prompt "Hello" -n 1 --temp 0 --timeout-ms 2000 --json \
+            >/dev/null 2>"$run/probe.err" && break
+        sleep 0.5
+    done
+    while :; do
+        missing=()
+        for g in "${groups[@]}"; do
+            # the router's log since its last start
+            awk '/^== .* starting: /{n=0; delete l} {l[n++]=$0} END {for (i=0;i<n;i++) print l[i]}' \
+                "$run/router.log" | grep -q "group ${g%% *} up" || missing+=("${g%% *}")
+        done
+        ((${#missing[@]} == 0)) && return 0
+        if ((SECONDS >= deadline)); then
+            printf 'warning: groups not registered yet: %s (see deploy/local.sh status and their logs)\n' "${missing[*]}"
+            return 0
+        fi
+        sleep 0.2
+    done
+}
+
+cmd_start() {
+    read_config
+    for bin in "$router_bin" "$shard_bin" "$ifp_bin"; do
+        [[ -x "$bin" ]] || ifp_die "$bin not built (cmake -S . -B build && cmake --build build -j)"
+    done
+    command -v "$mpirun_bin" >/dev/null || ifp_die "mpirun not found ($mpirun_bin); install openmpi-bin or set IFP_MPIRUN"
+    mkdir -p "$run"
+    if alive "$(pid_of supervisor)" local.sh; then
+        ifp_die "already running from $(cat "$run/config" 2>/dev/null) (run dir $run); stop it first: deploy/local.sh stop"
+    fi
+    local g names=(router)
+    for g in "${groups[@]}"; do names+=("group-${g%% *}"); done
+    stop_procs "${names[@]}" >/dev/null 2>&1 || true # leftovers of a crashed run
+    for g in "${names[@]}"; do rm -f "$run/$g.restarts"; done
+    echo "$cfg" >"$run/config"
+    [[ -z "${OPENBLAS_CORETYPE:-}" ]] && ifp_set_openblas_coretype >/dev/null
+    launch_router
+    for g in "${groups[@]}"; do launch_group "${g%% *}" "${g##* }"; done
+    IFP_SUPERVISE=1 setsid "$script" __supervise "$cfg" >>"$run/supervisor.log" 2>&1 </dev/null &
+    echo $! >"$run/supervisor.pid"
+    printf 'ifp local cluster: config %s, %d groups, router at %s\n' "$cfg" "${#groups[@]}" "$frontend"
+    printf 'waiting for the router to answer (up to %ss) ...\n' "$start_timeout"
+    local rc=0 t0=$SECONDS
+    wait_ready || rc=$?
+    if ((rc != 0)); then
+        ((rc == 1)) && printf 'ifp-router exited; the end of %s:\n' "$run/router.log" >&2
+        ((rc == 2)) && printf 'no answer within %ss; the end of %s:\n' "$start_timeout" "$run/router.log" >&2
+        tail -n 20 "$run/router.log" >&2 || true
+        [[ -s "$run/probe.err" ]] && sed 's/^/probe: /' "$run/probe.err" >&2
+        cmd_stop >/dev/null
+        exit 1
+    fi
+    printf 'ready in %ds.\n\n' $((SECONDS - t0))
+    cmd_status || true
+    printf '\nlogs: %s/{router,group-NAME,supervisor}.log\n' "$run"
+    printf 'try:  %s client --router %s --prompt $'"'"'Question: What is 2+3?\\nAnswer:'"'"' -n 32 --temp 0\n' \
+        "${ifp_bin#"$IFP_ROOT"/}" "$frontend"
+    printf 'stop: deploy/local.sh stop\n'
+}
+
+cmd_stop() {
+    local names=() f
+    for f in "$run"/*.pid; do [[ -e "$f" ]] && names+=("$(basename "$f" .pid)"); done
+    if ((${#names[@]} == 0)); then
+        rm -f "$run/config"
+        echo "ifp local cluster: not running (run dir $run)"
+        return 0
+    fi
+    stop_procs supervisor # first, so that nothing gets restarted
+    stop_procs "${names[@]}"
+    rm -f "$run/config"
+    echo "ifp local cluster stopped (logs kept in $run)"
+}
+
+cmd_status() {
+    [[ -e "$run/config" ]] || {
+        echo "ifp local cluster: not running (run dir $run)"
+        return 3
+    }
+    cfg="$(cat "$run/config")"
+    read_config
+    local bad=0 pid state g name ranks restarts
+    printf 'config %s, run dir %s, router at %s\n' "$cfg" "$run" "$frontend"
+    pid="$(pid_of supervisor)"
+    if alive "$pid" local.sh; then state=alive; else state=DEAD bad=1; fi
+    printf '  %-14s pid %-8s %s\n' supervisor "${pid:--}" "$state"
+    pid="$(pid_of router)"
+    if alive "$pid" ifp-router; then state=alive; else state=DEAD bad=1; fi
+    printf '  %-14s pid %-8s %-6s log %s\n' router "${pid:--}" "$state" "$run/router.log"
+    for g in "${groups[@]}"; do
+        name="${g%% *}"
+        pid="$(pid_of "group-$name")"
+        ranks=""
+        [[ -n "$pid" ]] && ranks="$(pgrep -d, -P "$pid" 2>/dev/null || true)"
+        restarts="$(cat "$run/group-$name.restarts" 2>/dev/null || echo 0)"
+        if alive "$pid" "--group $name "; then state=alive; else state=DEAD bad=1; fi
+        printf '  %-14s pid %-8s %-6s %s ranks (%s), restarts %s, log %s\n' "group $name" "${pid:--}" "$state" \
+            "${g##* }" "${ranks:-none}" "$restarts" "$run/group-$name.log"
+    done
+    return $bad
+}
+
+action="${1:-}"
+groups=()
+frontend=""
+case "$action" in
+start) cmd_start ;;
+stop) cmd_stop ;;
+status) cmd_status ;;
+restart)
+    cmd_stop
+    cmd_start
+    ;;
+__supervise)
+    [[ -n "${IFP_SUPERVISE:-}" ]] || ifp_die "internal command"
+    read_config
+    supervise
+    ;;
+-h | --help | help) usage ;;
+*)
+    usage >&2
+    exit 2
+    ;;
+esac

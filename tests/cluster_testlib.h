@@ -1,0 +1,420 @@
+/* cluster_testlib.h — a real cluster on loopback for the integration tests
+ * (header-only, like testutil.h): a temp dir holding the INI config, the
+ * ipc:// sockets and the logs; ifp-router and one mpirun job per group
+ * launched with fork/exec, each the leader of its own process group so that
+ * a whole job can be signalled at once; a DEALER client that keeps many
+ * requests in flight and records every TokenEvent and the Reply.
+ *
+ * Everything started is reaped by ct_cluster_destroy (call it from a cmocka
+ * teardown: it runs even when the test failed) and, as a last resort, the
+ * children get SIGKILL when the test process dies (PR_SET_PDEATHSIG). */
+#ifndef IFP_CLUSTER_TESTLIB_H
+#define IFP_CLUSTER_TESTLIB_H
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "wire.h"
+
+#define CT_ROUTER_BIN IFP_BINARY_DIR "/router/ifp-router"
+#define CT_SHARD_BIN IFP_BINARY_DIR "/shard/ifp-shard"
+#define CT_IFP_BIN IFP_BINARY_DIR "/tools/ifp"
+#define CT_MAX_GROUPS 4
+#define CT_MAX_EVENTS 512
+#define CT_EOS 2 /* ifp-mix's end-of-sequence id */
+
+typedef struct {
+    char name[32];
+    int np;
+    pid_t pid; /* mpirun; the leader of the job's process group; 0 = not running */
+    char log[320];
+} ct_group_t;
+
+typedef struct {
+    char dir[128];        /* temp dir: config.ini, fe/be sockets, *.log */
+    char cfg[192], frontend[192], router_log[192];
+    pid_t router;
+    int n_groups;
+    ct_group_t groups[CT_MAX_GROUPS];
+    void *zctx;
+    int ok;               /* set by a test that passed: logs are not dumped */
+} ct_cluster_t;
+
+/* One request and everything the router sent back for it. */
+typedef struct {
+    char id[48];
+    int n_events, bad_order;      /* events; events whose index was not the next one */
+    uint32_t index[CT_MAX_EVENTS];
+    int32_t token[CT_MAX_EVENTS];
+    double t_event[CT_MAX_EVENTS]; /* arrival times (ms, ifp_now_ms) */
+    char text[8192];              /* concatenated TokenEvent pieces */
+    size_t text_len;
+    Ifp__ServerMessage *answer;   /* the Reply or the Error (owned) */
+    double t_sent, t_first;
+} ct_req_t;
+
+typedef struct {
+    const char *prompt;
+    uint32_t max_tokens;
+    float temperature, top_p;
+    uint32_t top_k;
+    uint64_t seed;
+    Ifp__MaskMode mode;
+} ct_params_t;
+
+static inline double ct_now_ms(void) { return ifp_now_ms(); }
+
+/* ---------------------------------------------------------------- processes */
+
+/* fork/exec argv with stdout+stderr appended to log, in its own process
+ * group, killed if this process dies. */
+static inline pid_t ct_spawn(const char *const *argv, const char *log) {
+    pid_t parent = getpid(), pid = fork();
+    if (pid != 0) return pid;
+    setpgid(0, 0);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(126);
+    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) dup2(fd, 1), dup2(fd, 2), close(fd);
+    int null = open("/dev/null", O_RDONLY);
+    if (null >= 0) dup2(null, 0), close(null);
+    setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
+    setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+    setenv("OPENBLAS_NUM_THREADS", "1", 1);
+    execv(argv[0], (char *const *)argv);
+    fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+    _exit(127);
+}
+
+/* 1 while pid has not exited (reaps it once it has). */
+static inline int ct_alive(pid_t pid) {
+    if (pid <= 0) return 0;
+    int st;
+    return waitpid(pid, &st, WNOHANG) == 0;
+}
+
+/* Signals the process group of pid, waits up to wait_ms for its leader,
+ * then SIGKILLs the group.  Safe on 0. */
+static inline void ct_stop_pgroup(pid_t *pid, int sig, int wait_ms) {
+    if (*pid <= 0) return;
+    kill(-*pid, sig);
+    int st;
+    for (int t = 0; t < wait_ms / 10 && waitpid(*pid, &st, WNOHANG) == 0; t++) usleep(10000);
+    kill(-*pid, SIGKILL);
+    waitpid(*pid, &st, 0);
+    *pid = 0;
+}
+
+static inline const char *ct_mpirun(void) {
+    const char *m = getenv("IFP_MPIRUN");
+    return m && *m ? m : "/usr/bin/mpirun";
+}
+
+/* Writes DIR/config.ini: ipc endpoints in DIR, fast heartbeats, the
+ * embedded model, then router_extra (more [router] keys; later keys win)
+ * and groups_ini ([group NAME] sections).  Group names and stage counts are
+ * taken from groups_ini ("[group NAME]" then "stages = P"). */
+static inline ct_cluster_t *ct_cluster_new(const char *router_extra, const char *groups_ini) {
+    ct_cluster_t *cl = calloc(1, sizeof *cl);
+    if (!cl) return NULL;
+    snprintf(cl->dir, sizeof cl->dir, "/tmp/ifp-ct-XXXXXX");
+    if (!mkdtemp(cl->dir)) {
+        free(cl);
+        return NULL;
+    }
+    snprintf(cl->cfg, sizeof cl->cfg, "%s/config.ini", cl->dir);
+    snprintf(cl->frontend, sizeof cl->frontend, "ipc://%s/fe", cl->dir);
+    snprintf(cl->router_log, sizeof cl->router_log, "%s/router.log", cl->dir);
+    FILE *f = fopen(cl->cfg, "w");
+    if (!f) {
+        free(cl);
+        return NULL;
+    }
+    fprintf(f,
+            "[router]\nfrontend = %s\nbackend = ipc://%s/be\nheartbeat_ms = 100\nliveness = 4\nmax_tokens = 32\n%s\n"
+            "[model]\nmodel = %s\npredictor = %s\nclusters = %s\n\n%s\n",
+            cl->frontend, cl->dir, router_extra ? router_extra : "", IFP_SOURCE_DIR "/models/ifp-mix/ifp-mix.gguf",
+            IFP_SOURCE_DIR "/models/ifp-mix/ifp-mix-predictor.gguf", IFP_SOURCE_DIR "/models/ifp-mix/clusters-k4.gguf",
+            groups_ini);
+    fclose(f);
+    for (const char *s = strstr(groups_ini, "[group "); s && cl->n_groups < CT_MAX_GROUPS; s = strstr(s + 1, "[group ")) {
+        ct_group_t *g = &cl->groups[cl->n_groups++];
+        sscanf(s, "[group %31[^]]", g->name);
+        const char *st = strstr(s, "stages"), *next = strstr(s + 1, "[group ");
+        g->np = st && (!next || st < next) ? atoi(strchr(st, '=') + 1) : 1;
+        char log[sizeof g->log];
+        snprintf(log, sizeof log, "%s/group-%s.log", cl->dir, g->name);
+        memcpy(g->log, log, sizeof log);
+    }
+    cl->zctx = zmq_ctx_new();
+    return cl;
+}
+
+static inline void ct_start_router(ct_cluster_t *cl) {
+    const char *argv[] = {CT_ROUTER_BIN, "--config", cl->cfg, NULL};
+    cl->router = ct_spawn(argv, cl->router_log);
+}
+
+/* (Re)starts group i: mpirun -np P ifp-shard --config C --group NAME.  With
+ * odls_base_sigkill_timeout 0 mpirun kills the other ranks as soon as one
+ * dies (by default it waits 1 s before SIGTERM and 1 s more before SIGKILL,
+ * and a surviving stage 0 heartbeats for its broken pipeline meanwhile). */
+static inline void ct_start_group(ct_cluster_t *cl, int i) {
+    ct_group_t *g = &cl->groups[i];
+    char np[16];
+    snprintf(np, sizeof np, "%d", g->np);
+    const char *argv[] = {ct_mpirun(), "--oversubscribe", "--bind-to", "none", "--mca", "mpi_yield_when_idle", "1",
+                          "--mca", "odls_base_sigkill_timeout", "0", "-np", np, CT_SHARD_BIN, "--config", cl->cfg, "--group", g->name, NULL};
+    g->pid = ct_spawn(argv, g->log);
+}
+
+static inline void ct_start_all(ct_cluster_t *cl) {
+    ct_start_router(cl);
+    for (int i = 0; i < cl->n_groups; i++) ct_start_group(cl, i);
+}
+
+/* The pids of the ranks of group i (children of its mpirun); returns n. */
+static inline int ct_rank_pids(const ct_cluster_t *cl, int i, pid_t *out, int max) {
+    int n = 0;
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    while (d && (e = readdir(d)) && n < max) {
+        char path[300], buf[512];
+        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        size_t len = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[len] = '\0';
+        char *rp = strrchr(buf, ')'), state;
+        int ppid;
+        if (rp && sscanf(rp + 2, "%c %d", &state, &ppid) == 2 && ppid == cl->groups[i].pid && state != 'Z')
+            out[n++] = (pid_t)atoi(e->d_name);
+    }
+    if (d) closedir(d);
+    return n;
+}
+
+static inline void ct_dump_log(const char *path, const char *title) {
+    FILE *f = fopen(path, "r");
+    if (!f) return;
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f), from = size > 4000 ? size - 4000 : 0;
+    fseek(f, from, SEEK_SET);
+    char buf[4001];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    fprintf(stderr, "---- %s (last %zu bytes of %s)\n%s\n", title, n, path, buf);
+}
+
+/* Stops everything (TERM, then KILL after 3 s), shows the logs if the test
+ * did not pass, removes the temp dir (kept with IFP_TEST_KEEP=1). */
+static inline void ct_cluster_destroy(ct_cluster_t **pcl) {
+    ct_cluster_t *cl = *pcl;
+    if (!cl) return;
+    for (int i = 0; i < cl->n_groups; i++) ct_stop_pgroup(&cl->groups[i].pid, SIGTERM, 3000);
+    ct_stop_pgroup(&cl->router, SIGTERM, 3000);
+    if (!cl->ok) {
+        ct_dump_log(cl->router_log, "router");
+        for (int i = 0; i < cl->n_groups; i++) ct_dump_log(cl->groups[i].log, cl->groups[i].name);
+    }
+    if (cl->zctx) zmq_ctx_term(cl->zctx);
+    const char *keep = getenv("IFP_TEST_KEEP");
+    if (keep && *keep == '1') {
+        fprintf(stderr, "kept %s\n", cl->dir);
+    } else {
+        DIR *d = opendir(cl->dir);
+        struct dirent *e;
+        while (d && (e = readdir(d))) {
+            char path[400];
+            if (e->d_name[0] == '.') continue;
+            snprintf(path, sizeof path, "%s/%s", cl->dir, e->d_name);
+            unlink(path);
+        }
+        if (d) closedir(d);
+        rmdir(cl->dir);
+    }
+    free(cl);
+    *pcl = NULL;
+}
+
+/* ---------------------------------------------------------------- client */
+
+static inline void *ct_client(ct_cluster_t *cl) {
+    void *s = zmq_socket(cl->zctx, ZMQ_DEALER);
+    int linger = 0;
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+    if (zmq_connect(s, cl->frontend)) {
+        zmq_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+static inline int ct_send(void *sock, ct_req_t *r, const char *id, const ct_params_t *p) {
+    memset(r, 0, sizeof *r);
+    snprintf(r->id, sizeof r->id, "%s", id);
+    Ifp__Request q = IFP__REQUEST__INIT;
+    q.id = r->id;
+    q.prompt = (char *)p->prompt;
+    q.max_tokens = p->max_tokens;
+    q.temperature = p->temperature;
+    q.top_p = p->top_p;
+    q.top_k = p->top_k;
+    q.seed = p->seed;
+    q.mask_mode = p->mode;
+    q.stream = 1;
+    Ifp__ClientMessage m = IFP__CLIENT_MESSAGE__INIT;
+    m.msg_case = IFP__CLIENT_MESSAGE__MSG_REQUEST;
+    m.request = &q;
+    r->t_sent = ct_now_ms();
+    return ifp_wire_send(sock, NULL, NULL, 0, &m.base);
+}
+
+/* Handles what arrives on sock within wait_ms (and what is already
+ * waiting).  Returns how many of reqs[0..n) have their answer. */
+static inline int ct_pump(void *sock, ct_req_t *reqs, int n, int wait_ms) {
+    zmq_pollitem_t it = {sock, 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(&it, 1, wait_ms) > 0) {
+        ifp_frames_t f;
+        while (ifp_wire_recv(sock, &f, ZMQ_DONTWAIT) > 0) {
+            Ifp__ServerMessage *m = ifp_wire_server_msg(ifp_frame_data(&f, f.n - 1), ifp_frame_size(&f, f.n - 1));
+            ifp_frames_close(&f);
+            if (!m) {
+                fprintf(stderr, "ct_pump: undecodable message from the router\n");
+                continue;
+            }
+            const char *id = m->msg_case == IFP__SERVER_MESSAGE__MSG_TOKEN   ? m->token->id
+                             : m->msg_case == IFP__SERVER_MESSAGE__MSG_REPLY ? m->reply->id
+                                                                             : m->error->id;
+            ct_req_t *r = NULL;
+            for (int i = 0; i < n && !r; i++)
+                if (!reqs[i].answer && id && !strcmp(reqs[i].id, id)) r = &reqs[i];
+            if (!r) {
+                ifp__server_message__free_unpacked(m, NULL);
+                continue;
+            }
+            if (m->msg_case == IFP__SERVER_MESSAGE__MSG_TOKEN) {
+                Ifp__TokenEvent *t = m->token;
+                if (!r->n_events) r->t_first = ct_now_ms();
+                if ((int)t->index != r->n_events) r->bad_order++;
+                if (r->n_events < CT_MAX_EVENTS) {
+                    r->index[r->n_events] = t->index;
+                    r->token[r->n_events] = t->token;
+                    r->t_event[r->n_events] = ct_now_ms();
+                }
+                r->n_events++;
+                if (r->text_len + t->text.len < sizeof r->text) {
+                    memcpy(r->text + r->text_len, t->text.data, t->text.len);
+                    r->text_len += t->text.len;
+                }
+                ifp__server_message__free_unpacked(m, NULL);
+            } else {
+                r->answer = m;
+            }
+        }
+    }
+    int done = 0;
+    for (int i = 0; i < n; i++) done += reqs[i].answer != NULL;
+    return done;
+}
+
+/* Pumps until every request is answered or timeout_ms passed. */
+static inline int ct_wait_all(void *sock, ct_req_t *reqs, int n, int timeout_ms) {
+    double end = ct_now_ms() + timeout_ms;
+    int done = 0;
+    while ((done = ct_pump(sock, reqs, n, 50)) < n && ct_now_ms() < end) {}
+    return done;
+}
+
+static inline const Ifp__Reply *ct_reply(const ct_req_t *r) {
+    return r->answer && r->answer->msg_case == IFP__SERVER_MESSAGE__MSG_REPLY ? r->answer->reply : NULL;
+}
+
+static inline void ct_req_free(ct_req_t *r) {
+    if (r->answer) ifp__server_message__free_unpacked(r->answer, NULL);
+    r->answer = NULL;
+}
+
+/* Sends one-token greedy probes of `prompt` until one is answered by group
+ * `group` (NULL: by any group).  Used to wait for a group to register: the
+ * prompt must be one the balancer sends there once it is up.  Returns 0, or
+ * -1 after timeout_ms. */
+static inline int ct_wait_lands(ct_cluster_t *cl, void *sock, const char *prompt, const char *group, int timeout_ms) {
+    double end = ct_now_ms() + timeout_ms;
+    ct_params_t p = {.prompt = prompt, .max_tokens = 1, .mode = IFP__MASK_MODE__MASK_INPUT};
+    for (int k = 0; ct_now_ms() < end; k++) {
+        if (!ct_alive(cl->router)) return -1;
+        ct_req_t r;
+        char id[32];
+        snprintf(id, sizeof id, "probe-%d", k);
+        if (ct_send(sock, &r, id, &p)) return -1;
+        ct_wait_all(sock, &r, 1, 2000);
+        const Ifp__Reply *rep = ct_reply(&r);
+        int hit = rep && (!group || (rep->group && !strcmp(rep->group, group)));
+        ct_req_free(&r);
+        if (hit) return 0;
+        usleep(100000);
+    }
+    return -1;
+}
+
+/* Runs argv (NULL-terminated) to completion; *out / *err get its stdout and
+ * stderr (malloc'd; stderr must stay small: it is read after stdout).
+ * Returns the exit code, or -1 if it was killed. */
+static inline char *ct_slurp_fd(int fd) {
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    ssize_t n;
+    while (buf && (n = read(fd, buf + len, cap - len - 1)) > 0) {
+        len += (size_t)n;
+        if (cap - len < 2) {
+            char *grown = realloc(buf, cap *= 2);
+            if (!grown) free(buf);
+            buf = grown;
+        }
+    }
+    if (buf) buf[len] = '\0';
+    return buf;
+}
+
+static inline int ct_run(const char *const *argv, char **out, char **err) {
+    int po[2], pe[2];
+    if (pipe(po) || pipe(pe)) return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(po[1], 1), dup2(pe[1], 2);
+        close(po[0]), close(pe[0]), close(po[1]), close(pe[1]);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    close(po[1]), close(pe[1]);
+    *out = ct_slurp_fd(po[0]);
+    *err = ct_slurp_fd(pe[0]);
+    close(po[0]), close(pe[0]);
+    int st;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Index of group `name` in cl, or -1. */
+static inline int ct_group_index(const ct_cluster_t *cl, const char *name) {
+    for (int i = 0; i < cl->n_groups; i++)
+        if (name && !strcmp(cl->groups[i].name, name)) return i;
+    return -1;
+}
+
+#endif
