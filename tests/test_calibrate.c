@@ -377,52 +377,6 @@ static void resave_replaces_an_old_head(void **unused) {
     unlink(path);
 }
 
-/* ---- the command ---- */
-
-typedef struct {
-    char *out, *err;
-    int status;
-} run_t;
-
-static char *slurp_fd(int fd) {
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    ssize_t n;
-    while ((n = read(fd, buf + len, cap - len - 1)) > 0) {
-        len += (size_t)n;
-        if (cap - len < 2) buf = realloc(buf, cap *= 2);
-    }
-    buf[len] = '\0';
-    return buf;
-}
-
-/* Runs argv; stderr goes to a file so neither pipe can fill up. */
-static run_t run(const char *const *argv) {
-    char errpath[] = "/tmp/ifp_test_calib_err_XXXXXX";
-    int efd = mkstemp(errpath), po[2];
-    assert_true(efd >= 0);
-    assert_int_equal(pipe(po), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        dup2(po[1], 1);
-        dup2(efd, 2);
-        close(po[0]), close(po[1]);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    close(po[1]);
-    run_t r = {.out = slurp_fd(po[0])};
-    close(po[0]);
-    int st;
-    waitpid(pid, &st, 0);
-    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    r.err = tu_read_file(errpath, NULL);
-    close(efd);
-    unlink(errpath);
-    return r;
-}
-
 /* The "all" column of the table row `| name |`. */
 static double table_all(const char *out, const char *name) {
     char key[64];
@@ -458,7 +412,7 @@ static void calibrate_stories_end_to_end(void **unused) {
     const char *argv[] = {IFP_BIN, "calibrate", "--model", STORIES, "--backbone", STORIES, "--calib",
                           IFP_SOURCE_DIR "/data/stories/calib.jsonl", "--keep", "86", "-o", pred, "--limit", "120",
                           "--gate-examples", "48", "--holdout", held, NULL};
-    run_t r = run(argv);
+    tu_run_t r = tu_run(argv);
     if (r.status != 0) fprintf(stderr, "stderr:\n%s\nstdout:\n%s\n", r.err, r.out);
     assert_int_equal(r.status, 0);
     double dense = table_all(r.out, "dense"), stat = table_all(r.out, "static");
@@ -529,7 +483,7 @@ static void calibrate_bad_input(void **unused) {
           "--limit", "6", "--folds", "3", "--gate-examples", "0", NULL}, 1, "cannot create"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        run_t r = run(cases[i].argv);
+        tu_run_t r = tu_run(cases[i].argv);
         if (r.status != cases[i].status || !strstr(r.err, cases[i].msg))
             fprintf(stderr, "case %zu: status %d stderr: %s\n", i, r.status, r.err);
         assert_int_equal(r.status, cases[i].status);
@@ -538,7 +492,7 @@ static void calibrate_bad_input(void **unused) {
     }
     unlink(bad);
     const char *help[] = {IFP_BIN, "calibrate", "--help", NULL};
-    run_t r = run(help);
+    tu_run_t r = tu_run(help);
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(r.out, "--holdout"));
     free(r.out), free(r.err);

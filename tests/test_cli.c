@@ -14,53 +14,6 @@
 
 #define IFP_BIN IFP_BINARY_DIR "/tools/ifp"
 
-typedef struct {
-    char *out, *err;
-    int status; /* exit code, or -1 if killed */
-} run_t;
-
-static char *slurp_fd(int fd) {
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    ssize_t n;
-    while ((n = read(fd, buf + len, cap - len - 1)) > 0) {
-        len += (size_t)n;
-        if (cap - len < 2) buf = realloc(buf, cap *= 2);
-    }
-    buf[len] = '\0';
-    return buf;
-}
-
-/* Runs argv (NULL-terminated) capturing stdout and stderr. */
-static run_t run(const char *const *argv) {
-    int po[2], pe[2];
-    assert_int_equal(pipe(po), 0);
-    assert_int_equal(pipe(pe), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        dup2(po[1], 1);
-        dup2(pe[1], 2);
-        close(po[0]), close(pe[0]), close(po[1]), close(pe[1]);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    close(po[1]), close(pe[1]);
-    run_t r;
-    r.out = slurp_fd(po[0]); /* outputs here are small: stderr fits the pipe */
-    r.err = slurp_fd(pe[0]);
-    close(po[0]), close(pe[0]);
-    int st;
-    waitpid(pid, &st, 0);
-    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    return r;
-}
-
-static void run_free(run_t *r) {
-    free(r->out);
-    free(r->err);
-}
-
 static void stories_reference(void **unused) {
     (void)unused;
     struct {
@@ -72,7 +25,7 @@ static void stories_reference(void **unused) {
     for (int i = 0; i < 2; i++) {
         const char *argv[] = {IFP_BIN, "run", "--model", MODEL_PATH("stories260K.gguf"), "--prompt", cases[i].prompt,
                               "-n", cases[i].n, "--temp", "0", NULL};
-        run_t r = run(argv);
+        tu_run_t r = tu_run(argv);
         assert_int_equal(r.status, 0);
         size_t ref_len = 0;
         char *ref = tu_read_file(cases[i].ref, &ref_len);
@@ -83,7 +36,7 @@ static void stories_reference(void **unused) {
         if (strncmp(r.out, ref, ref_len) != 0) fprintf(stderr, "got:\n%s\nwant prefix:\n%s\n", r.out, ref);
         assert_true(strncmp(r.out, ref, ref_len) == 0);
         free(ref);
-        run_free(&r);
+        tu_run_free(&r);
     }
 }
 
@@ -96,7 +49,7 @@ static void ifp_mix_golden_json(void **unused) {
         const char *prompt = cJSON_GetObjectItem(rows[i], "prompt")->valuestring;
         const char *argv[] = {IFP_BIN, "run", "--model", MODEL_PATH("ifp-mix/ifp-mix.gguf"), "--prompt", prompt,
                               "-n", "32", "--temp", "0", "--json", NULL};
-        run_t r = run(argv);
+        tu_run_t r = tu_run(argv);
         assert_int_equal(r.status, 0);
         cJSON *j = cJSON_Parse(r.out);
         assert_non_null(j);
@@ -124,7 +77,7 @@ static void ifp_mix_golden_json(void **unused) {
                             cJSON_GetObjectItem(dense, "greedy_text")->valuestring);
         assert_true(cJSON_GetObjectItem(j, "tokens_per_s")->valuedouble > 0);
         cJSON_Delete(j);
-        run_free(&r);
+        tu_run_free(&r);
     }
     tu_free_jsonl(rows, n_rows);
 }
@@ -136,7 +89,7 @@ static void sampling_is_seeded(void **unused) {
                         "--top-p", "0.9", "--seed", "42", "--json", NULL};
     const char *a2[] = {IFP_BIN, "run", "--model", MODEL_PATH("stories260K.gguf"), "-n", "40", "--temp", "1.0",
                         "--top-p", "0.9", "--seed", "43", "--json", NULL};
-    run_t r1 = run(a1), r2 = run(a1), r3 = run(a2);
+    tu_run_t r1 = tu_run(a1), r2 = tu_run(a1), r3 = tu_run(a2);
     assert_int_equal(r1.status, 0);
     cJSON *j1 = cJSON_Parse(r1.out), *j2 = cJSON_Parse(r2.out), *j3 = cJSON_Parse(r3.out);
     char *t1 = cJSON_PrintUnformatted(cJSON_GetObjectItem(j1, "tokens"));
@@ -146,7 +99,7 @@ static void sampling_is_seeded(void **unused) {
     assert_string_not_equal(t1, t3);
     free(t1), free(t2), free(t3);
     cJSON_Delete(j1), cJSON_Delete(j2), cJSON_Delete(j3);
-    run_free(&r1), run_free(&r2), run_free(&r3);
+    tu_run_free(&r1), tu_run_free(&r2), tu_run_free(&r3);
 }
 
 static void bad_input(void **unused) {
@@ -169,25 +122,25 @@ static void bad_input(void **unused) {
         {{IFP_BIN, "info", IFP_SOURCE_DIR "/data/ifp-mix/calib.jsonl", NULL}, 1, "magic"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        run_t r = run(cases[i].argv);
+        tu_run_t r = tu_run(cases[i].argv);
         if (r.status != cases[i].status || !strstr(r.err, cases[i].msg))
             fprintf(stderr, "case %zu: status %d stderr: %s\n", i, r.status, r.err);
         assert_int_equal(r.status, cases[i].status);
         assert_non_null(strstr(r.err, cases[i].msg));
-        run_free(&r);
+        tu_run_free(&r);
     }
 }
 
 static void info_prints_tables(void **unused) {
     (void)unused;
     const char *argv[] = {IFP_BIN, "info", MODEL_PATH("ifp-mix/ifp-mix-predictor.gguf"), NULL};
-    run_t r = run(argv);
+    tu_run_t r = tu_run(argv);
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(r.out, "ifp.head.fc2.weight"));
     assert_non_null(strstr(r.out, "[128, 3072]"));
     assert_non_null(strstr(r.out, "tokenizer.ggml.tokens"));
     assert_non_null(strstr(r.out, "llama config: dim 96, layers 3"));
-    run_free(&r);
+    tu_run_free(&r);
 }
 
 int main(void) {

@@ -18,62 +18,14 @@
 #define CALIB IFP_SOURCE_DIR "/data/ifp-mix/calib.jsonl"
 #define GAP_SMALL 1e-3
 
-typedef struct {
-    char *out, *err;
-    int status; /* exit code, or -1 if killed */
-} run_t;
-
-static char *slurp_fd(int fd) {
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    ssize_t n;
-    while ((n = read(fd, buf + len, cap - len - 1)) > 0) {
-        len += (size_t)n;
-        if (cap - len < 2) buf = realloc(buf, cap *= 2);
-    }
-    buf[len] = '\0';
-    return buf;
-}
-
-/* Runs argv (NULL-terminated) capturing stdout and stderr (stderr is small
- * here: it fits the pipe while stdout is read). */
-static run_t run(const char *const *argv) {
-    int po[2], pe[2];
-    assert_int_equal(pipe(po), 0);
-    assert_int_equal(pipe(pe), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        dup2(po[1], 1);
-        dup2(pe[1], 2);
-        close(po[0]), close(pe[0]), close(po[1]), close(pe[1]);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    close(po[1]), close(pe[1]);
-    run_t r;
-    r.out = slurp_fd(po[0]);
-    r.err = slurp_fd(pe[0]);
-    close(po[0]), close(pe[0]);
-    int st;
-    waitpid(pid, &st, 0);
-    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    return r;
-}
-
-static void run_free(run_t *r) {
-    free(r->out);
-    free(r->err);
-}
-
 /* Runs argv, expects success and a JSON object on stdout. */
 static cJSON *run_json(const char *const *argv) {
-    run_t r = run(argv);
+    tu_run_t r = tu_run(argv);
     if (r.status != 0) fprintf(stderr, "ifp failed (%d): %s\n", r.status, r.err);
     assert_int_equal(r.status, 0);
     cJSON *j = cJSON_Parse(r.out);
     assert_non_null(j);
-    run_free(&r);
+    tu_run_free(&r);
     return j;
 }
 
@@ -217,11 +169,11 @@ static void file_round_trip(void **unused) {
     assert_true(json_equal(cJSON_GetObjectItem(j1, "tokens"), cJSON_GetObjectItem(j2, "tokens")));
     assert_true(
         json_equal(cJSON_GetObjectItem(j1, "logits_last_prompt"), cJSON_GetObjectItem(j2, "logits_last_prompt")));
-    run_t r = run(a3);
+    tu_run_t r = tu_run(a3);
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(r.err, "[mask file: kept 256 256 256 256 of 768 channels per layer]"));
     assert_true(strncmp(r.out, prompt, strlen(prompt)) == 0);
-    run_free(&r);
+    tu_run_free(&r);
     cJSON_Delete(j1), cJSON_Delete(j2);
     unlink(path);
     rmdir(dir);
@@ -254,9 +206,9 @@ static void bad_mask_options(void **unused) {
     /* a (dense) mask for stories260K, to be refused by ifp-mix */
     const char *mk[] = {IFP_BIN, "run", "--model", MODEL_PATH("stories260K.gguf"), "--mask-out", path, "-n", "1",
                         "--json", NULL};
-    run_t r0 = run(mk);
+    tu_run_t r0 = tu_run(mk);
     assert_int_equal(r0.status, 0);
-    run_free(&r0);
+    tu_run_free(&r0);
     struct {
         const char *argv[14];
         int status;
@@ -291,12 +243,12 @@ static void bad_mask_options(void **unused) {
         {{IFP_BIN, "run", "--model", MODEL, "--mask", "file:" MODEL, NULL}, 1, "ifp-mask"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        run_t r = run(cases[i].argv);
+        tu_run_t r = tu_run(cases[i].argv);
         if (r.status != cases[i].status || !strstr(r.err, cases[i].msg))
             fprintf(stderr, "case %zu: status %d stderr: %s\n", i, r.status, r.err);
         assert_int_equal(r.status, cases[i].status);
         assert_non_null(strstr(r.err, cases[i].msg));
-        run_free(&r);
+        tu_run_free(&r);
     }
     unlink(path);
     rmdir(dir);

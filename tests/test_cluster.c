@@ -358,51 +358,6 @@ static void test_budget_random(void **state) {
     }
 }
 
-/* ---------------------------------------------------------------- ifp cluster */
-
-typedef struct {
-    char *out, *err;
-    int status;
-} run_t;
-
-static char *slurp_fd(int fd) {
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    ssize_t n;
-    while ((n = read(fd, buf + len, cap - len - 1)) > 0) {
-        len += (size_t)n;
-        if (cap - len < 2) buf = realloc(buf, cap *= 2);
-    }
-    buf[len] = '\0';
-    return buf;
-}
-
-/* Runs argv capturing stdout and stderr (stderr is small: it is no tty, so
- * there is no progress output). */
-static run_t run(const char *const *argv) {
-    int po[2], pe[2];
-    assert_int_equal(pipe(po), 0);
-    assert_int_equal(pipe(pe), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        dup2(po[1], 1);
-        dup2(pe[1], 2);
-        close(po[0]), close(pe[0]), close(po[1]), close(pe[1]);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    close(po[1]), close(pe[1]);
-    run_t r;
-    r.out = slurp_fd(po[0]);
-    r.err = slurp_fd(pe[0]);
-    close(po[0]), close(pe[0]);
-    int st;
-    waitpid(pid, &st, 0);
-    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    return r;
-}
-
 #define N_DOM 5
 static const char *const g_domains[N_DOM] = {"math", "code", "story", "qa", "instruct"};
 
@@ -441,7 +396,7 @@ static void test_cli_ifp_mix(void **state) {
     const char *calib = IFP_SOURCE_DIR "/data/ifp-mix/calib.jsonl";
     const char *argv[] = {IFP_BIN, "cluster", "--model", model, "--predictor", pred, "--calib", calib,
                           "--k", "4", "--seed", "0", "-o", out, NULL};
-    run_t r = run(argv);
+    tu_run_t r = tu_run(argv);
     if (r.status) fprintf(stderr, "stderr: %s\n", r.err);
     assert_int_equal(r.status, 0);
     printf("%s", r.out);
@@ -486,7 +441,7 @@ static void test_cli_ifp_mix(void **state) {
     /* with a budget every union layer has at most B channels */
     const char *argv_b[] = {IFP_BIN, "cluster", "--predictor", pred, "--calib", calib, "--k", "4",
                             "--budget", "280", "-o", out_b, NULL};
-    r = run(argv_b);
+    r = tu_run(argv_b);
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(r.out, "budget 280"));
     assert_int_equal(ifp_cluster_table_load(out_b, &t, &err), IFP_OK);
@@ -525,7 +480,7 @@ static void test_cli_ifp_mix(void **state) {
          "ifp cluster: "},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        r = run(bad[i].argv);
+        r = tu_run(bad[i].argv);
         if (r.status != bad[i].status || !strstr(r.err, bad[i].msg))
             fprintf(stderr, "case %zu: status %d stderr: %s\n", i, r.status, r.err);
         assert_int_equal(r.status, bad[i].status);

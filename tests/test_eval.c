@@ -31,55 +31,6 @@
 #define MIX_PRED MODEL_PATH("ifp-mix/ifp-mix-predictor.gguf")
 #define CALIB IFP_SOURCE_DIR "/data/ifp-mix/calib.jsonl"
 
-/* ---------------------------------------------------------------- helpers */
-
-typedef struct {
-    char *out, *err;
-    int status; /* exit code, or -1 if killed */
-} run_t;
-
-static char *slurp_fd(int fd) {
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    ssize_t n;
-    while ((n = read(fd, buf + len, cap - len - 1)) > 0) {
-        len += (size_t)n;
-        if (cap - len < 2) buf = realloc(buf, cap *= 2);
-    }
-    buf[len] = '\0';
-    return buf;
-}
-
-/* Runs argv (NULL-terminated) capturing stdout and stderr (stderr is small). */
-static run_t run(const char *const *argv) {
-    int po[2], pe[2];
-    assert_int_equal(pipe(po), 0);
-    assert_int_equal(pipe(pe), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        dup2(po[1], 1);
-        dup2(pe[1], 2);
-        close(po[0]), close(pe[0]), close(po[1]), close(pe[1]);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    close(po[1]), close(pe[1]);
-    run_t r;
-    r.out = slurp_fd(po[0]);
-    r.err = slurp_fd(pe[0]);
-    close(po[0]), close(pe[0]);
-    int st;
-    waitpid(pid, &st, 0);
-    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    return r;
-}
-
-static void run_free(run_t *r) {
-    free(r->out);
-    free(r->err);
-}
-
 /* A K-of-d_ffn mask per layer: channels j with (j * 5 + l + salt) % 3 == 0. */
 static ifp_mask_t *pattern_mask(const ifp_config_t *c, int salt) {
     ifp_mask_t *m = ifp_mask_new(c->n_layers, c->d_ffn);
@@ -300,7 +251,7 @@ static void eval_reproduces_card(void **unused) {
     const char *argv[] = {IFP_BIN,  "eval",   "--model", MIX_MODEL, "--predictor",
                           MIX_PRED, "--data", CALIB,     "--mode",  "dense,input,task,static",
                           "--csv",  csv,      NULL};
-    run_t r = run(argv);
+    tu_run_t r = tu_run(argv);
     if (r.status != 0) fprintf(stderr, "%s", r.err);
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(r.out, "examples scored"));
@@ -335,7 +286,7 @@ static void eval_reproduces_card(void **unused) {
     for (int i = 0; i < 4; i++)
         for (int d = 0; d < 6; d++) assert_int_equal(seen[i][d], 1);
     free(text);
-    run_free(&r);
+    tu_run_free(&r);
 }
 
 /* The static mask of calib.jsonl against calib_table.json's kept channels. */
@@ -408,12 +359,12 @@ static void eval_flag_errors(void **unused) {
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         const char *argv[20] = {IFP_BIN};
         for (int k = 0; cases[i].argv[k]; k++) argv[k + 1] = cases[i].argv[k];
-        run_t r = run(argv);
+        tu_run_t r = tu_run(argv);
         if (r.status == 0 || !strstr(r.err, cases[i].msg))
             fprintf(stderr, "case %zu: status %d, stderr: %s\n", i, r.status, r.err);
         assert_true(r.status != 0);
         assert_non_null(strstr(r.err, cases[i].msg));
-        run_free(&r);
+        tu_run_free(&r);
     }
     unlink(tasks);
 }
