@@ -62,16 +62,6 @@ static ifp_cluster_table_t *table_new(int n_clusters, int n_layers, int d_ffn, i
 
 /* ---------------------------------------------------------------- table checks */
 
-static int layer_inter(const int32_t *a, int na, const int32_t *b, int nb) {
-    int i = 0, j = 0, c = 0;
-    while (i < na && j < nb) {
-        if (a[i] == b[j]) c++, i++, j++;
-        else if (a[i] < b[j]) i++;
-        else j++;
-    }
-    return c;
-}
-
 /* The invariants of a table, checked before saving and after loading:
  * every member mask keeps `keep` channels per layer, so a union layer holds
  * >= keep channels and its frequencies (each in 1..members) sum to at most
@@ -120,7 +110,7 @@ static int table_check(const ifp_cluster_table_t *t, const char *path, ifp_err_t
                                 "%s: cluster %d layer %d: frequencies sum to %lld, more than %d members x keep %d", path,
                                 c, l, (long long)sum, cl->members, t->keep);
             if (sum == members * t->keep &&
-                layer_inter(cl->medoid->kept[l], nm, cl->uni->kept[l], nu) != nm)
+                ifp_kept_intersection(cl->medoid->kept[l], nm, cl->uni->kept[l], nu) != nm)
                 return ifp_errf(err, IFP_EFORMAT, "%s: cluster %d layer %d: medoid not inside the (untrimmed) union",
                                 path, c, l);
         }

@@ -123,7 +123,7 @@ int ifp_mask_equal(const ifp_mask_t *a, const ifp_mask_t *b) {
 }
 
 /* Merge-walks two sorted lists: counts the intersection. */
-static int layer_inter(const int32_t *a, int na, const int32_t *b, int nb) {
+int ifp_kept_intersection(const int32_t *a, int na, const int32_t *b, int nb) {
     int i = 0, j = 0, c = 0;
     while (i < na && j < nb) {
         if (a[i] == b[j]) c++, i++, j++;
@@ -136,7 +136,7 @@ static int layer_inter(const int32_t *a, int na, const int32_t *b, int nb) {
 int64_t ifp_mask_intersection_size(const ifp_mask_t *a, const ifp_mask_t *b) {
     int64_t c = 0;
     int nl = a->n_layers < b->n_layers ? a->n_layers : b->n_layers;
-    for (int l = 0; l < nl; l++) c += layer_inter(a->kept[l], a->n_kept[l], b->kept[l], b->n_kept[l]);
+    for (int l = 0; l < nl; l++) c += ifp_kept_intersection(a->kept[l], a->n_kept[l], b->kept[l], b->n_kept[l]);
     return c;
 }
 
@@ -148,7 +148,7 @@ double ifp_mask_jaccard_distance(const ifp_mask_t *a, const ifp_mask_t *b) {
 
 double ifp_mask_layer_overlap(const ifp_mask_t *a, const ifp_mask_t *b, int l) {
     if (a->n_kept[l] == 0) return 1.0;
-    return (double)layer_inter(a->kept[l], a->n_kept[l], b->kept[l], b->n_kept[l]) / a->n_kept[l];
+    return (double)ifp_kept_intersection(a->kept[l], a->n_kept[l], b->kept[l], b->n_kept[l]) / a->n_kept[l];
 }
 
 double ifp_mask_coverage(const ifp_mask_t *m, const ifp_mask_t *u) {

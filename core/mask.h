@@ -44,6 +44,8 @@ int ifp_mask_validate(const ifp_mask_t *m, ifp_err_t *err);
 
 int ifp_mask_total(const ifp_mask_t *m);               /* sum of kept over layers */
 int ifp_mask_equal(const ifp_mask_t *a, const ifp_mask_t *b);
+/* |a ∩ b| of two strictly increasing channel lists. */
+int ifp_kept_intersection(const int32_t *a, int na, const int32_t *b, int nb);
 /* |a ∩ b| summed over layers. */
 int64_t ifp_mask_intersection_size(const ifp_mask_t *a, const ifp_mask_t *b);
 /* Jaccard distance over all layers' channels: 1 - |a∩b| / |a∪b| (0 if both empty). */

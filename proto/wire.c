@@ -36,6 +36,11 @@ void ifp_frames_close(ifp_frames_t *f) {
 }
 
 int ifp_wire_send(void *sock, const void *const *env, const size_t *env_len, int n_env, const ProtobufCMessage *m) {
+    return ifp_wire_send_flags(sock, env, env_len, n_env, m, 0);
+}
+
+int ifp_wire_send_flags(void *sock, const void *const *env, const size_t *env_len, int n_env,
+                        const ProtobufCMessage *m, int flags) {
     size_t len = protobuf_c_message_get_packed_size(m);
     uint8_t stackbuf[4096];
     uint8_t *buf = len <= sizeof stackbuf ? stackbuf : malloc(len);
@@ -45,8 +50,8 @@ int ifp_wire_send(void *sock, const void *const *env, const size_t *env_len, int
     }
     protobuf_c_message_pack(m, buf);
     int rc = 0;
-    for (int i = 0; i < n_env && rc >= 0; i++) rc = zmq_send(sock, env[i], env_len[i], ZMQ_SNDMORE);
-    if (rc >= 0) rc = zmq_send(sock, buf, len, 0);
+    for (int i = 0; i < n_env && rc >= 0; i++) rc = zmq_send(sock, env[i], env_len[i], ZMQ_SNDMORE | flags);
+    if (rc >= 0) rc = zmq_send(sock, buf, len, flags);
     int e = errno;
     if (buf != stackbuf) free(buf);
     errno = e;

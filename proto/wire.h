@@ -32,6 +32,11 @@ static inline size_t ifp_frame_size(ifp_frames_t *f, int i) { return zmq_msg_siz
 /* Sends n_env envelope frames (e.g. a ROUTER identity; may be 0) followed by
  * the packed message as the last frame.  Returns 0 or -1 with errno. */
 int ifp_wire_send(void *sock, const void *const *env, const size_t *env_len, int n_env, const ProtobufCMessage *m);
+/* The same with extra zmq_send flags on every frame (e.g. ZMQ_DONTWAIT: on a
+ * ROUTER_MANDATORY socket the first frame fails with EHOSTUNREACH/EAGAIN when
+ * the peer is gone or full; once it is accepted the rest is too). */
+int ifp_wire_send_flags(void *sock, const void *const *env, const size_t *env_len, int n_env,
+                        const ProtobufCMessage *m, int flags);
 
 /* Decoders: NULL if the bytes do not decode or the oneof is empty.  Free with
  * the matching ifp__*__free_unpacked(msg, NULL). */

@@ -51,23 +51,9 @@ void rt_log(rt_router_t *R, int kind, const char *fmt, ...) {
 
 int rt_send(rt_router_t *R, void *sock, const void *ident, size_t ident_len, int delim, const ProtobufCMessage *m) {
     (void)R;
-    size_t len = protobuf_c_message_get_packed_size(m);
-    uint8_t stackbuf[4096];
-    uint8_t *buf = len <= sizeof stackbuf ? stackbuf : malloc(len);
-    if (!buf) {
-        errno = ENOMEM;
-        return -1;
-    }
-    protobuf_c_message_pack(m, buf);
-    /* ROUTER_MANDATORY: the identity frame fails (EHOSTUNREACH / EAGAIN)
-     * when the peer is gone or full; once it is accepted the rest is too */
-    int rc = zmq_send(sock, ident, ident_len, ZMQ_SNDMORE | ZMQ_DONTWAIT);
-    if (rc >= 0 && delim) rc = zmq_send(sock, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT);
-    if (rc >= 0) rc = zmq_send(sock, buf, len, ZMQ_DONTWAIT);
-    int e = errno;
-    if (buf != stackbuf) free(buf);
-    errno = e;
-    return rc < 0 ? -1 : 0;
+    const void *env[2] = {ident, ""};
+    size_t env_len[2] = {ident_len, 0};
+    return ifp_wire_send_flags(sock, env, env_len, delim ? 2 : 1, m, ZMQ_DONTWAIT);
 }
 
 /* ---------------------------------------------------------------- start-up */

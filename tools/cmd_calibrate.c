@@ -66,12 +66,6 @@ typedef struct {
     ifp_predictor_t *pred;
 } cal_t;
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 __attribute__((format(printf, 1, 2))) static int fail(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
@@ -128,7 +122,7 @@ static int passes(cal_t *c, cal_set_t *s, const char *name) {
     ifp_err_t err = {0};
     ifp_calib_t *km = NULL, *kb = NULL;
     int rc = 0;
-    double t0 = now_s();
+    double t0 = ifp_now_s();
     long rows = 0;
     if (ifp_calib_new(c->m, 0, &km, &err) || ifp_calib_new(c->bb, 0, &kb, &err)) {
         rc = fail("%s", err.msg);
@@ -143,7 +137,7 @@ static int passes(cal_t *c, cal_set_t *s, const char *name) {
         rows += n;
         progress(c, "importance", i + 1, s->n);
     }
-    double t1 = now_s();
+    double t1 = ifp_now_s();
     for (int i = 0; i < s->n && !rc; i++) {
         if (ifp_calib_feature(kb, s->pids[i], s->plen[i], s->X + (size_t)i * c->D, &err))
             rc = fail("%s example %d: feature: %s", name, i + 1, err.msg);
@@ -151,7 +145,7 @@ static int passes(cal_t *c, cal_set_t *s, const char *name) {
     }
     if (!rc)
         fprintf(stderr, "%s: importance pass %d examples, %ld positions in %.2f s; feature pass %.2f s\n", name, s->n,
-                rows, t1 - t0, now_s() - t1);
+                rows, t1 - t0, ifp_now_s() - t1);
 done:
     ifp_calib_destroy(&km);
     ifp_calib_destroy(&kb);
@@ -180,7 +174,7 @@ static int gate_layers(cal_t *c, const float *oof) {
     for (int i = 0; i < n; i++)
         items[i] = (ifp_ppl_item_t){.ids = c->cal.ids[i], .n = c->cal.len[i], .n_ctx = c->cal.n_ctx[i]};
     ifp_err_t err = {0};
-    double t0 = now_s();
+    double t0 = ifp_now_s();
     if (c->tty) fprintf(stderr, "layer gating: up to %d perplexity passes over %d examples...", L + 2, n);
     int rc = ifp_calib_gate(c->m, items, n, oof, c->mean_t, c->a.keep, c->gate, ppl, &err);
     if (c->tty) fputs("\r\033[K", stderr);
@@ -192,7 +186,7 @@ static int gate_layers(cal_t *c, const float *oof) {
                     "  static everywhere %.3f\n", n, ppl[0]);
     for (int l = 0; l < L; l++)
         fprintf(stderr, "  per-input in layer %d only %.3f -> %s\n", l, ppl[1 + l], c->gate[l] ? "per-input" : "static");
-    fprintf(stderr, "  gated predictor %.3f (%.2f s)\n", ppl[L + 1], now_s() - t0);
+    fprintf(stderr, "  gated predictor %.3f (%.2f s)\n", ppl[L + 1], ifp_now_s() - t0);
     free(items), free(ppl);
     return 0;
 }
@@ -224,7 +218,7 @@ static int fit_and_save(cal_t *c) {
     fp.log = fit_log;
     if (fp.folds > n) fp.folds = n;
     ifp_err_t err = {0};
-    double t0 = now_s();
+    double t0 = ifp_now_s();
     fprintf(stderr, "fitting the head:\n");
     int rc = ifp_head_fit(c->cal.X, n, c->D, T, c->S, &fp, &c->head, &c->lambda, oof, &err);
     free(T);
@@ -232,7 +226,7 @@ static int fit_and_save(cal_t *c) {
         free(oof);
         return fail("%s", err.msg);
     }
-    fprintf(stderr, "fitted in %.2f s\n", now_s() - t0);
+    fprintf(stderr, "fitted in %.2f s\n", ifp_now_s() - t0);
     rc = c->a.gate_n > 0 ? gate_layers(c, oof) : 0;
     free(oof);
     if (rc) return rc;
@@ -327,7 +321,7 @@ static int holdout(cal_t *c) {
     ifp_ppl_params_t pp = ifp_ppl_default_params();
     pp.progress = ppl_progress, pp.progress_ctx = c;
     if (!rc && ifp_ppl_new(c->m, &pp, &ppl, &err)) rc = fail("%s", err.msg);
-    double t0 = now_s();
+    double t0 = ifp_now_s();
     for (int r = 0; r < R_COUNT && !rc; r++) {
         for (int i = 0; i < n; i++)
             items[i] = (ifp_ppl_item_t){.ids = h->ids[i], .n = h->len[i], .n_ctx = h->n_ctx[i],
@@ -346,7 +340,7 @@ static int holdout(cal_t *c) {
         }
     }
     if (rc) goto done;
-    double t1 = now_s();
+    double t1 = ifp_now_s();
     printf("held-out response perplexity: %s, keep %d of %d FFN channels per layer, %d examples, %ld tokens\n\n",
            c->a.holdout, keep, mc->d_ffn, n, cell_tok[nd]);
     printf("| mask |");
@@ -458,14 +452,14 @@ int ifp_cmd_calibrate(int argc, char **argv) {
     }
     ifp_blas_threads(a->threads);
     c.tty = isatty(STDERR_FILENO);
-    double t0 = now_s();
+    double t0 = ifp_now_s();
     int rc = load_models(&c);
     if (!rc) rc = set_load(&c, &c.cal, a->calib, a->limit);
     if (!rc && c.cal.n < 2) rc = fail("%s: need at least 2 calibration examples", a->calib);
     if (!rc) rc = passes(&c, &c.cal, "calib");
     if (!rc) rc = fit_and_save(&c);
     if (!rc && a->holdout) rc = holdout(&c);
-    if (!rc) fprintf(stderr, "ifp calibrate: done in %.2f s\n", now_s() - t0);
+    if (!rc) fprintf(stderr, "ifp calibrate: done in %.2f s\n", ifp_now_s() - t0);
     ifp_predictor_destroy(&c.pred);
     ifp_head_destroy(&c.head);
     free(c.scale), free(c.mean_t), free(c.gate);

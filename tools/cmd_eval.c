@@ -79,12 +79,6 @@ typedef struct {
     const char *label; /* what the progress line is about */
 } eval_t;
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* Prints "ifp eval: MESSAGE" on stderr; returns -1. */
 __attribute__((format(printf, 1, 2))) static int fail(const char *fmt, ...) {
     va_list ap;
@@ -372,11 +366,11 @@ static int run_mode(eval_t *ev, int row) {
             items[s] = (ifp_ppl_item_t){.ids = ev->ids[i], .n = ev->len[i], .n_ctx = ev->n_ctx[i], .mask = mask[i]};
         }
         ifp_err_t err = {0};
-        double t0 = now_s();
+        double t0 = ifp_now_s();
         if (ifp_ppl_score(ev->ppl, items, ev->n_scored, res, &err)) {
             rc = fail("mode %s: %s", mode_names[mode], err.msg);
         } else if (ev->tty) {
-            fprintf(stderr, "%s: %.1f s\n", mode_names[mode], now_s() - t0);
+            fprintf(stderr, "%s: %.1f s\n", mode_names[mode], ifp_now_s() - t0);
         }
     }
     cell_t *cells = ev->cells + (size_t)row * (nd + 1);

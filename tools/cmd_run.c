@@ -26,12 +26,6 @@
 #include "tokenizer.h"
 #include "tools.h"
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 typedef enum { MASK_DENSE, MASK_INPUT, MASK_TASK, MASK_STATIC, MASK_FILE } mask_mode_t;
 static const char *const mask_mode_names[] = {"dense", "input", "task", "static", "file"};
 
@@ -250,9 +244,9 @@ int ifp_cmd_run(int argc, char **argv) {
 
     /* the mask, computed once from the prompt (or task / calib / file), then
      * the model compacted to its kept channels */
-    double tm0 = now_s();
+    double tm0 = ifp_now_s();
     if (build_mask(&a, m, tok, ids, n_prompt, &mask)) goto done;
-    double mask_s = now_s() - tm0;
+    double mask_s = ifp_now_s() - tm0;
     if (a.mask_out) {
         ifp_mask_t *dense = mask ? NULL : ifp_mask_dense(c->n_layers, c->d_ffn);
         if (!mask && !dense) goto oom;
@@ -288,9 +282,9 @@ int ifp_cmd_run(int argc, char **argv) {
         fputs(a.prompt, stdout);
         fflush(stdout);
     }
-    double t0 = now_s();
+    double t0 = ifp_now_s();
     if (feed(st, ids, 0, n_prompt, chunk, pos, slot, want)) goto done;
-    double t1 = now_s();
+    double t1 = ifp_now_s();
     float first16[16];
     int n16 = c->vocab < 16 ? c->vocab : 16;
     memcpy(first16, ifp_state_logits(st), sizeof(float) * n16);
@@ -316,7 +310,7 @@ int ifp_cmd_run(int argc, char **argv) {
         }
         if (n_gen < n_new && feed(st, ids, p, p + 1, chunk, pos, slot, want)) goto done;
     }
-    double t2 = now_s();
+    double t2 = ifp_now_s();
     double tps = n_gen > 0 && t2 > t1 ? n_gen / (t2 - t1) : 0.0;
     double pps = t1 > t0 ? n_prompt / (t1 - t0) : 0.0;
     if (a.json) {

@@ -1,6 +1,7 @@
 #include "tools.h"
 
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 const char *ifp_default_model(void) {
@@ -10,4 +11,10 @@ const char *ifp_default_model(void) {
     for (size_t i = 0; i < sizeof candidates / sizeof *candidates; i++)
         if (access(candidates[i], R_OK) == 0) return candidates[i];
     return candidates[0];
+}
+
+double ifp_now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
