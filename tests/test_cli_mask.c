@@ -148,6 +148,42 @@ static void dense_equals_no_predictor(void **unused) {
     cJSON_Delete(j1), cJSON_Delete(j2);
 }
 
+/* --clusters serves each mask from its nearest cluster's union (as a shard
+ * group does, with a sub-mask per row): a math and a story calibration prompt
+ * (members of the clusters, so coverage 1) land in different clusters and give
+ * the tokens of their own mask;
+ * --json reports "cluster" and "coverage"; no mask -> a clear error. */
+static void clusters_union(void **unused) {
+    (void)unused;
+    const char *clusters = MODEL_PATH("ifp-mix/clusters-k4.gguf");
+    int n_rows;
+    cJSON **rows = tu_read_jsonl(MODEL_PATH("ifp-mix/golden.jsonl"), &n_rows);
+    const char *prompts[2] = {cJSON_GetObjectItem(rows[0], "prompt")->valuestring,  /* math */
+                              cJSON_GetObjectItem(rows[5], "prompt")->valuestring}; /* story */
+    int cl[2];
+    for (int i = 0; i < 2; i++) {
+        const char *a1[] = {IFP_BIN, "run", "--model", MODEL, "--predictor", PRED, "--clusters", clusters, "--prompt",
+                            prompts[i], "-n", "24", "--temp", "0", "--json", NULL};
+        const char *a2[] = {IFP_BIN, "run", "--model", MODEL, "--predictor", PRED, "--prompt", prompts[i],
+                            "-n", "24", "--temp", "0", "--json", NULL};
+        cJSON *j1 = run_json(a1), *j2 = run_json(a2);
+        cl[i] = cJSON_GetObjectItem(j1, "cluster")->valueint;
+        double cov = cJSON_GetObjectItem(j1, "coverage")->valuedouble;
+        assert_true(cov > 0.999);
+        assert_null(cJSON_GetObjectItem(j2, "coverage"));
+        assert_true(json_equal(cJSON_GetObjectItem(j1, "mask"), cJSON_GetObjectItem(j2, "mask")));
+        assert_true(json_equal(cJSON_GetObjectItem(j1, "tokens"), cJSON_GetObjectItem(j2, "tokens")));
+        cJSON_Delete(j1), cJSON_Delete(j2);
+    }
+    assert_int_not_equal(cl[0], cl[1]);
+    tu_free_jsonl(rows, n_rows);
+    const char *bad[] = {IFP_BIN, "run", "--model", MODEL, "--clusters", clusters, "-n", "4", NULL};
+    tu_run_t r = tu_run(bad);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "--clusters needs a mask"));
+    tu_run_free(&r);
+}
+
 /* --mask-out then --mask file: (no predictor needed) gives the same mask and
  * tokens; non-JSON mode prints the mask summary on stderr. */
 static void file_round_trip(void **unused) {
@@ -261,6 +297,7 @@ int main(void) {
         cmocka_unit_test(dense_equals_no_predictor),
         cmocka_unit_test(file_round_trip),
         cmocka_unit_test(static_mode),
+        cmocka_unit_test(clusters_union),
         cmocka_unit_test(bad_mask_options),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -6,7 +6,11 @@
  * the mean predictor score over --calib FILE.jsonl), file:PATH (a saved mask)
  * and dense (no mask; the default without --predictor).  A mask is applied at
  * every position, prompt and generated tokens alike, by compacting the model
- * to the kept channels once (ifp_compact_model) — the serving path. */
+ * to the kept channels once (ifp_compact_model) — the serving path.
+ * With --clusters C.gguf the mask is instead served from the union of its
+ * nearest cluster, as a shard group does: weights compacted to the union, every
+ * row multiplied by the mask's 0/1 sub-mask over it; channels of the mask the
+ * union lacks are dropped, and --json reports "cluster" and "coverage". */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,11 +30,13 @@
 #include "tokenizer.h"
 #include "tools.h"
 
+#define RUN_CHUNK 256 /* rows per prefill call */
+
 typedef enum { MASK_DENSE, MASK_INPUT, MASK_TASK, MASK_STATIC, MASK_FILE } mask_mode_t;
 static const char *const mask_mode_names[] = {"dense", "input", "task", "static", "file"};
 
 typedef struct {
-    const char *model, *prompt, *predictor, *mask, *calib, *mask_out;
+    const char *model, *prompt, *predictor, *mask, *calib, *mask_out, *clusters;
     int n, top_k, json, threads, keep;
     float temp, top_p;
     uint64_t seed;
@@ -128,11 +134,11 @@ static int build_mask(const run_args_t *a, const ifp_model_t *m, ifp_tokenizer_t
 /* Feeds ids[from..to) into slot 0 in chunks; leaves the last row's logits in
  * the state.  Returns 0 or prints the error. */
 static int feed(ifp_state_t *st, const int32_t *ids, int from, int to, int chunk, int32_t *pos, int32_t *slot,
-                uint8_t *want) {
+                uint8_t *want, const ifp_ffn_mask_t *const *rowmask) {
     for (int i = from; i < to; i += chunk) {
         int n = to - i < chunk ? to - i : chunk;
         for (int r = 0; r < n; r++) pos[r] = i + r, slot[r] = 0, want[r] = (i + r == to - 1);
-        ifp_batch_t b = {.n = n, .token = ids + i, .pos = pos, .slot = slot, .want_logits = want};
+        ifp_batch_t b = {.n = n, .token = ids + i, .pos = pos, .slot = slot, .want_logits = want, .mask = rowmask};
         ifp_err_t err = {0};
         if (ifp_forward(st, &b, &err) < 0) {
             fprintf(stderr, "ifp run: forward failed: %s\n", err.msg);
@@ -185,6 +191,7 @@ int ifp_cmd_run(int argc, char **argv) {
         {"calib", 0, CLI_STR, &a.calib, 0, 0, "prompts (JSONL) whose mean predictor score makes --mask static", 0},
         {"keep", 0, CLI_INT, &a.keep, 1, 1 << 22, "channels kept per layer (default: the predictor's keep)", 0},
         {"mask-out", 0, CLI_STR, &a.mask_out, 0, 0, "save the mask used to this file (for --mask file:PATH)", 0},
+        {"clusters", 0, CLI_STR, &a.clusters, 0, 0, "serve the mask from its nearest cluster's union (cluster table GGUF)", 0},
         {0},
     };
     const char *pos_args[1];
@@ -201,6 +208,13 @@ int ifp_cmd_run(int argc, char **argv) {
     ifp_model_t *m = NULL, *cm = NULL;
     ifp_tokenizer_t *tok = NULL;
     ifp_mask_t *mask = NULL;
+    ifp_cluster_table_t *table = NULL;
+    float *subbuf = NULL;
+    const float **sublayer = NULL;
+    const ifp_ffn_mask_t **rowmask = NULL;
+    ifp_ffn_mask_t submask = {0};
+    int cluster = -1;
+    double coverage = 1.0;
     ifp_state_t *st = NULL;
     ifp_sampler_t *smp = NULL;
     int32_t *ids = NULL, *pos = NULL, *slot = NULL;
@@ -257,13 +271,48 @@ int ifp_cmd_run(int argc, char **argv) {
             goto done;
         }
     }
-    if (mask && ifp_compact_model(m, (const int32_t *const *)mask->kept, mask->n_kept, &cm, &err)) {
+    if (a.clusters && !mask) {
+        fprintf(stderr, "ifp run: --clusters needs a mask (a predictor, or --mask file:PATH)\n");
+        goto done;
+    }
+    if (a.clusters) {
+        if (ifp_cluster_table_load(a.clusters, &table, &err)) {
+            fprintf(stderr, "ifp run: --clusters: %s\n", err.msg);
+            goto done;
+        }
+        if (table->n_layers != c->n_layers || table->d_ffn != c->d_ffn) {
+            fprintf(stderr, "ifp run: --clusters: the table is for %d layers x %d channels; the model has %d x %d\n",
+                    table->n_layers, table->d_ffn, c->n_layers, c->d_ffn);
+            goto done;
+        }
+        cluster = ifp_cluster_nearest(table, mask);
+        if (cluster < 0) {
+            fprintf(stderr, "ifp run: --clusters: the table has no cluster\n");
+            goto done;
+        }
+        const ifp_mask_t *u = table->c[cluster].uni;
+        coverage = ifp_mask_coverage(mask, u);
+        if (ifp_compact_model(m, (const int32_t *const *)u->kept, u->n_kept, &cm, &err)) {
+            fprintf(stderr, "ifp run: cannot compact to cluster %d: %s\n", cluster, err.msg);
+            goto done;
+        }
+        /* the mask as 0/1 multipliers over the union's channels, every row */
+        subbuf = malloc(sizeof(float) * (size_t)(ifp_mask_total(u) ? ifp_mask_total(u) : 1));
+        sublayer = calloc((size_t)c->n_layers, sizeof *sublayer);
+        rowmask = malloc(sizeof *rowmask * RUN_CHUNK);
+        if (!subbuf || !sublayer || !rowmask) goto oom;
+        float **sub = (float **)sublayer;
+        for (int l = 0, off = 0; l < c->n_layers; off += u->n_kept[l], l++) sub[l] = subbuf + off;
+        ifp_mask_submask(mask, u, sub);
+        submask.layer = sublayer;
+        for (int r = 0; r < RUN_CHUNK; r++) rowmask[r] = &submask;
+    } else if (mask && ifp_compact_model(m, (const int32_t *const *)mask->kept, mask->n_kept, &cm, &err)) {
         fprintf(stderr, "ifp run: cannot apply the %s mask: %s\n", mask_mode_names[a.mode], err.msg);
         goto done;
     }
     const ifp_model_t *run_model = cm ? cm : m;
 
-    int chunk = 256;
+    int chunk = RUN_CHUNK;
     ifp_state_params_t sp = ifp_state_default_params();
     sp.max_batch = chunk;
     if (ifp_state_new(run_model, &sp, &st, &err)) {
@@ -279,11 +328,12 @@ int ifp_cmd_run(int argc, char **argv) {
 
     if (!a.json) {
         if (a.predictor || a.mask) print_mask_summary(&a, mask, c);
+        if (table) fprintf(stderr, "[served from cluster %d's union: coverage %.4f]\n", cluster, coverage);
         fputs(a.prompt, stdout);
         fflush(stdout);
     }
     double t0 = ifp_now_s();
-    if (feed(st, ids, 0, n_prompt, chunk, pos, slot, want)) goto done;
+    if (feed(st, ids, 0, n_prompt, chunk, pos, slot, want, rowmask)) goto done;
     double t1 = ifp_now_s();
     float first16[16];
     int n16 = c->vocab < 16 ? c->vocab : 16;
@@ -308,7 +358,7 @@ int ifp_cmd_run(int argc, char **argv) {
             fwrite(piece, 1, len, stdout);
             fflush(stdout);
         }
-        if (n_gen < n_new && feed(st, ids, p, p + 1, chunk, pos, slot, want)) goto done;
+        if (n_gen < n_new && feed(st, ids, p, p + 1, chunk, pos, slot, want, rowmask)) goto done;
     }
     double t2 = ifp_now_s();
     double tps = n_gen > 0 && t2 > t1 ? n_gen / (t2 - t1) : 0.0;
@@ -332,6 +382,10 @@ int ifp_cmd_run(int argc, char **argv) {
         ifp_buf_printf(&out, ",\"mask_s\":");
         ifp_buf_json_float(&out, mask_s);
         json_mask(&out, &a, mask);
+        if (table) {
+            ifp_buf_printf(&out, ",\"cluster\":%d,\"coverage\":", cluster);
+            ifp_buf_json_float(&out, coverage);
+        }
         ifp_buf_printf(&out, ",\"finish_reason\":\"%s\",\"seed\":%llu}\n", finish, (unsigned long long)a.seed);
         if (out.oom) goto oom;
         fputs(out.p, stdout);
@@ -351,6 +405,8 @@ done:
     ifp_sampler_destroy(&smp);
     ifp_state_free(&st);
     ifp_mask_destroy(&mask);
+    ifp_cluster_table_destroy(&table);
+    free(subbuf), free(sublayer), free(rowmask);
     ifp_model_free(&cm);
     ifp_tokenizer_destroy(&tok);
     ifp_model_free(&m);
