@@ -38,6 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "benchlib.h"
 #include "compact.h"
 #include "forward.h"
 #include "kernels.h"
@@ -97,42 +98,16 @@ typedef struct {
 typedef struct {
     bf_row_t r[BF_MAX_ROWS];
     int n;
-    FILE *csv; /* rows are appended as they are measured */
+    bl_csv_t csv; /* rows are appended as they are measured */
 } bf_results_t;
 
 /* ---- small helpers ---------------------------------------------------------------------------- */
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* xorshift64*: the bench's own deterministic stream (prompts, kept sets). */
-static uint64_t bf_rand(uint64_t *s) {
-    uint64_t x = *s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * 0x2545F4914F6CDD1Dull;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 /* n prompt tokens for stream `seed`, avoiding ids 0..2 (unk/bos/eos) when the vocab allows. */
 static void fill_prompt(int32_t *tok, int n, int vocab, uint64_t seed) {
     uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
     int lo = vocab > 3 ? 3 : 0;
-    for (int i = 0; i < n; i++) tok[i] = lo + (int32_t)(bf_rand(&s) % (uint64_t)(vocab - lo));
+    for (int i = 0; i < n; i++) tok[i] = lo + (int32_t)(bl_rand(&s) % (uint64_t)(vocab - lo));
 }
 
 /* Bytes of weights one decode row reads: every held layer, the head, one embedding row. */
@@ -215,9 +190,9 @@ static int case_setup(bf_case_t *c, const ifp_model_t *m, int prefix, int max_st
 static int prefill_run(bf_case_t *c, double *secs, ifp_err_t *err) {
     ifp_batch_t b = seq_batch(c, 0, c->prefill_len, 7);
     ifp_state_reset_slot(c->st, 0);
-    double t0 = now_s();
+    double t0 = bl_now();
     int rc = ifp_forward(c->st, &b, err);
-    *secs = now_s() - t0;
+    *secs = bl_now() - t0;
     return rc < 0 ? rc : IFP_OK;
 }
 
@@ -229,7 +204,7 @@ static int decode_run(bf_case_t *c, int B, int S, double *secs, ifp_err_t *err) 
         c->slot[i] = 1 + i;
     }
     ifp_batch_t b = {.n = B, .token = c->tok, .pos = c->pos, .slot = c->slot, .want_logits = NULL};
-    double t0 = now_s();
+    double t0 = bl_now();
     for (int step = 0; step < S; step++) {
         for (int i = 0; i < B; i++) c->pos[i] = c->prefix + step;
         int rc = ifp_forward(c->st, &b, err);
@@ -237,7 +212,7 @@ static int decode_run(bf_case_t *c, int B, int S, double *secs, ifp_err_t *err) 
         const float *lg = ifp_state_logits(c->st);
         for (int i = 0; i < B; i++) c->tok[i] = ifp_argmax(lg + (size_t)i * vocab, vocab);
     }
-    *secs = now_s() - t0;
+    *secs = bl_now() - t0;
     return IFP_OK;
 }
 
@@ -256,9 +231,8 @@ static const bf_row_t *find_row(const bf_results_t *res, const char *key, const 
 static void add_row(bf_results_t *res, const bf_row_t *row) {
     if (res->n >= BF_MAX_ROWS) return; /* cannot happen: at most BF_MAX_THREADS * 12 rows */
     res->r[res->n++] = *row;
-    fprintf(res->csv, "%s,%d,%s,%d,%.3f,%.4f,%d\n", row->model, row->threads, row->phase, row->batch, row->tok_s,
+    bl_csv_row(&res->csv, "%s,%d,%s,%d,%.3f,%.4f,%d", row->model, row->threads, row->phase, row->batch, row->tok_s,
             row->ms_call, row->runs);
-    fflush(res->csv);
 }
 
 /* Warm-up + R timed runs of one phase; records the median. */
@@ -283,7 +257,7 @@ static int measure(bf_case_t *c, const bf_opts_t *o, int threads, const char *ph
         fputc('\n', stderr);
         return ifp_err_prefix(err, "%s, %d threads, %s batch %d", c->name, threads, phase, batch);
     }
-    double med = median(t, o->runs);
+    double med = bl_median(t, o->runs);
     fprintf(stderr, " -> %.1f tok/s\n", (double)rows * steps / med);
     bf_row_t row = {.threads = threads, .batch = batch, .runs = o->runs, .phase = prefill ? "prefill" : "decode"};
     snprintf(row.model, sizeof row.model, "%s", c->name);
@@ -324,16 +298,6 @@ static void usage(FILE *f) {
             BF_DEFAULT_MODEL, BF_DEFAULT_CSV);
 }
 
-/* Parses a whole decimal integer in [lo, hi]; 0 ok, -1 otherwise. */
-static int parse_int(const char *s, int lo, int hi, int *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return -1;
-    *out = (int)v;
-    return 0;
-}
-
 static int parse_threads(const char *s, bf_opts_t *o) {
     o->n_threads = 0;
     char buf[256];
@@ -343,7 +307,7 @@ static int parse_threads(const char *s, bf_opts_t *o) {
     if (!*buf || buf[0] == ',' || buf[strlen(buf) - 1] == ',' || strstr(buf, ",,")) return -1;
     for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         int v;
-        if (o->n_threads == BF_MAX_THREADS || parse_int(tok, 1, 256, &v)) return -1;
+        if (o->n_threads == BF_MAX_THREADS || bl_parse_int(tok, 1, 256, &v)) return -1;
         for (int i = 0; i < o->n_threads; i++)
             if (o->threads[i] == v) return -1;
         o->threads[o->n_threads++] = v;
@@ -380,7 +344,7 @@ static int parse_args(int argc, char **argv, bf_opts_t *o) {
             return 2;
         }
         const char *v = argv[++i];
-        if (!strcmp(a, "--runs") && parse_int(v, 1, 1000, &runs)) {
+        if (!strcmp(a, "--runs") && bl_parse_int(v, 1, 1000, &runs)) {
             fprintf(stderr, "bench_forward: --runs: expected an integer in 1..1000, got '%s'\n", v);
             return 2;
         }
@@ -400,26 +364,6 @@ static int parse_args(int argc, char **argv, bf_opts_t *o) {
     o->prefill_warmup = !quick;
     o->steps_max = o->steps_b1 > o->steps_bn ? o->steps_b1 : o->steps_bn;
     return 0;
-}
-
-/* Opens PATH.tmp for writing, creating PATH's parent directory if missing. */
-static FILE *open_csv(const char *path, char *tmp, size_t tmp_len) {
-    if ((size_t)snprintf(tmp, tmp_len, "%s.tmp", path) >= tmp_len) {
-        fprintf(stderr, "bench_forward: --csv path too long\n");
-        return NULL;
-    }
-    char dir[PATH_MAX + 8];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash && slash != dir && (*slash = '\0', mkdir(dir, 0777)) && errno != EEXIST)
-        fprintf(stderr, "bench_forward: cannot create %s: %s\n", dir, strerror(errno));
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        fprintf(stderr, "bench_forward: cannot write %s: %s\n", tmp, strerror(errno));
-        return NULL;
-    }
-    fputs("model,threads,phase,batch,tokens_per_s,median_ms_per_call,runs\n", f);
-    return f;
 }
 
 /* ---- report ---------------------------------------------------------------------------------- */
@@ -483,12 +427,10 @@ static void print_headline(const bf_results_t *res, const bf_opts_t *o, const ch
 
 /* ---- main ------------------------------------------------------------------------------------ */
 
-/* kept[l][0..K): a random strictly increasing set of K of F channels per layer (selection sampling). */
+/* kept[l][0..K): a random strictly increasing set of K of F channels per layer. */
 static void random_kept(int32_t *const *kept, int n_layers, int F, int K) {
     uint64_t s = 0xC0FFEEull;
-    for (int l = 0; l < n_layers; l++)
-        for (int j = 0, got = 0; j < F && got < K; j++)
-            if ((double)(bf_rand(&s) >> 11) * 0x1p-53 * (F - j) < K - got) kept[l][got++] = j;
+    for (int l = 0; l < n_layers; l++) bl_random_kept(kept[l], F, K, &s);
 }
 
 /* (a) the GGUF model; gkey (24 bytes) receives its headline key: the file name's letters and
@@ -527,10 +469,10 @@ static int run_synth(const bf_opts_t *o, bf_results_t *res, ifp_err_t *err) {
     int32_t *kept[BF_SYNTH_LAYERS], *kbuf = NULL;
     int n_kept[BF_SYNTH_LAYERS], K = cfg.d_ffn / 2;
     fprintf(stderr, "building the synthetic model (about 1.3 GB)\n");
-    double t0 = now_s();
+    double t0 = bl_now();
     int rc = ifp_model_synth(&cfg, 42, NULL, &sm, err);
     if (rc) return rc;
-    fprintf(stderr, "  built in %.1f s\n", now_s() - t0);
+    fprintf(stderr, "  built in %.1f s\n", bl_now() - t0);
     print_shape(sc.name, sm);
     fflush(stdout);
     if (!(rc = case_setup(&sc, sm, o->prefix, o->steps_max, err))) rc = bench_case(&sc, o, res, err);
@@ -572,16 +514,8 @@ int main(int argc, char **argv) {
         if (o.threads[i] > ncpu) fprintf(stderr, "warning: %d threads on %ld online CPUs\n", o.threads[i], ncpu);
 
     static bf_results_t res;
-    char tmp[PATH_MAX + 8];
-    if (!(res.csv = open_csv(o.csv_path, tmp, sizeof tmp))) return 1;
-    const char *ct = getenv("OPENBLAS_CORETYPE");
-    double la[3] = {0};
-    getloadavg(la, 3);
-    printf("openblas core: %s; OPENBLAS_CORETYPE=%s; online CPUs: %ld; load average %.2f\n", ifp_blas_corename(),
-           ct ? ct : "(unset)", ncpu, la[0]);
-    if (!strcmp(ifp_blas_corename(), "Prescott"))
-        printf("note: OpenBLAS runs its generic Prescott (SSE3) kernels: it did not recognise this CPU; "
-               "OPENBLAS_CORETYPE (e.g. SkylakeX, Haswell) selects others\n");
+    if (bl_csv_open(&res.csv, o.csv_path, "model,threads,phase,batch,tokens_per_s,median_ms_per_call,runs")) return 1;
+    bl_print_machine(stdout);
     printf("runs %d; warm-up: %s prefill run, a %d-step decode run; decode steps %d at batch 1, %d at batch 4/16; "
            "prefix %d tokens\n",
            o.runs, o.prefill_warmup ? "1" : "no", o.warmup_steps, o.steps_b1, o.steps_bn, o.prefix);
@@ -596,24 +530,21 @@ int main(int argc, char **argv) {
     ifp_blas_threads(max_t); /* setup work (prefixes) at the most threads */
     char gkey[24] = "gguf";
     ifp_err_t err = {0};
-    double t0 = now_s();
+    double t0 = bl_now();
     int rc = run_gguf(&o, gkey, &res, &err);
     if (!rc) rc = run_synth(&o, &res, &err);
-    int werr = fclose(res.csv) != 0;
     if (rc) {
+        bl_csv_close(&res.csv, 0);
         fprintf(stderr, "bench_forward: %s\n", err.msg[0] ? err.msg : ifp_strerror(rc));
-        remove(tmp);
         return 1;
     }
     print_table(&res);
-    print_headline(&res, &o, gkey, tused);
-    if (werr || rename(tmp, o.csv_path)) {
-        fprintf(stderr, "bench_forward: cannot write %s: %s\n", o.csv_path, strerror(errno));
-        return 1;
-    }
+    int wrc = bl_csv_close(&res.csv, 1);
+    double la[3] = {0};
     getloadavg(la, 3);
     printf("csv: %s (%d rows); total %.0f s; load average at the end %.2f (other work on this machine skews "
            "the figures)\n",
-           o.csv_path, res.n, now_s() - t0, la[0]);
-    return 0;
+           o.csv_path, res.n, bl_now() - t0, la[0]);
+    print_headline(&res, &o, gkey, tused); /* the last line */
+    return wrc ? 1 : 0;
 }

@@ -8,6 +8,7 @@ int ifp_cmd_cluster(int argc, char **argv);
 int ifp_cmd_eval(int argc, char **argv);
 int ifp_cmd_calibrate(int argc, char **argv);
 int ifp_cmd_client(int argc, char **argv);
+int ifp_cmd_synth(int argc, char **argv);
 
 /* Seconds on a monotonic clock. */
 double ifp_now_s(void);

@@ -1,0 +1,310 @@
+/* bench_predictor.c — the cost of choosing a mask (predictor + routing)
+ * against the prefill it precedes, as a share of time-to-first-token.
+ *
+ * Predictor (core/synth.h ifp_synth_predictor_default): the paper's
+ * proportions — a Llama backbone of d 1024, 16 layers, 16 heads of 64,
+ * d_ffn 4096, vocab 32000 (301M parameters with the embedding; the paper's
+ * is 302M) and a head fc1 1024 -> 128, fc2 128 -> 56 x d_ffn — with random
+ * weights, written as a predictor GGUF to a temporary file (/dev/shm when
+ * writable) and loaded by ifp_predictor_load, so the timed calls are the
+ * serving path's own:
+ *   scores   ifp_predictor_scores on [BOS] + P-1 prompt ids (P = 512)
+ *   top-K    ifp_predictor_mask_from_scores (K = 6656 of d_ffn, 56 layers)
+ *   route    the router's balancer decision: ifp_mask_coverage of the mask
+ *            against 4 cluster unions (random, 1.25 K per layer), the best
+ *   submask  ifp_mask_submask against that union (what the stages do when a
+ *            request is set up; reported, not counted in the share)
+ * Prefill: a dense stage of N layers of each shape (bench/stagerun.h) runs one
+ * P-token prompt; the 56-layer prefill is composed as 56 x (stage time / N).
+ * The LM head of the last row (~20 ms) and the embedding lookups are left out.
+ *   share(X)      = overhead / (overhead + prefill56(dense X))
+ *   share(ifp X)  = overhead / (overhead + prefill56(dense 3b)): the served
+ *                   model is X compacted to K, which computes as the 3b shape
+ * Output: table, CSV (--csv), one headline line. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "benchlib.h"
+#include "kernels.h"
+#include "mask.h"
+#include "predictor.h"
+#include "stagerun.h"
+#include "synth.h"
+
+#ifndef IFP_SOURCE_DIR
+#define IFP_SOURCE_DIR "."
+#endif
+#define BP_DEFAULT_CSV IFP_SOURCE_DIR "/bench/results/predictor.csv"
+
+enum { BP_CLUSTERS = 4, BP_MAX_RUNS = 64, BP_SHORT = 128 };
+
+typedef struct {
+    int runs, threads, prompt, layers, quick;
+    const char *csv, *tmpdir;
+} bp_opts_t;
+
+typedef struct {
+    const char *shape;
+    double params, head_params, gflop;
+    double scores_s, topk_s, route_s, submask_s; /* medians */
+    double scores_short_s; /* scores when the predictor reads only the first BP_SHORT tokens */
+    double coverage;
+} bp_pred_t;
+
+/* --quick measures what the headline needs: the 9b predictor, and the 3b
+ * and 9b prefills (shape 3b has no predictor). */
+static int wanted(const bp_opts_t *o, const char *shape, int predictor) {
+    if (predictor && !strcmp(shape, "3b")) return 0;
+    return !o->quick || !strcmp(shape, "9b") || (!predictor && !strcmp(shape, "3b"));
+}
+
+/* Median 56-layer prefill time of each dense shape, from an N-layer stage. */
+static int measure_prefill(const bp_opts_t *o, double *prefill56, ifp_err_t *err) {
+    for (int i = 0; i < ifp_synth_n_shapes(); i++) {
+        const char *shape = ifp_synth_shape_at(i)->name;
+        if (!wanted(o, shape, 0)) continue;
+        ifp_model_t *m = NULL;
+        sr_stage_t *s = NULL;
+        char label[32];
+        snprintf(label, sizeof label, "dense-%s x%d", shape, o->layers);
+        bl_log("%s: generating the stage", label);
+        int rc = sr_synth(shape, o->layers, o->prompt + 1, 1, &m, err);
+        double t = 0;
+        if (!rc) rc = sr_new(m, o->prompt, 1, 0, 1, &s, err);
+        if (!rc) rc = sr_measure_prefill(s, label, 0, o->runs, &t, err);
+        sr_free(&s);
+        ifp_model_free(&m);
+        if (rc) return rc;
+        prefill56[i] = IFP_SYNTH_LAYERS * t / o->layers;
+    }
+    return IFP_OK;
+}
+
+/* 4 cluster unions: per layer a random 1.25 K of the channels. */
+static int make_unions(int L, int F, ifp_mask_t **u, ifp_err_t *err) {
+    int n = IFP_SYNTH_KEEP * 5 / 4;
+    int32_t *kept = malloc((size_t)n * sizeof *kept);
+    uint64_t s = 0xC1u;
+    int rc = kept ? IFP_OK : ifp_errf(err, IFP_ENOMEM, "out of memory");
+    for (int c = 0; c < BP_CLUSTERS && !rc; c++) {
+        if (!(u[c] = ifp_mask_new(L, F))) rc = ifp_errf(err, IFP_ENOMEM, "out of memory");
+        for (int l = 0; l < L && !rc; l++) {
+            bl_random_kept(kept, F, n, &s);
+            rc = ifp_mask_set_layer(u[c], l, kept, n, err);
+        }
+    }
+    free(kept);
+    return rc;
+}
+
+/* Writes, loads and times the predictor for one target shape. */
+static int measure_predictor(const bp_opts_t *o, const char *shape, bp_pred_t *r, ifp_err_t *err) {
+    ifp_synth_predictor_t sp;
+    int rc = ifp_synth_predictor_default(shape, &sp, err);
+    if (rc) return rc;
+    sp.max_prompt = o->prompt;
+    sp.backbone.ctx = o->prompt;
+    const ifp_config_t *bc = &sp.backbone;
+    int L = sp.target_layers, F = sp.target_ffn;
+    r->shape = shape;
+    r->params = (double)ifp_synth_predictor_params(&sp);
+    r->head_params = (double)sp.hidden * (bc->dim + 1) + (double)L * F * (sp.hidden + 1);
+    /* 2 flops per weight per prompt row in the backbone layers, once for the head */
+    r->gflop = (2.0 * o->prompt * bc->n_layers * (double)ifp_synth_layer_params(bc, bc->d_ffn) + 2.0 * r->head_params) / 1e9;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/ifp-bench-predictor-%ld-%s.gguf", o->tmpdir, (long)getpid(), shape);
+    bl_log("predictor for %s: writing %.2f GB to %s", shape, r->params * 4 / 1e9, path);
+    if ((rc = ifp_synth_predictor_write(&sp, path, err))) return rc;
+    ifp_predictor_t *p = NULL;
+    rc = ifp_predictor_load(path, &p, err);
+    unlink(path); /* the mapping stays valid; the memory goes with it */
+    if (rc) return rc;
+    size_t S = (size_t)L * F;
+    float *scores = malloc(S * sizeof *scores), **sub = calloc((size_t)L, sizeof *sub);
+    int32_t *ids = malloc((size_t)o->prompt * sizeof *ids);
+    float *subbuf = malloc(S * sizeof *subbuf);
+    ifp_mask_t *u[BP_CLUSTERS] = {0}, *mask = NULL;
+    double ts[BP_MAX_RUNS], tk[BP_MAX_RUNS], tr[BP_MAX_RUNS], tm[BP_MAX_RUNS], tq[BP_MAX_RUNS];
+    if (!scores || !sub || !ids || !subbuf) {
+        rc = ifp_errf(err, IFP_ENOMEM, "out of memory");
+        goto done;
+    }
+    if ((rc = make_unions(L, F, u, err))) goto done;
+    for (int l = 0; l < L; l++) sub[l] = subbuf + (size_t)l * F;
+    uint64_t s = 77;
+    ids[0] = 1; /* BOS */
+    for (int i = 1; i < o->prompt; i++) ids[i] = 3 + (int32_t)(bl_rand(&s) % (uint64_t)(bc->vocab - 3));
+    /* warm-up: 8 tokens read every weight once (page tables of the mapping) */
+    if ((rc = ifp_predictor_scores(p, ids, 8, scores, err))) goto done;
+    fprintf(stderr, "  predictor-%-12s scores / top-K / route / submask, runs:", shape);
+    for (int run = 0; run < o->runs; run++) {
+        double t0 = bl_now();
+        if ((rc = ifp_predictor_scores(p, ids, o->prompt, scores, err))) break;
+        double t1 = bl_now();
+        ifp_mask_destroy(&mask);
+        if ((rc = ifp_predictor_mask_from_scores(p, scores, 0, &mask, err))) break;
+        double t2 = bl_now();
+        int best = 0;
+        double cov = -1;
+        for (int c = 0; c < BP_CLUSTERS; c++) { /* the balancer: best coverage wins */
+            double x = ifp_mask_coverage(mask, u[c]);
+            if (x > cov) cov = x, best = c;
+        }
+        double t3 = bl_now();
+        ifp_mask_submask(mask, u[best], sub);
+        double t4 = bl_now();
+        int short_n = o->prompt < BP_SHORT ? o->prompt : BP_SHORT;
+        if ((rc = ifp_predictor_scores(p, ids, short_n, scores, err))) break;
+        tq[run] = bl_now() - t4;
+        ts[run] = t1 - t0, tk[run] = t2 - t1, tr[run] = t3 - t2, tm[run] = t4 - t3;
+        r->coverage = cov;
+        fprintf(stderr, " %.0f/%.1f/%.3f/%.1f (%d tokens: %.0f) ms", ts[run] * 1e3, tk[run] * 1e3, tr[run] * 1e3,
+                tm[run] * 1e3, short_n, tq[run] * 1e3);
+    }
+    fputc('\n', stderr);
+    if (!rc) {
+        r->scores_s = bl_median(ts, o->runs), r->topk_s = bl_median(tk, o->runs);
+        r->route_s = bl_median(tr, o->runs), r->submask_s = bl_median(tm, o->runs);
+        r->scores_short_s = bl_median(tq, o->runs);
+    }
+done:
+    for (int c = 0; c < BP_CLUSTERS; c++) ifp_mask_destroy(&u[c]);
+    ifp_mask_destroy(&mask);
+    free(scores), free(sub), free(ids), free(subbuf);
+    ifp_predictor_destroy(&p);
+    return rc;
+}
+
+/* Flops of the 56 dense layers of shape over a prompt, GFLOP (2 per weight per row). */
+static double dense_gflop(const char *shape, int prompt) {
+    ifp_config_t c;
+    if (ifp_synth_config(shape, 0, 0, 0, &c, NULL)) return 0;
+    return 2.0 * prompt * c.n_layers * (double)ifp_synth_layer_params(&c, c.d_ffn) / 1e9;
+}
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: bench_predictor [--quick] [--runs R] [--threads T] [--layers N] [--csv PATH] [--tmpdir DIR]\n"
+            "  --runs R     timed runs, 1..64 (default 3; quick 1)\n"
+            "  --threads T  OpenBLAS threads, 1..64 (default 1)\n"
+            "  --layers N   layers of the stage whose prefill is scaled to 56, 1..56 (default 2; quick 1)\n"
+            "  --csv PATH   results (default %s)\n"
+            "  --tmpdir DIR where the predictor GGUFs are written and removed (default /dev/shm if writable,\n"
+            "               else $TMPDIR or /tmp); about 2 GB each\n",
+            BP_DEFAULT_CSV);
+}
+
+static int parse_args(int argc, char **argv, bp_opts_t *o) {
+    int runs = 0, layers = 0;
+    memset(o, 0, sizeof *o);
+    o->threads = 1, o->prompt = 512, o->csv = BP_DEFAULT_CSV;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "";
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 1;
+        }
+        if (!strcmp(a, "--quick")) {
+            o->quick = 1;
+            continue;
+        }
+        int bad = 0;
+        if (!strcmp(a, "--runs")) bad = bl_parse_int(v, 1, BP_MAX_RUNS, &runs);
+        else if (!strcmp(a, "--threads")) bad = bl_parse_int(v, 1, 64, &o->threads);
+        else if (!strcmp(a, "--layers")) bad = bl_parse_int(v, 1, IFP_SYNTH_LAYERS, &layers);
+        else if (!strcmp(a, "--csv")) {
+            bad = !*v;
+            o->csv = v;
+        } else if (!strcmp(a, "--tmpdir")) {
+            bad = !*v || access(v, W_OK) != 0;
+            o->tmpdir = v;
+        } else {
+            fprintf(stderr, "bench_predictor: unknown argument '%s'\n", a);
+            usage(stderr);
+            return 2;
+        }
+        if (bad) {
+            fprintf(stderr, "bench_predictor: %s: bad value '%s' (see --help)\n", a, v);
+            return 2;
+        }
+        i++;
+    }
+    o->runs = runs ? runs : o->quick ? 1 : 3;
+    o->layers = layers ? layers : o->quick ? 1 : 2;
+    if (!o->tmpdir) {
+        const char *t = getenv("TMPDIR");
+        o->tmpdir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : t && *t ? t : "/tmp";
+    }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    bp_opts_t o;
+    int prc = parse_args(argc, argv, &o);
+    if (prc) return prc == 1 ? 0 : 2;
+    double t_start = bl_now();
+    bl_print_machine(stdout);
+    ifp_blas_threads(o.threads);
+    ifp_err_t err = {0};
+    double prefill56[8] = {0};
+    bp_pred_t pr[8];
+    int n_pred = 0, rc = measure_prefill(&o, prefill56, &err);
+    for (int i = 0; i < ifp_synth_n_shapes() && !rc; i++)
+        if (wanted(&o, ifp_synth_shape_at(i)->name, 1) &&
+            !(rc = measure_predictor(&o, ifp_synth_shape_at(i)->name, &pr[n_pred], &err)))
+            n_pred++;
+    if (rc) {
+        fprintf(stderr, "bench_predictor: %s\n", err.msg[0] ? err.msg : ifp_strerror(rc));
+        return 1;
+    }
+    bl_csv_t csv;
+    if (bl_csv_open(&csv, o.csv, "target_shape,prompt_tokens,predictor_params,head_params,predictor_gflop,scores_ms,"
+                                 "topk_ms,route_ms,submask_ms,overhead_ms,stage_layers,prefill56_dense_s,share_dense,"
+                                 "prefill56_ifp_s,share_ifp,scores_first128_ms,threads,runs,openblas_core"))
+        return 1;
+    printf("\nprompt %d tokens, %d thread%s, median of %d run%s; 56-layer prefill = 56 x (%d-layer stage prefill / %d)\n",
+           o.prompt, o.threads, o.threads > 1 ? "s" : "", o.runs, o.runs > 1 ? "s" : "", o.layers, o.layers);
+    printf("%-7s %8s %7s %9s %8s %8s %8s %10s %11s %7s %11s %7s\n", "target", "params", "GFLOP", "scores ms", "top-K ms",
+           "route ms", "submask", "overhead", "dense TTFT", "share", "IFP TTFT", "share");
+    bl_headline_t h = {{0}, 0};
+    for (int i = 0; i < n_pred; i++) {
+        const bp_pred_t *r = &pr[i];
+        const ifp_synth_shape_t *sh = ifp_synth_shape_find(r->shape);
+        int si = 0;
+        while (ifp_synth_shape_at(si) != sh) si++;
+        double over = r->scores_s + r->topk_s + r->route_s;
+        double dense = prefill56[si] + over, ifp = prefill56[0] + over; /* shape 0 is 3b */
+        printf("%-7s %7.0fM %7.0f %9.1f %8.2f %8.3f %8.2f %9.1fms %10.1fs %6.2f%% %10.1fs %6.2f%%\n", r->shape,
+               r->params / 1e6, r->gflop, r->scores_s * 1e3, r->topk_s * 1e3, r->route_s * 1e3, r->submask_s * 1e3,
+               over * 1e3, dense, 100 * over / dense, ifp, 100 * over / ifp);
+        bl_csv_row(&csv, "%s,%d,%.0f,%.0f,%.2f,%.3f,%.3f,%.4f,%.3f,%.3f,%d,%.3f,%.5f,%.3f,%.5f,%.3f,%d,%d,%s", r->shape,
+                   o.prompt, r->params, r->head_params, r->gflop, r->scores_s * 1e3, r->topk_s * 1e3, r->route_s * 1e3,
+                   r->submask_s * 1e3, over * 1e3, o.layers, prefill56[si], over / dense, prefill56[0], over / ifp,
+                   r->scores_short_s * 1e3, o.threads, o.runs, ifp_blas_corename());
+        if (strcmp(r->shape, "9b")) continue;
+        double short_over = r->scores_short_s + r->topk_s + r->route_s;
+        bl_head_add(&h, "predictor_share_of_ttft_9b", "%.4f", over / dense);
+        bl_head_add(&h, "predictor_share_of_ttft_ifp9b3b", "%.4f", over / ifp);
+        bl_head_add(&h, "predictor_flop_share_9b", "%.4f", r->gflop / (r->gflop + dense_gflop(r->shape, o.prompt)));
+        bl_head_add(&h, "predictor_share_of_ttft_9b_p128", "%.4f",
+                    short_over / (prefill56[si] + short_over));
+        bl_head_add(&h, "predictor_ms_9b", "%.1f", r->scores_s * 1e3);
+        bl_head_add(&h, "topk_ms_9b", "%.2f", r->topk_s * 1e3);
+        bl_head_add(&h, "route_ms_9b", "%.3f", r->route_s * 1e3);
+        bl_head_add(&h, "ttft_dense9b_s", "%.2f", dense);
+        bl_head_add(&h, "ttft_ifp9b3b_s", "%.2f", ifp);
+        printf("  (9b, the predictor reading only the first %d prompt tokens: scores %.1f ms, share %.2f%% of the dense "
+               "TTFT, %.2f%% of the IFP TTFT)\n", BP_SHORT, r->scores_short_s * 1e3,
+               100 * short_over / (prefill56[si] + short_over), 100 * short_over / (prefill56[0] + short_over));
+    }
+    int wrc = bl_csv_close(&csv, 1);
+    printf("\nprefill of a %d-token prompt, 56 layers (composed):", o.prompt);
+    for (int i = 0; i < ifp_synth_n_shapes(); i++)
+        if (prefill56[i] > 0) printf(" %s %.1f s;", ifp_synth_shape_at(i)->name, prefill56[i]);
+    printf("\ncsv: %s; total %.0f s\n", o.csv, bl_now() - t_start);
+    bl_head_add(&h, "threads", "%.0f", o.threads);
+    bl_head_print(&h);
+    return wrc ? 1 : 0;
+}

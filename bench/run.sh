@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# bench/run.sh stage|predictor|membw|load|sim [--quick] [args...] — the one
+# entry point of the benchmarks: builds what the benchmark needs, runs it, and
+# (stage, predictor) draws its plots.  Every benchmark ends with one headline
+# line of key=value pairs: the last line of stdout.
+#
+#   stage      bench_stage: dense and IFP-compacted stages of the paper's
+#              shapes, prefill/decode tokens/s, DRAM bandwidth (~10 min; --quick
+#              ~35 s).  Results: bench/results/stage.csv, stage_summary.csv,
+#              stage.txt (the output), stage_{decode,prefill,bw}.png
+#   predictor  bench_predictor: predictor + routing as a share of TTFT (~3 min;
+#              --quick ~25 s).  Results: bench/results/predictor.{csv,txt,png}
+#   membw      bench_membw: DRAM read bandwidth at 1 and 2 threads
+#   load, sim  bench/run_load.sh, bench/run_sim.sh (see their headers)
+#
+# --quick results go to build/bench-quick/ (never over the committed full-run
+# results); other arguments pass through to the benchmark (e.g. --threads 2;
+# --csv is set here).
+# Like the deploy launchers, picks an OpenBLAS kernel matching the CPU when
+# OPENBLAS_CORETYPE is unset; IFP_BENCH_NATIVE=1 keeps OpenBLAS's own choice.
+# gnuplot is installed with apt-get when missing (plots are skipped if that
+# fails).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=../deploy/lib.sh
+. deploy/lib.sh
+
+usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; }
+
+[[ $# -ge 1 ]] || { usage >&2; exit 2; }
+what="$1"
+shift
+case "$what" in
+# ---- owned by the load/sim benchmarks (bench/run_load.sh, bench/run_sim.sh) ----
+load) exec bench/run_load.sh "$@" ;;
+sim) exec bench/run_sim.sh "$@" ;;
+# ---- stage, predictor, membw: below ----
+stage | predictor | membw) ;;
+-h | --help | help) usage; exit 0 ;;
+*) printf 'bench/run.sh: unknown benchmark %s\n' "$what" >&2; usage >&2; exit 2 ;;
+esac
+
+quick=0
+for arg in "$@"; do [[ "$arg" == --quick ]] && quick=1; done
+if ((quick)); then out="build/bench-quick"; else out="bench/results"; fi
+mkdir -p "$out"
+
+# progress and set-up messages go to stderr: the headline stays the last line of stdout
+{
+    [ "${IFP_BENCH_NATIVE:-0}" = 1 ] || ifp_set_openblas_coretype
+    cmake -S . -B build >/dev/null
+    cmake --build build --target "bench_$what" -- -j"$(ifp_nproc)"
+} >&2
+
+csv_args=(--csv "$out/$what.csv")
+./build/bench/"bench_$what" "$@" "${csv_args[@]}" | tee "$out/$what.txt"
+
+[[ "$what" == membw ]] && exit 0
+if ! command -v gnuplot >/dev/null 2>&1; then
+    ifp_info "installing gnuplot-nox for the plots" >&2
+    sudo=()
+    ((EUID == 0)) || sudo=(sudo)
+    { "${sudo[@]}" apt-get update -qq && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends gnuplot-nox; } >&2 || true
+fi
+if ! command -v gnuplot >/dev/null 2>&1; then
+    ifp_info "gnuplot is not available: no plots (the CSVs are in $out/)" >&2
+    exit 0
+fi
+if [[ "$what" == stage ]]; then
+    gnuplot -e "summary='$out/stage_summary.csv'; outdir='$out'" bench/plot_stage.gp >&2
+    ifp_info "plots: $out/stage_decode.png $out/stage_prefill.png $out/stage_bw.png" >&2
+else
+    gnuplot -e "csv='$out/predictor.csv'; outdir='$out'" bench/plot_predictor.gp >&2
+    ifp_info "plot: $out/predictor.png" >&2
+fi

@@ -1,0 +1,273 @@
+#include "synth.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gguf.h"
+
+static const ifp_synth_shape_t g_shapes[] = {
+    {"3b", 6656},
+    {"6b", 16384},
+    {"9b", 24576},
+    {"12b", 32768},
+};
+#define N_SHAPES ((int)(sizeof g_shapes / sizeof *g_shapes))
+
+int ifp_synth_n_shapes(void) { return N_SHAPES; }
+
+const ifp_synth_shape_t *ifp_synth_shape_at(int i) { return i >= 0 && i < N_SHAPES ? &g_shapes[i] : NULL; }
+
+const ifp_synth_shape_t *ifp_synth_shape_find(const char *name) {
+    if (!name) return NULL;
+    for (int i = 0; i < N_SHAPES; i++) {
+        const char *a = g_shapes[i].name, *b = name;
+        while (*a && *b && *a == tolower((unsigned char)*b)) a++, b++;
+        if (!*a && !*b) return &g_shapes[i];
+    }
+    return NULL;
+}
+
+int ifp_synth_config(const char *shape, int n_layers, int vocab, int ctx, ifp_config_t *cfg, ifp_err_t *err) {
+    const ifp_synth_shape_t *s = ifp_synth_shape_find(shape);
+    if (!s)
+        return ifp_errf(err, IFP_EINVAL, "unknown shape '%s' (known: 3b, 6b, 9b, 12b)", shape ? shape : "(null)");
+    ifp_config_t c = {.dim = 2048, .n_layers = n_layers > 0 ? n_layers : IFP_SYNTH_LAYERS, .n_heads = 16,
+                      .n_kv_heads = 2, .head_dim = 128, .d_ffn = s->d_ffn, .vocab = vocab > 0 ? vocab : IFP_SYNTH_VOCAB,
+                      .ctx = ctx > 0 ? ctx : IFP_SYNTH_CTX, .norm_eps = 1e-5f, .rope_theta = 10000.0f, .rope_dim = 128};
+    int rc = ifp_config_validate(&c, err);
+    if (rc) return rc;
+    *cfg = c;
+    return IFP_OK;
+}
+
+uint64_t ifp_synth_layer_params(const ifp_config_t *c, int d_ffn) {
+    uint64_t d = (uint64_t)c->dim, q = (uint64_t)c->n_heads * c->head_dim, kv = (uint64_t)c->n_kv_heads * c->head_dim;
+    return 2 * d + q * d + 2 * kv * d + d * q + 3 * (uint64_t)d_ffn * d;
+}
+
+uint64_t ifp_synth_model_params(const ifp_model_t *m) {
+    const ifp_config_t *c = &m->cfg;
+    uint64_t n = 0, vd = (uint64_t)c->vocab * c->dim;
+    for (int l = m->layer_begin; l < m->layer_end; l++) n += ifp_synth_layer_params(c, m->layers[l].d_ffn);
+    if (m->tok_embd) n += vd;
+    if (m->out_norm) n += (uint64_t)c->dim;
+    if (m->output && m->output != m->tok_embd) n += vd;
+    return n;
+}
+
+/* ---- GGUF output ------------------------------------------------------------------------------ */
+
+ifp_synth_write_params_t ifp_synth_write_default_params(void) {
+    ifp_synth_write_params_t p = {.f16 = 0, .name = "ifp-synth", .shape = NULL, .seed = 0};
+    return p;
+}
+
+uint64_t ifp_synth_gguf_data_bytes(const ifp_model_t *m, int f16) {
+    const ifp_config_t *c = &m->cfg;
+    uint64_t vecs = (uint64_t)c->dim * (1 + 2 * (uint64_t)(m->layer_end - m->layer_begin)); /* norms: F32 */
+    uint64_t mats = ifp_synth_model_params(m) - vecs;
+    return vecs * 4 + mats * (f16 ? 2 : 4);
+}
+
+/* The tensors being written: names are copied by the writer, data borrowed;
+ * F16 copies are owned here until the write returns. */
+typedef struct {
+    ifp_gguf_writer_t *w;
+    int f16;
+    void **owned;
+    int n_owned, cap_owned;
+} writer_t;
+
+static int put_tensor(writer_t *wr, const char *name, const float *data, uint64_t ne0, uint64_t ne1, int is_vec) {
+    uint64_t ne[2] = {ne0, ne1};
+    uint32_t nd = is_vec ? 1 : 2;
+    if (!wr->f16 || is_vec) return ifp_gguf_writer_add_tensor(wr->w, name, IFP_GGML_F32, nd, ne, data);
+    if (wr->n_owned == wr->cap_owned) {
+        int cap = wr->cap_owned ? 2 * wr->cap_owned : 64;
+        void **o = realloc(wr->owned, (size_t)cap * sizeof *o);
+        if (!o) return IFP_ENOMEM;
+        wr->owned = o, wr->cap_owned = cap;
+    }
+    uint64_t n = ne0 * ne1;
+    uint16_t *h = malloc(n * sizeof *h);
+    if (!h) return IFP_ENOMEM;
+    wr->owned[wr->n_owned++] = h;
+    for (uint64_t i = 0; i < n; i++) h[i] = ifp_f32_to_f16(data[i]);
+    return ifp_gguf_writer_add_tensor(wr->w, name, IFP_GGML_F16, nd, ne, h);
+}
+
+/* llama.* hyper-parameters of c (tokenizer-free: the vocabulary is a key). */
+static int put_llama_keys(ifp_gguf_writer_t *w, const ifp_config_t *c) {
+    int rc = ifp_gguf_writer_set_str(w, "general.architecture", "llama");
+    if (!rc) rc = ifp_gguf_writer_set_u32(w, "llama.context_length", (uint32_t)c->ctx);
+    if (!rc) rc = ifp_gguf_writer_set_u32(w, "llama.embedding_length", (uint32_t)c->dim);
+    if (!rc) rc = ifp_gguf_writer_set_u32(w, "llama.block_count", (uint32_t)c->n_layers);
+    if (!rc) rc = ifp_gguf_writer_set_u32(w, "llama.feed_forward_length", (uint32_t)c->d_ffn);
+    if (!rc) rc = ifp_gguf_writer_set_u32(w, "llama.attention.head_count", (uint32_t)c->n_heads);
+    if (!rc) rc = ifp_gguf_writer_set_u32(w, "llama.attention.head_count_kv", (uint32_t)c->n_kv_heads);
+    if (!rc) rc = ifp_gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", c->norm_eps);
+    if (!rc) rc = ifp_gguf_writer_set_f32(w, "llama.rope.freq_base", c->rope_theta);
+    if (!rc) rc = ifp_gguf_writer_set_u32(w, "llama.rope.dimension_count", (uint32_t)c->rope_dim);
+    if (!rc) rc = ifp_gguf_writer_set_u32(w, "llama.vocab_size", (uint32_t)c->vocab);
+    return rc;
+}
+
+/* token_embd and every held layer's tensors (GGUF ne = [in, out]). */
+static int put_layers(writer_t *wr, const ifp_model_t *m) {
+    const ifp_config_t *c = &m->cfg;
+    uint64_t d = (uint64_t)c->dim, q = (uint64_t)c->n_heads * c->head_dim, kv = (uint64_t)c->n_kv_heads * c->head_dim;
+    int rc = put_tensor(wr, "token_embd.weight", m->tok_embd, d, (uint64_t)c->vocab, 0);
+    for (int l = m->layer_begin; l < m->layer_end && !rc; l++) {
+        const ifp_layer_t *L = &m->layers[l];
+        uint64_t f = (uint64_t)L->d_ffn;
+        char name[64];
+#define PUT(suffix, data, a, b, vec)                                    \
+    do {                                                                \
+        snprintf(name, sizeof name, "blk.%d." suffix ".weight", l);     \
+        if (!rc) rc = put_tensor(wr, name, data, a, b, vec);            \
+    } while (0)
+        PUT("attn_norm", L->attn_norm, d, 1, 1);
+        PUT("attn_q", L->wq, d, q, 0);
+        PUT("attn_k", L->wk, d, kv, 0);
+        PUT("attn_v", L->wv, d, kv, 0);
+        PUT("attn_output", L->wo, q, d, 0);
+        PUT("ffn_norm", L->ffn_norm, d, 1, 1);
+        PUT("ffn_gate", L->w_gate, d, f, 0);
+        PUT("ffn_up", L->w_up, d, f, 0);
+        PUT("ffn_down", L->w_down, f, d, 0);
+#undef PUT
+    }
+    return rc;
+}
+
+static void writer_free(writer_t *wr) {
+    for (int i = 0; i < wr->n_owned; i++) free(wr->owned[i]);
+    free(wr->owned);
+    ifp_gguf_writer_destroy(&wr->w);
+}
+
+int ifp_synth_write_gguf(const ifp_model_t *m, const char *path, const ifp_synth_write_params_t *pp,
+                         ifp_err_t *err) {
+    ifp_synth_write_params_t p = pp ? *pp : ifp_synth_write_default_params();
+    const ifp_config_t *c = &m->cfg;
+    if (m->layer_begin != 0 || m->layer_end != c->n_layers || !m->tok_embd || !m->out_norm || !m->output)
+        return ifp_errf(err, IFP_EINVAL, "%s: only a whole model (every layer, embedding and head) is written as GGUF",
+                        path);
+    for (int l = 0; l < c->n_layers; l++)
+        if (m->layers[l].d_ffn != c->d_ffn)
+            return ifp_errf(err, IFP_EINVAL, "%s: layer %d is compacted (%d of %d channels): not a llama model", path, l,
+                            m->layers[l].d_ffn, c->d_ffn);
+    writer_t wr = {.w = ifp_gguf_writer_new(), .f16 = p.f16};
+    if (!wr.w) return ifp_errf(err, IFP_ENOMEM, "out of memory");
+    int rc = put_llama_keys(wr.w, c);
+    if (!rc) rc = ifp_gguf_writer_set_str(wr.w, "general.name", p.name ? p.name : "ifp-synth");
+    if (!rc) rc = ifp_gguf_writer_set_u32(wr.w, "general.file_type", p.f16 ? 1 : 0); /* mostly F16 / all F32 */
+    if (!rc && p.shape) rc = ifp_gguf_writer_set_str(wr.w, "ifp.synth.shape", p.shape);
+    if (!rc) rc = ifp_gguf_writer_set_u64(wr.w, "ifp.synth.seed", p.seed);
+    if (!rc) rc = ifp_gguf_writer_set_u32(wr.w, "ifp.synth.keep", IFP_SYNTH_KEEP);
+    if (!rc) rc = put_layers(&wr, m);
+    if (!rc) rc = put_tensor(&wr, "output_norm.weight", m->out_norm, (uint64_t)c->dim, 1, 1);
+    if (!rc && m->output != m->tok_embd)
+        rc = put_tensor(&wr, "output.weight", m->output, (uint64_t)c->dim, (uint64_t)c->vocab, 0);
+    if (rc) {
+        writer_free(&wr);
+        return ifp_errf(err, rc, "%s: out of memory preparing the tensors", path);
+    }
+    rc = ifp_gguf_writer_write(wr.w, path, err);
+    writer_free(&wr);
+    return rc;
+}
+
+/* ---- a synthetic predictor -------------------------------------------------------------------- */
+
+int ifp_synth_predictor_default(const char *target_shape, ifp_synth_predictor_t *p, ifp_err_t *err) {
+    const ifp_synth_shape_t *s = ifp_synth_shape_find(target_shape);
+    if (!s)
+        return ifp_errf(err, IFP_EINVAL, "unknown shape '%s' (known: 3b, 6b, 9b, 12b)",
+                        target_shape ? target_shape : "(null)");
+    ifp_synth_predictor_t d = {
+        .backbone = {.dim = 1024, .n_layers = 16, .n_heads = 16, .n_kv_heads = 16, .head_dim = 64, .d_ffn = 4096,
+                     .vocab = IFP_SYNTH_VOCAB, .ctx = 512, .norm_eps = 1e-5f, .rope_theta = 10000.0f, .rope_dim = 64},
+        .hidden = 128,
+        .target_layers = IFP_SYNTH_LAYERS,
+        .target_ffn = s->d_ffn,
+        .keep = IFP_SYNTH_KEEP,
+        .max_prompt = 512,
+        .seed = 0x9E3D,
+    };
+    *p = d;
+    return IFP_OK;
+}
+
+uint64_t ifp_synth_predictor_params(const ifp_synth_predictor_t *p) {
+    const ifp_config_t *c = &p->backbone;
+    uint64_t S = (uint64_t)p->target_layers * p->target_ffn, H = (uint64_t)p->hidden;
+    return (uint64_t)c->n_layers * ifp_synth_layer_params(c, c->d_ffn) + (uint64_t)c->vocab * c->dim + c->dim +
+           H * c->dim + H + S * H + S;
+}
+
+/* splitmix64 uniforms in [-scale, scale). */
+static void fill_uniform(float *v, size_t n, float scale, uint64_t *s) {
+    for (size_t i = 0; i < n; i++) {
+        uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        z ^= z >> 31;
+        v[i] = ((float)(z >> 40) * (1.0f / 16777216.0f) * 2.0f - 1.0f) * scale;
+    }
+}
+
+int ifp_synth_predictor_write(const ifp_synth_predictor_t *p, const char *path, ifp_err_t *err) {
+    const ifp_config_t *c = &p->backbone;
+    int rc = ifp_config_validate(c, err);
+    if (rc) return ifp_err_prefix(err, "predictor backbone");
+    if (p->hidden < 1 || p->target_layers < 1 || p->target_ffn < 1 || p->keep < 1 || p->keep > p->target_ffn ||
+        p->max_prompt < 1 || p->max_prompt > c->ctx)
+        return ifp_errf(err, IFP_ERANGE, "predictor: bad head size, target, keep or max_prompt");
+    ifp_model_params_t mp = ifp_model_default_params();
+    mp.load_head = 0; /* the feature norm is written below; the LM head is never used */
+    ifp_model_t *bb = NULL;
+    if ((rc = ifp_model_synth(c, p->seed, &mp, &bb, err))) return rc;
+    size_t D = (size_t)c->dim, H = (size_t)p->hidden, S = (size_t)p->target_layers * (size_t)p->target_ffn;
+    float *norm = malloc(D * sizeof *norm), *w1 = malloc(H * D * sizeof *w1), *b1 = malloc(H * sizeof *b1);
+    float *w2 = malloc(S * H * sizeof *w2), *b2 = malloc(S * sizeof *b2);
+    writer_t wr = {.w = ifp_gguf_writer_new()};
+    if (!norm || !w1 || !b1 || !w2 || !b2 || !wr.w) {
+        rc = ifp_errf(err, IFP_ENOMEM, "out of memory for the predictor head (%zu scores x %zu)", S, H);
+        goto done;
+    }
+    uint64_t s = p->seed ^ 0x4EADull;
+    for (size_t i = 0; i < D; i++) norm[i] = 1.0f;
+    fill_uniform(w1, H * D, 1.0f / sqrtf((float)D), &s);
+    fill_uniform(b1, H, 0.1f, &s);
+    fill_uniform(w2, S * H, 1.0f / sqrtf((float)H), &s);
+    fill_uniform(b2, S, 0.1f, &s);
+    rc = put_llama_keys(wr.w, c);
+    if (!rc) rc = ifp_gguf_writer_set_str(wr.w, "general.name", "ifp-synth-predictor");
+    if (!rc) rc = ifp_gguf_writer_set_u32(wr.w, "ifp.predictor.target_block_count", (uint32_t)p->target_layers);
+    if (!rc) rc = ifp_gguf_writer_set_u32(wr.w, "ifp.predictor.target_feed_forward_length", (uint32_t)p->target_ffn);
+    if (!rc) rc = ifp_gguf_writer_set_u32(wr.w, "ifp.predictor.keep", (uint32_t)p->keep);
+    if (!rc) rc = ifp_gguf_writer_set_u32(wr.w, "ifp.predictor.max_prompt_tokens", (uint32_t)p->max_prompt);
+    if (!rc) rc = ifp_gguf_writer_set_u32(wr.w, "ifp.predictor.head_hidden", (uint32_t)p->hidden);
+    if (!rc) rc = ifp_gguf_writer_set_str(wr.w, "ifp.predictor.feature", "last_token_final_norm");
+    if (!rc) rc = ifp_gguf_writer_set_str(wr.w, "ifp.predictor.head_activation", "silu");
+    if (!rc) rc = put_layers(&wr, bb);
+    if (!rc) rc = put_tensor(&wr, "output_norm.weight", norm, D, 1, 1);
+    if (!rc) rc = put_tensor(&wr, "ifp.head.fc1.weight", w1, D, H, 0);
+    if (!rc) rc = put_tensor(&wr, "ifp.head.fc1.bias", b1, H, 1, 1);
+    if (!rc) rc = put_tensor(&wr, "ifp.head.fc2.weight", w2, H, S, 0);
+    if (!rc) rc = put_tensor(&wr, "ifp.head.fc2.bias", b2, S, 1, 1);
+    if (rc) {
+        rc = ifp_errf(err, rc, "%s: out of memory preparing the tensors", path);
+        goto done;
+    }
+    rc = ifp_gguf_writer_write(wr.w, path, err);
+done:
+    writer_free(&wr);
+    ifp_model_free(&bb);
+    free(norm), free(w1), free(b1), free(w2), free(b2);
+    return rc;
+}

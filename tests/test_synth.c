@@ -1,0 +1,277 @@
+/* test_synth — the paper's shape table, seeded synthetic weights (same seed
+ * same weights; a stage's layers do not depend on which layers it holds),
+ * GGUF write -> load round trips (library and `ifp synth`), the synthetic
+ * predictor, and bad flags. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <unistd.h>
+
+#include "compact.h"
+#include "gguf.h"
+#include "mask.h"
+#include "model.h"
+#include "predictor.h"
+#include "synth.h"
+#include "testutil.h"
+
+#define IFP_BIN IFP_BINARY_DIR "/tools/ifp"
+
+/* A temporary file name (removed by the caller). */
+static void tmp_path(char *buf, size_t len, const char *tag) {
+    const char *dir = getenv("TMPDIR");
+    snprintf(buf, len, "%s/test_synth_%ld_%s.gguf", dir && *dir ? dir : "/tmp", (long)getpid(), tag);
+}
+
+/* Layer l of a and b hold identical weights (same FFN width). */
+static int layer_equal(const ifp_model_t *a, const ifp_model_t *b, int l) {
+    const ifp_config_t *c = &a->cfg;
+    size_t d = (size_t)c->dim, q = (size_t)c->n_heads * c->head_dim, kv = (size_t)c->n_kv_heads * c->head_dim;
+    const ifp_layer_t *x = &a->layers[l], *y = &b->layers[l];
+    size_t f = (size_t)x->d_ffn;
+    return x->d_ffn == y->d_ffn && !memcmp(x->attn_norm, y->attn_norm, d * 4) && !memcmp(x->wq, y->wq, q * d * 4) &&
+           !memcmp(x->wk, y->wk, kv * d * 4) && !memcmp(x->wv, y->wv, kv * d * 4) && !memcmp(x->wo, y->wo, d * q * 4) &&
+           !memcmp(x->ffn_norm, y->ffn_norm, d * 4) && !memcmp(x->w_gate, y->w_gate, f * d * 4) &&
+           !memcmp(x->w_up, y->w_up, f * d * 4) && !memcmp(x->w_down, y->w_down, d * f * 4);
+}
+
+static void shape_table(void **unused) {
+    (void)unused;
+    static const struct { const char *name; int d_ffn; double billions; } want[] = {
+        {"3b", 6656, 2.95}, {"6b", 16384, 6.30}, {"9b", 24576, 9.12}, {"12b", 32768, 11.93}};
+    assert_int_equal(ifp_synth_n_shapes(), 4);
+    assert_int_equal(IFP_SYNTH_KEEP, 6656);
+    for (int i = 0; i < 4; i++) {
+        const ifp_synth_shape_t *s = ifp_synth_shape_at(i);
+        assert_string_equal(s->name, want[i].name);
+        assert_int_equal(s->d_ffn, want[i].d_ffn);
+        ifp_config_t c;
+        assert_int_equal(ifp_synth_config(s->name, 0, 0, 0, &c, NULL), IFP_OK);
+        assert_int_equal(c.dim, 2048);
+        assert_int_equal(c.n_layers, 56);
+        assert_int_equal(c.n_heads, 16);
+        assert_int_equal(c.n_kv_heads, 2);
+        assert_int_equal(c.head_dim, 128);
+        assert_int_equal(c.rope_dim, 128);
+        assert_int_equal(c.d_ffn, want[i].d_ffn);
+        assert_int_equal(c.vocab, 32000);
+        /* 56 layers + untied embedding and head: the paper's 3B / 6B / 9B / 12B */
+        double total = 56.0 * (double)ifp_synth_layer_params(&c, c.d_ffn) + 2.0 * c.vocab * c.dim + c.dim;
+        assert_true(fabs(total / 1e9 - want[i].billions) < 0.05);
+    }
+    ifp_config_t c;
+    assert_int_equal(ifp_synth_config("9b", 0, 0, 0, &c, NULL), IFP_OK);
+    assert_int_equal(ifp_synth_layer_params(&c, 24576), 160436224ull); /* 2·2048 + 2·2048² + 2·256·2048 + 3·24576·2048 */
+    assert_int_equal(ifp_synth_layer_params(&c, IFP_SYNTH_KEEP), 50335744ull);
+    assert_ptr_equal(ifp_synth_shape_find("9B"), ifp_synth_shape_at(2));
+    assert_null(ifp_synth_shape_find("7b"));
+    assert_null(ifp_synth_shape_find("9"));
+    assert_null(ifp_synth_shape_find(NULL));
+    ifp_err_t err = {0};
+    assert_int_equal(ifp_synth_config("7b", 0, 0, 0, &c, &err), IFP_EINVAL);
+    assert_non_null(strstr(err.msg, "3b, 6b, 9b, 12b"));
+    assert_int_equal(ifp_synth_config("3b", 4, 100, 64, &c, NULL), IFP_OK);
+    assert_int_equal(c.n_layers, 4);
+    assert_int_equal(c.vocab, 100);
+    assert_int_equal(c.ctx, 64);
+}
+
+/* Same seed, same weights; another seed, others; a stage's layers are the
+ * same layers of the whole model. */
+static void determinism(void **unused) {
+    (void)unused;
+    ifp_config_t c;
+    assert_int_equal(ifp_synth_config("3b", 3, 64, 64, &c, NULL), IFP_OK);
+    ifp_model_t *a = NULL, *b = NULL, *other = NULL, *stage = NULL;
+    assert_int_equal(ifp_model_synth(&c, 42, NULL, &a, NULL), IFP_OK);
+    assert_int_equal(ifp_model_synth(&c, 42, NULL, &b, NULL), IFP_OK);
+    for (int l = 0; l < 3; l++) assert_true(layer_equal(a, b, l));
+    assert_memory_equal(a->tok_embd, b->tok_embd, (size_t)c.vocab * c.dim * 4);
+    assert_memory_equal(a->output, b->output, (size_t)c.vocab * c.dim * 4);
+    ifp_model_params_t mp = {.layer_begin = 2, .layer_end = 3, .load_embd = 0, .load_head = 0};
+    assert_int_equal(ifp_model_synth(&c, 42, &mp, &stage, NULL), IFP_OK);
+    assert_int_equal(stage->layer_begin, 2);
+    assert_null(stage->tok_embd);
+    assert_true(layer_equal(a, stage, 2));
+    assert_int_equal(ifp_synth_model_params(stage), ifp_synth_layer_params(&c, c.d_ffn));
+    ifp_model_free(&stage);
+    mp.layer_begin = 1, mp.layer_end = 2;
+    assert_int_equal(ifp_model_synth(&c, 42, &mp, &stage, NULL), IFP_OK);
+    assert_true(layer_equal(a, stage, 1));
+    mp.layer_begin = 0, mp.layer_end = 1;
+    assert_int_equal(ifp_model_synth(&c, 43, &mp, &other, NULL), IFP_OK);
+    assert_false(layer_equal(a, other, 0));
+    assert_true(memcmp(a->layers[0].wq, other->layers[0].wq, 4 * 64) != 0);
+    ifp_model_free(&a), ifp_model_free(&b), ifp_model_free(&other), ifp_model_free(&stage);
+}
+
+/* Library write -> ifp_model_load: F32 identical, F16 the rounded values. */
+static void gguf_round_trip(void **unused) {
+    (void)unused;
+    ifp_config_t c;
+    assert_int_equal(ifp_synth_config("3b", 1, 48, 128, &c, NULL), IFP_OK);
+    ifp_model_t *m = NULL, *back = NULL;
+    assert_int_equal(ifp_model_synth(&c, 5, NULL, &m, NULL), IFP_OK);
+    char path[512];
+    tmp_path(path, sizeof path, "rt");
+    ifp_err_t err = {0};
+    ifp_synth_write_params_t wp = ifp_synth_write_default_params();
+    wp.shape = "3b", wp.seed = 5;
+    assert_int_equal(ifp_synth_write_gguf(m, path, &wp, &err), IFP_OK);
+    assert_int_equal(ifp_model_load(path, NULL, &back, &err), IFP_OK);
+    assert_memory_equal(&back->cfg, &m->cfg, sizeof m->cfg);
+    assert_true(layer_equal(m, back, 0));
+    assert_memory_equal(back->tok_embd, m->tok_embd, (size_t)c.vocab * c.dim * 4);
+    assert_memory_equal(back->output, m->output, (size_t)c.vocab * c.dim * 4);
+    assert_memory_equal(back->out_norm, m->out_norm, (size_t)c.dim * 4);
+    ifp_model_free(&back);
+    ifp_gguf_t *g = NULL;
+    assert_int_equal(ifp_gguf_open(path, &g, NULL), IFP_OK);
+    char *s = NULL;
+    assert_int_equal(ifp_gguf_get_str(g, "ifp.synth.shape", &s, NULL), IFP_OK);
+    assert_string_equal(s, "3b");
+    free(s);
+    assert_non_null(ifp_gguf_find(g, "llama.vocab_size"));
+    assert_null(ifp_gguf_find(g, "tokenizer.ggml.tokens"));
+    ifp_gguf_close(&g);
+
+    wp.f16 = 1;
+    assert_int_equal(ifp_synth_write_gguf(m, path, &wp, &err), IFP_OK);
+    assert_int_equal(ifp_model_load(path, NULL, &back, &err), IFP_OK);
+    size_t n = (size_t)c.d_ffn * c.dim;
+    for (size_t i = 0; i < n; i += 997)
+        assert_true(back->layers[0].w_down[i] == ifp_f16_to_f32(ifp_f32_to_f16(m->layers[0].w_down[i])));
+    assert_memory_equal(back->layers[0].attn_norm, m->layers[0].attn_norm, (size_t)c.dim * 4); /* norms: F32 */
+    ifp_model_free(&back);
+    remove(path);
+
+    /* only whole, uncompacted models are llama GGUFs */
+    ifp_model_params_t mp = {.layer_begin = 0, .layer_end = 1, .load_embd = 0, .load_head = 0};
+    ifp_model_t *stage = NULL, *cm = NULL;
+    assert_int_equal(ifp_model_synth(&c, 5, &mp, &stage, NULL), IFP_OK);
+    assert_int_equal(ifp_synth_write_gguf(stage, path, NULL, &err), IFP_EINVAL);
+    int32_t kept[4] = {0, 1, 2, 3};
+    const int32_t *kp[1] = {kept};
+    int nk[1] = {4};
+    assert_int_equal(ifp_compact_model(m, kp, nk, &cm, NULL), IFP_OK);
+    assert_int_equal(ifp_synth_write_gguf(cm, path, NULL, &err), IFP_EINVAL);
+    assert_non_null(strstr(err.msg, "compacted"));
+    assert_int_equal(access(path, F_OK), -1);
+    ifp_model_free(&cm), ifp_model_free(&stage), ifp_model_free(&m);
+}
+
+/* `ifp synth -o` writes what ifp_model_synth builds; `ifp info` reads it. */
+static void cli_round_trip(void **unused) {
+    (void)unused;
+    char path[512];
+    tmp_path(path, sizeof path, "cli");
+    const char *argv[] = {IFP_BIN, "synth", "--shape", "3B", "--layers", "1", "--seed", "7", "--vocab", "64",
+                          "--ctx", "256", "-o", path, NULL};
+    tu_run_t r = tu_run(argv);
+    if (r.status != 0) fprintf(stderr, "%s%s", r.out, r.err);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "parameters: 50,599,936"));
+    assert_non_null(strstr(r.out, "wrote "));
+    tu_run_free(&r);
+    ifp_config_t c;
+    ifp_model_t *want = NULL, *got = NULL;
+    assert_int_equal(ifp_synth_config("3b", 1, 64, 256, &c, NULL), IFP_OK);
+    assert_int_equal(ifp_model_synth(&c, 7, NULL, &want, NULL), IFP_OK);
+    assert_int_equal(ifp_model_load(path, NULL, &got, NULL), IFP_OK);
+    assert_memory_equal(&got->cfg, &want->cfg, sizeof c);
+    assert_true(layer_equal(want, got, 0));
+    assert_memory_equal(got->output, want->output, (size_t)c.vocab * c.dim * 4);
+    ifp_model_free(&want), ifp_model_free(&got);
+    const char *info[] = {IFP_BIN, "info", path, NULL};
+    r = tu_run(info);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "d_ffn 6656, vocab 64, ctx 256"));
+    tu_run_free(&r);
+    remove(path);
+    /* in memory: a summary, no file */
+    const char *mem[] = {IFP_BIN, "synth", "--shape", "12b", "--layers", "1", "--vocab", "16", NULL};
+    r = tu_run(mem);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "d_ffn 32768 (K = 6656)"));
+    assert_non_null(strstr(r.out, "(4.19x fewer)"));
+    tu_run_free(&r);
+}
+
+static void bad_flags(void **unused) {
+    (void)unused;
+    static const struct { const char *args[6]; int status; const char *msg; } cases[] = {
+        {{"--layers", "2", NULL}, 2, "--shape is required"},
+        {{"--shape", "7b", NULL}, 2, "unknown shape '7b'"},
+        {{"--shape", "9b", "--layers", "0", NULL}, 2, "--layers"},
+        {{"--shape", "9b", "--layers", "two", NULL}, 2, "expected an integer"},
+        {{"--shape", "9b", "--vocab", "0", NULL}, 2, "--vocab"},
+        {{"--shape", "9b", "--f16", NULL}, 2, "give -o"},
+        {{"--shape", "9b", "--bogus", NULL}, 2, "unknown option"},
+        {{"--shape", "9b", "-o", "/nonexistent-dir/x.gguf", NULL}, 1, "cannot write into directory"},
+        {{"--shape", "12b", "--layers", "1024", NULL}, 1, "use fewer --layers"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const char *argv[10] = {IFP_BIN, "synth"};
+        int n = 2;
+        for (int k = 0; cases[i].args[k]; k++) argv[n++] = cases[i].args[k];
+        argv[n] = NULL;
+        tu_run_t r = tu_run(argv);
+        if (r.status != cases[i].status || !strstr(r.err, cases[i].msg))
+            fprintf(stderr, "case %zu: status %d, stderr: %s\n", i, r.status, r.err);
+        assert_int_equal(r.status, cases[i].status);
+        assert_non_null(strstr(r.err, cases[i].msg));
+        tu_run_free(&r);
+    }
+}
+
+/* The synthetic predictor loads through ifp_predictor_load and scores. */
+static void synthetic_predictor(void **unused) {
+    (void)unused;
+    ifp_synth_predictor_t p;
+    assert_int_equal(ifp_synth_predictor_default("9b", &p, NULL), IFP_OK);
+    /* the paper's proportions: a ~302M backbone, 56 x 24576 scores */
+    double backbone = (double)p.backbone.n_layers * (double)ifp_synth_layer_params(&p.backbone, p.backbone.d_ffn) +
+                      (double)p.backbone.vocab * p.backbone.dim;
+    assert_true(fabs(backbone / 1e6 - 302) < 5);
+    assert_int_equal(p.target_layers * p.target_ffn, 56 * 24576);
+    assert_int_equal(ifp_synth_predictor_default("5b", &p, NULL), IFP_EINVAL);
+    /* a tiny one, end to end */
+    ifp_synth_predictor_t t = {
+        .backbone = {.dim = 64, .n_layers = 2, .n_heads = 4, .n_kv_heads = 2, .head_dim = 16, .d_ffn = 128,
+                     .vocab = 100, .ctx = 32, .norm_eps = 1e-5f, .rope_theta = 10000.0f, .rope_dim = 16},
+        .hidden = 8, .target_layers = 3, .target_ffn = 256, .keep = 64, .max_prompt = 32, .seed = 3};
+    char path[512];
+    tmp_path(path, sizeof path, "pred");
+    ifp_err_t err = {0};
+    assert_int_equal(ifp_synth_predictor_write(&t, path, &err), IFP_OK);
+    ifp_predictor_t *pr = NULL;
+    if (ifp_predictor_load(path, &pr, &err)) fprintf(stderr, "%s\n", err.msg);
+    assert_non_null(pr);
+    assert_int_equal(ifp_predictor_n_layers(pr), 3);
+    assert_int_equal(ifp_predictor_d_ffn(pr), 256);
+    assert_int_equal(ifp_predictor_keep(pr), 64);
+    assert_int_equal(ifp_predictor_hidden(pr), 8);
+    int32_t ids[20];
+    for (int i = 0; i < 20; i++) ids[i] = 1 + (i * 7) % 99;
+    ifp_mask_t *m = NULL, *m2 = NULL;
+    assert_int_equal(ifp_predictor_mask(pr, ids, 20, 0, &m, &err), IFP_OK);
+    assert_int_equal(ifp_predictor_mask(pr, ids, 20, 0, &m2, &err), IFP_OK);
+    for (int l = 0; l < 3; l++) assert_int_equal(m->n_kept[l], 64);
+    assert_true(ifp_mask_equal(m, m2));
+    ifp_mask_destroy(&m), ifp_mask_destroy(&m2);
+    ifp_predictor_destroy(&pr);
+    remove(path);
+    t.keep = 300; /* > target_ffn */
+    assert_int_equal(ifp_synth_predictor_write(&t, path, &err), IFP_ERANGE);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(shape_table),     cmocka_unit_test(determinism),    cmocka_unit_test(gguf_round_trip),
+        cmocka_unit_test(cli_round_trip),  cmocka_unit_test(bad_flags),      cmocka_unit_test(synthetic_predictor),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
