@@ -51,6 +51,30 @@ static void linear_is_xwt(void **unused) {
     assert_float_equal(y[3], 7.5, 1e-6);
 }
 
+/* ifp_linear on 1..6 rows (the thin-batch kernel takes 2..4) against the
+ * reference, with odd output counts and inputs that are / are not multiples
+ * of 16. */
+static void linear_thin_batches(void **unused) {
+    (void)unused;
+    unsigned seed = 5;
+    int shapes[][2] = {{64, 37}, {128, 300}, {48, 1}, {40, 9}};
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+        int in = shapes[s][0], out = shapes[s][1];
+        float *w = malloc(sizeof(float) * in * out), *x = malloc(sizeof(float) * 6 * in);
+        float *y1 = malloc(sizeof(float) * 6 * out), *y2 = malloc(sizeof(float) * 6 * out);
+        for (int i = 0; i < in * out; i++) w[i] = frand(&seed);
+        for (int i = 0; i < 6 * in; i++) x[i] = frand(&seed);
+        for (int n = 1; n <= 6; n++) {
+            ifp_kernel_set(IFP_KERNEL_NAIVE);
+            ifp_linear(y1, x, w, n, in, out);
+            ifp_kernel_set(IFP_KERNEL_BLAS);
+            ifp_linear(y2, x, w, n, in, out);
+            for (int i = 0; i < n * out; i++) assert_float_equal(y1[i], y2[i], 1e-4);
+        }
+        free(w), free(x), free(y1), free(y2);
+    }
+}
+
 static void norms_and_softmax(void **unused) {
     (void)unused;
     float x[4] = {1, -2, 3, -4}, w[4] = {1, 1, 2, 0.5f}, o[4];
@@ -78,6 +102,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(gemm_all_paths),
         cmocka_unit_test(linear_is_xwt),
+        cmocka_unit_test(linear_thin_batches),
         cmocka_unit_test(norms_and_softmax),
         cmocka_unit_test(blas_info),
     };
