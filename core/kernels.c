@@ -150,46 +150,7 @@ void ifp_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A,
                 lda, B, ldb, beta, C, ldc);
 }
 
-/* y[n×out] = x[n×in] · w[out×in]^T for 2 <= n <= 4 rows (in % 16 == 0).
- * OpenBLAS's sgemm packs the whole weight matrix for such thin products and
- * takes about twice a GEMV's time; here two weight rows at a time are
- * streamed from memory once and dotted with the (cached) inputs, with the
- * accumulators in registers, so 2-4 decode rows cost about one GEMV.
- * Compiled for AVX-512, AVX2 and baseline x86-64; the CPU picks at load. */
-typedef float ifp_v16 __attribute__((vector_size(64)));
-#define V16_LOAD(dst, p) __builtin_memcpy(&(dst), (p), sizeof(ifp_v16))
-
-__attribute__((target_clones("avx512f", "avx2", "default"))) static void linear_thin(float *y, const float *x,
-                                                                                      const float *w, int n, int in,
-                                                                                      int out) {
-    const float *x0 = x, *x1 = n > 1 ? x + in : x, *x2 = n > 2 ? x + 2 * (size_t)in : x,
-                *x3 = n > 3 ? x + 3 * (size_t)in : x;
-    for (int o = 0; o < out; o += 2) {
-        const float *w0 = w + (size_t)o * in, *w1 = o + 1 < out ? w0 + in : w0;
-        ifp_v16 a00 = {0}, a01 = {0}, a02 = {0}, a03 = {0}, a10 = {0}, a11 = {0}, a12 = {0}, a13 = {0}, p, q, u;
-        for (int k = 0; k < in; k += 16) {
-            V16_LOAD(p, w0 + k);
-            V16_LOAD(q, w1 + k);
-            V16_LOAD(u, x0 + k), a00 += p * u, a10 += q * u;
-            V16_LOAD(u, x1 + k), a01 += p * u, a11 += q * u;
-            V16_LOAD(u, x2 + k), a02 += p * u, a12 += q * u;
-            V16_LOAD(u, x3 + k), a03 += p * u, a13 += q * u;
-        }
-        float r[2][4] = {{0}};
-        for (int l = 0; l < 16; l++) {
-            r[0][0] += a00[l], r[0][1] += a01[l], r[0][2] += a02[l], r[0][3] += a03[l];
-            r[1][0] += a10[l], r[1][1] += a11[l], r[1][2] += a12[l], r[1][3] += a13[l];
-        }
-        for (int j = 0; j < 2 && o + j < out; j++)
-            for (int i = 0; i < n; i++) y[(size_t)i * out + o + j] = r[j][i];
-    }
-}
-
 void ifp_linear(float *y, const float *x, const float *w, int n, int in, int out) {
-    if (g_kernel == IFP_KERNEL_BLAS && n >= 2 && n <= 4 && in % 16 == 0) {
-        linear_thin(y, x, w, n, in, out);
-        return;
-    }
     ifp_sgemm(0, 1, n, out, in, 1.0f, x, in, w, in, 0.0f, y, out);
 }
 
