@@ -168,12 +168,20 @@ long bl_l3_bytes(void) {
 }
 
 void bl_print_machine(FILE *f) {
-    const char *ct = getenv("OPENBLAS_CORETYPE");
+    const char *ct = getenv("OPENBLAS_CORETYPE"), *tun = getenv("GLIBC_TUNABLES");
     double la[3] = {0};
     getloadavg(la, 3);
+    char thp[128] = "?";
+    FILE *t = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    if (t) {
+        if (!fgets(thp, sizeof thp, t)) snprintf(thp, sizeof thp, "?");
+        thp[strcspn(thp, "\n")] = '\0';
+        fclose(t);
+    }
     fprintf(f, "openblas core: %s; OPENBLAS_CORETYPE=%s; online CPUs: %ld; L3 %.0f MB; load average %.2f\n",
             ifp_blas_corename(), ct ? ct : "(unset)", sysconf(_SC_NPROCESSORS_ONLN), (double)bl_l3_bytes() / 1048576.0,
             la[0]);
+    fprintf(f, "transparent huge pages: %s; GLIBC_TUNABLES=%s\n", thp, tun ? tun : "(unset)");
     if (!strcmp(ifp_blas_corename(), "Prescott"))
         fprintf(f, "note: OpenBLAS runs its generic Prescott (SSE3) kernels; OPENBLAS_CORETYPE (e.g. SkylakeX, "
                    "Haswell) selects others\n");

@@ -5,10 +5,10 @@
 # line of key=value pairs: the last line of stdout.
 #
 #   stage      bench_stage: dense and IFP-compacted stages of the paper's
-#              shapes, prefill/decode tokens/s, DRAM bandwidth (~10 min; --quick
+#              shapes, prefill/decode tokens/s, DRAM bandwidth (~8 min; --quick
 #              ~35 s).  Results: bench/results/stage.csv, stage_summary.csv,
 #              stage.txt (the output), stage_{decode,prefill,bw}.png
-#   predictor  bench_predictor: predictor + routing as a share of TTFT (~3 min;
+#   predictor  bench_predictor: predictor + routing as a share of TTFT (~1.5 min;
 #              --quick ~25 s).  Results: bench/results/predictor.{csv,txt,png}
 #   membw      bench_membw: DRAM read bandwidth at 1 and 2 threads
 #   load, sim  bench/run_load.sh, bench/run_sim.sh (see their headers)
@@ -18,6 +18,9 @@
 # --csv is set here).
 # Like the deploy launchers, picks an OpenBLAS kernel matching the CPU when
 # OPENBLAS_CORETYPE is unset; IFP_BENCH_NATIVE=1 keeps OpenBLAS's own choice.
+# Weights go in transparent huge pages (GLIBC_TUNABLES glibc.malloc.hugetlb=1:
+# malloc madvises its large blocks): with 4 KB pages a model allocated late in
+# the process decoded up to 25% slower than the same model allocated first.
 # gnuplot is installed with apt-get when missing (plots are skipped if that
 # fails).
 set -euo pipefail
@@ -25,7 +28,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=../deploy/lib.sh
 . deploy/lib.sh
 
-usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; }
 
 [[ $# -ge 1 ]] || { usage >&2; exit 2; }
 what="$1"
@@ -48,6 +51,11 @@ mkdir -p "$out"
 # progress and set-up messages go to stderr: the headline stays the last line of stdout
 {
     [ "${IFP_BENCH_NATIVE:-0}" = 1 ] || ifp_set_openblas_coretype
+    case "${GLIBC_TUNABLES:-}" in
+    *glibc.malloc.hugetlb=*) ;;
+    *) export GLIBC_TUNABLES="${GLIBC_TUNABLES:+$GLIBC_TUNABLES:}glibc.malloc.hugetlb=1" ;;
+    esac
+    ifp_info "GLIBC_TUNABLES=$GLIBC_TUNABLES (huge pages for the weights)"
     cmake -S . -B build >/dev/null
     cmake --build build --target "bench_$what" -- -j"$(ifp_nproc)"
 } >&2
