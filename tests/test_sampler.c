@@ -45,8 +45,6 @@ static void histogram(ifp_sampler_t *s, const ifp_sampler_params_t *p, const flo
     }
 }
 
-/* ---- lifecycle ---------------------------------------------------------- */
-
 static void test_default_params(void **state) {
     (void)state;
     ifp_sampler_params_t p = ifp_sampler_default_params();
@@ -82,8 +80,6 @@ static void test_null_args(void **state) {
     assert_true(ifp_argmax(LOGITS8, 0) < 0);
     ifp_sampler_destroy(&s);
 }
-
-/* ---- greedy ------------------------------------------------------------- */
 
 static void test_argmax(void **state) {
     (void)state;
@@ -172,8 +168,6 @@ static void test_nonfinite_logits(void **state) {
     assert_int_equal(count[0] + count[2], 1000);
     ifp_sampler_destroy(&s);
 }
-
-/* ---- RNG ---------------------------------------------------------------- */
 
 static void test_rng_deterministic_range(void **state) {
     (void)state;
@@ -270,8 +264,6 @@ static void test_rng_correlation(void **state) {
     assert_true(chi < 180.0);
 }
 
-/* ---- determinism and replay -------------------------------------------- */
-
 static void test_replay(void **state) {
     (void)state;
     const ifp_sampler_params_t cfgs[] = {
@@ -312,8 +304,6 @@ static void test_seed_changes_sequence(void **state) {
     assert_true(diff > 50);
     ifp_sampler_destroy(&s);
 }
-
-/* ---- temperature -------------------------------------------------------- */
 
 /* Empirical frequencies over 200k positions match softmax(logits / T). */
 static void test_frequencies_match_softmax(void **state) {
@@ -371,8 +361,6 @@ static void test_temperature_scaling(void **state) {
     ifp_sampler_destroy(&s);
 }
 
-/* ---- top-k -------------------------------------------------------------- */
-
 static void test_top_k1_is_greedy(void **state) {
     (void)state;
     ifp_sampler_t *s = ifp_sampler_new(NV);
@@ -417,8 +405,6 @@ static void test_top_k_support(void **state) {
     }
     ifp_sampler_destroy(&s);
 }
-
-/* ---- top-p -------------------------------------------------------------- */
 
 static void test_top_p_small_is_greedy(void **state) {
     (void)state;
@@ -479,8 +465,6 @@ static void test_top_p_nucleus(void **state) {
     }
     ifp_sampler_destroy(&s);
 }
-
-/* ---- against a straightforward reference ------------------------------- */
 
 typedef struct {
     double v;
