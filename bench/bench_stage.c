@@ -4,8 +4,10 @@
  *
  * Models, built one base shape at a time (and freed before the next):
  *   dense-3b, dense-6b, dense-9b, dense-12b   synthetic stages (bench/stagerun.h)
- *   dense-3b@Xb    the dense-3b stage (kept all run) measured again after the
- *                  Xb family: IFP-vs-dense-3b ratios use this nearest reference
+ *   dense-3b@Xb    the dense-3b stage (kept all run) measured again, run for
+ *                  run alternating with ifp-Xb-3b: the IFP-vs-dense-3b ratios
+ *                  compare these pairs (the machine's speed drifts by 10-20%
+ *                  over minutes; alternating runs see the same drift)
  *   ifp-Xb-3b      the Xb stage compacted to a random kept set of K = 6656
  *                  channels per layer (ifp_compact_model): one mask, no row masks
  *   ifp-Xb-u1.25k, ifp-Xb-u1.5k   compacted to a random union U of 1.25 K /
@@ -16,7 +18,8 @@
  * and 16 with `prefix` positions cached per sequence (512), the compaction
  * time per layer, VmRSS.  Weight bandwidth of a decode step = bytes of the
  * stage's weights / step time, against bl_membw_measure at the same thread
- * count (a 1 GiB read: far larger than the L3).
+ * count (a 1 GiB read: far larger than the L3), measured at the start and at
+ * the end of the run (the better of the two).
  *
  * Output: progress on stderr; on stdout the machine, the bandwidth, a table,
  * full-model and pipeline estimates composed from the per-layer figures, and
@@ -65,7 +68,8 @@ typedef struct {
 typedef struct {
     bs_model_t m[BS_MAX_MODELS];
     int n;
-    double membw, membw1, membw2; /* GB/s at the run's threads, 1 and 2 threads */
+    double membw;        /* GB/s at the run's threads: the best of the start and end measurements */
+    double membw_start, membw_end;
     double l3_gb;
     bl_csv_t csv;
 } bs_results_t;
@@ -155,10 +159,57 @@ static void rowmasks_free(bs_rowmasks_t *rm) {
     memset(rm, 0, sizeof *rm);
 }
 
+/* The dense 3b stage stays built all run: it is measured again alternating
+ * with each ifp-Xb-3b stage, so the IFP-vs-dense-3b ratios compare runs
+ * taken side by side (other work on a shared machine drifts). */
+typedef struct {
+    ifp_model_t *m;
+    sr_stage_t *s;
+} bs_ref_t;
+
+/* Fills *bm (a result slot) for model m. */
+static bs_model_t *new_model(bs_model_t *bm, const ifp_model_t *m, const char *shape, const char *name,
+                             const char *key, const char *kind) {
+    memset(bm, 0, sizeof *bm);
+    snprintf(bm->name, sizeof bm->name, "%s", name);
+    snprintf(bm->key, sizeof bm->key, "%s", key);
+    bm->kind = kind;
+    bm->base = ifp_synth_shape_find(shape)->name;
+    bm->ffn = m->cfg.d_ffn;
+    bm->weight_gb = sr_weight_bytes(m) / 1e9;
+    bm->rss_gb = bl_vmrss_gb();
+    return bm;
+}
+
+/* Measures the stages sa (model a) and sb (b) run for run, alternating, so
+ * both see the same machine: prefill, then decode at each batch. */
+static int measure_pair(sr_stage_t *sa, bs_model_t *a, sr_stage_t *sb, bs_model_t *b, const bs_opts_t *o,
+                        ifp_err_t *err) {
+    double ta[64], tb[64], dt;
+    int rc = IFP_OK, R = o->runs < 64 ? o->runs : 64, P = o->prefill_runs < 64 ? o->prefill_runs : 64;
+    for (int r = 0; r < P && !rc; r++)
+        if (!(rc = sr_prefill(sa, &ta[r], err))) rc = sr_prefill(sb, &tb[r], err);
+    if (rc) return rc;
+    a->prefill_tok_s = o->prompt / bl_median(ta, P), b->prefill_tok_s = o->prompt / bl_median(tb, P);
+    fprintf(stderr, "  %s / %s, alternating runs: prefill %.1f / %.1f tok/s\n", a->name, b->name, a->prefill_tok_s,
+            b->prefill_tok_s);
+    for (int bi = 0; bi < BS_N_BATCH && !rc; bi++) {
+        int B = bs_batches[bi], S = o->steps[bi];
+        if (o->warm_steps && !(rc = sr_decode(sa, B, o->warm_steps, &dt, err))) rc = sr_decode(sb, B, o->warm_steps, &dt, err);
+        for (int r = 0; r < R && !rc; r++)
+            if (!(rc = sr_decode(sa, B, S, &ta[r], err))) rc = sr_decode(sb, B, S, &tb[r], err);
+        if (rc) break;
+        a->step_s[bi] = bl_median(ta, R) / S, b->step_s[bi] = bl_median(tb, R) / S;
+        fprintf(stderr, "  %s / %s, alternating runs: decode B=%d %.2f / %.2f tok/s\n", a->name, b->name, B,
+                decode_tok_s(a, bi), decode_tok_s(b, bi));
+    }
+    return rc;
+}
+
 /* One compacted variant of the base stage: n channels per layer; union
  * variants (n > K) give every row its own K-of-U sub-mask. */
 static int run_variant(sr_stage_t *s, const ifp_model_t *base, const bs_opts_t *o, const char *shape, int n,
-                       const char *suffix, bs_results_t *res, ifp_err_t *err) {
+                       const char *suffix, bs_ref_t *ref, bs_results_t *res, ifp_err_t *err) {
     bs_model_t *bm = &res->m[res->n];
     memset(bm, 0, sizeof *bm);
     int uni = n > IFP_SYNTH_KEEP;
@@ -192,8 +243,13 @@ static int run_variant(sr_stage_t *s, const ifp_model_t *base, const bs_opts_t *
         }
         for (int k = 0; k <= BS_MAX_DEC; k++) sr_set_mask(s, k, &rm.mask[k]);
     }
-    if (!(rc = measure_model(s, o, bm, err))) {
-        csv_rows(res, o, bm);
+    if (!uni && ref->m) { /* K: alternating with the dense-3b reference */
+        char name[32], key[24];
+        snprintf(name, sizeof name, "dense-3b@%s", shape);
+        snprintf(key, sizeof key, "dense3b_at_%s", shape);
+        bs_model_t *rm3 = new_model(&res->m[res->n + 1], ref->m, "3b", name, key, "dense-ref");
+        if (!(rc = measure_pair(s, bm, ref->s, rm3, o, err))) res->n += 2;
+    } else if (!(rc = measure_model(s, o, bm, err))) {
         res->n++;
     }
 done:
@@ -204,39 +260,6 @@ done:
     ifp_model_free(&cm);
     rowmasks_free(&rm);
     free(block), free(kept), free(n_kept);
-    return rc;
-}
-
-/* The dense 3b stage stays built all run: it is measured again after each
- * IFP family, so every IFP-vs-dense-3b ratio compares figures taken minutes,
- * not the whole run, apart (other work on a shared machine drifts). */
-typedef struct {
-    ifp_model_t *m;
-    sr_stage_t *s;
-} bs_ref_t;
-
-static bs_model_t *new_model(bs_results_t *res, const ifp_model_t *m, const char *shape, const char *name,
-                             const char *key, const char *kind) {
-    bs_model_t *bm = &res->m[res->n];
-    memset(bm, 0, sizeof *bm);
-    snprintf(bm->name, sizeof bm->name, "%s", name);
-    snprintf(bm->key, sizeof bm->key, "%s", key);
-    bm->kind = kind;
-    bm->base = ifp_synth_shape_find(shape)->name;
-    bm->ffn = m->cfg.d_ffn;
-    bm->weight_gb = sr_weight_bytes(m) / 1e9;
-    bm->rss_gb = bl_vmrss_gb();
-    return bm;
-}
-
-/* The dense-3b reference again, after the `at` family. */
-static int run_ref(bs_ref_t *ref, const bs_opts_t *o, const char *at, bs_results_t *res, ifp_err_t *err) {
-    char name[32], key[24];
-    snprintf(name, sizeof name, "dense-3b@%s", at);
-    snprintf(key, sizeof key, "dense3b_at_%s", at);
-    bs_model_t *bm = new_model(res, ref->m, "3b", name, key, "dense-ref");
-    int rc = measure_model(ref->s, o, bm, err);
-    if (!rc) csv_rows(res, o, bm), res->n++;
     return rc;
 }
 
@@ -255,15 +278,13 @@ static int run_shape(const char *shape, const bs_opts_t *o, bs_ref_t *ref, bs_re
     char name[32], key[24];
     snprintf(name, sizeof name, "dense-%s", shape);
     snprintf(key, sizeof key, "dense%s", shape);
-    bs_model_t *bm = new_model(res, m, shape, name, key, "dense");
+    bs_model_t *bm = new_model(&res->m[res->n], m, shape, name, key, "dense");
     if ((rc = measure_model(s, o, bm, err))) goto done;
-    csv_rows(res, o, bm);
     res->n++;
     if (m->cfg.d_ffn > IFP_SYNTH_KEEP) {
         static const struct { int num, den; const char *suffix; } v[] = {{1, 1, "3b"}, {5, 4, "u1.25k"}, {3, 2, "u1.5k"}};
         for (int i = 0; i < 3 && !rc; i++)
-            rc = run_variant(s, m, o, shape, IFP_SYNTH_KEEP * v[i].num / v[i].den, v[i].suffix, res, err);
-        if (!rc && ref->m) rc = run_ref(ref, o, shape, res, err);
+            rc = run_variant(s, m, o, shape, IFP_SYNTH_KEEP * v[i].num / v[i].den, v[i].suffix, ref, res, err);
     } else if (!ref->m) { /* the 3b stage: keep it as the reference */
         ref->m = m, ref->s = s;
         m = NULL, s = NULL;
@@ -346,24 +367,32 @@ static void print_headline(const bs_results_t *r, const bs_opts_t *o) {
     head_ratio(&h, r, "ifp9b_u125_vs_dense3b", "ifp9b_u125", 0, "dense3b", 0);
     head_ratio(&h, r, "ifp9b_u150_vs_dense3b", "ifp9b_u150", 0, "dense3b", 0);
     head_ratio(&h, r, "ifp9b3b_b16_vs_dense3b_b16", "ifp9b3b", 2, "dense3b", 2);
-    head_ratio(&h, r, "batch16_vs_batch1", "dense3b", 2, "dense3b", 0);
-    head_ratio(&h, r, "batch4_vs_batch1", "dense3b", 1, "dense3b", 0);
-    const bs_model_t *d3 = find_model(r, "dense3b"), *i9 = find_model(r, "ifp9b3b");
+    const bs_model_t *i9 = find_model(r, "ifp9b3b"), *r9 = find_model(r, "dense3b_at_9b");
+    if (!r9) r9 = find_model(r, "dense3b");
+    /* the dense-3b stage's own figures: medians over its measurements */
+    double b16[8], b4[8], frac[8], b1[8], pre[8];
+    int nd = 0;
+    for (int i = 0; i < r->n && nd < 8; i++) {
+        const bs_model_t *m = &r->m[i];
+        if (strncmp(m->key, "dense3b", 7)) continue;
+        b16[nd] = decode_tok_s(m, 2) / decode_tok_s(m, 0), b4[nd] = decode_tok_s(m, 1) / decode_tok_s(m, 0);
+        frac[nd] = m->weight_gb / m->step_s[0] / r->membw, b1[nd] = decode_tok_s(m, 0), pre[nd] = m->prefill_tok_s;
+        nd++;
+    }
+    if (nd) {
+        bl_head_add(&h, "batch16_vs_batch1", "%.3f", bl_median(b16, nd));
+        bl_head_add(&h, "batch4_vs_batch1", "%.3f", bl_median(b4, nd));
+        bl_head_add(&h, "decode_bw_fraction", "%.3f", bl_median(frac, nd));
+    }
     double min_frac = INFINITY;
     for (int i = 0; i < r->n; i++)
         if (r->m[i].weight_gb > r->l3_gb && r->m[i].weight_gb / r->m[i].step_s[0] / r->membw < min_frac)
             min_frac = r->m[i].weight_gb / r->m[i].step_s[0] / r->membw;
-    /* the dense-3b stage's batch-1 bandwidth: the median over its measurements */
-    double frac[8];
-    int nf = 0;
-    for (int i = 0; i < r->n && nf < 8; i++)
-        if (!strncmp(r->m[i].key, "dense3b", 7)) frac[nf++] = r->m[i].weight_gb / r->m[i].step_s[0] / r->membw;
-    if (nf) bl_head_add(&h, "decode_bw_fraction", "%.3f", bl_median(frac, nf));
     if (isfinite(min_frac)) bl_head_add(&h, "decode_bw_fraction_min", "%.3f", min_frac);
     bl_head_add(&h, "membw_gbps", "%.2f", r->membw);
-    if (d3) bl_head_add(&h, "decode_dense3b_b1_tok_s", "%.2f", decode_tok_s(d3, 0));
-    if (d3) bl_head_add(&h, "prefill_dense3b_tok_s", "%.1f", d3->prefill_tok_s);
-    if (d3 && i9) bl_head_add(&h, "prefill_ifp9b3b_vs_dense3b", "%.3f", i9->prefill_tok_s / d3->prefill_tok_s);
+    if (nd) bl_head_add(&h, "decode_dense3b_b1_tok_s", "%.2f", bl_median(b1, nd));
+    if (nd) bl_head_add(&h, "prefill_dense3b_tok_s", "%.1f", bl_median(pre, nd));
+    if (r9 && i9) bl_head_add(&h, "prefill_ifp9b3b_vs_dense3b", "%.3f", i9->prefill_tok_s / r9->prefill_tok_s);
     if (i9) bl_head_add(&h, "compact_ms_per_layer_9b", "%.1f", i9->compact_ms_layer);
     bl_head_add(&h, "rss_peak_gb", "%.2f", bl_vmhwm_gb());
     bl_head_add(&h, "layers", "%.0f", o->layers);
@@ -388,6 +417,22 @@ static int write_summary(const bs_results_t *r, const bs_opts_t *o) {
                    decode_tok_s(m, 0), decode_tok_s(m, 1), decode_tok_s(m, 2), g, g / r->membw, r->membw);
     }
     return bl_csv_close(&c, 1);
+}
+
+/* Read bandwidth at 1 and 2 threads; *at_threads at the run's count. */
+static int measure_membw(const bs_opts_t *o, size_t bytes, int passes, bl_membw_t *b1, bl_membw_t *b2,
+                         double *at_threads) {
+    float *buf = bl_membw_buffer(bytes);
+    if (!buf) {
+        fprintf(stderr, "bench_stage: out of memory for the bandwidth buffer\n");
+        return -1;
+    }
+    *b1 = bl_membw_measure(buf, bytes, 1, passes);
+    *b2 = bl_membw_measure(buf, bytes, 2, passes);
+    *at_threads = o->threads == 1 ? b1->gbps : o->threads == 2 ? b2->gbps
+                                                                : bl_membw_measure(buf, bytes, o->threads, passes).gbps;
+    bl_membw_free(&buf, bytes);
+    return 0;
 }
 
 /* 1 if --shapes lists shape (or is absent). */
@@ -475,27 +520,15 @@ int main(int argc, char **argv) {
     ifp_blas_threads(o.threads);
     int got = ifp_blas_threads(0);
     if (got != o.threads) fprintf(stderr, "warning: asked OpenBLAS for %d threads, it runs %d\n", o.threads, got);
-    /* DRAM read bandwidth: 1 and 2 threads, and the run's count */
+    /* DRAM read bandwidth: 1 and 2 threads, and the run's count; measured
+     * again at the end (other work on the machine comes and goes) */
     size_t bw_bytes = (size_t)(o.membw_gb * 1073741824.0);
-    float *buf = bl_membw_buffer(bw_bytes);
-    if (!buf) {
-        fprintf(stderr, "bench_stage: out of memory for the bandwidth buffer\n");
-        return 1;
-    }
     int passes = o.quick ? 2 : 3;
-    bl_membw_t b1 = bl_membw_measure(buf, bw_bytes, 1, passes), b2 = bl_membw_measure(buf, bw_bytes, 2, passes);
-    res.membw1 = b1.gbps, res.membw2 = b2.gbps;
-    res.membw = o.threads == 1 ? b1.gbps : o.threads == 2 ? b2.gbps : bl_membw_measure(buf, bw_bytes, o.threads, passes).gbps;
-    bl_membw_free(&buf, bw_bytes);
+    bl_membw_t b1, b2;
+    if (measure_membw(&o, bw_bytes, passes, &b1, &b2, &res.membw_start)) return 1;
     printf("DRAM read bandwidth (%.2f GB buffer, best of %d passes x 1-16 streams): %.2f GB/s at 1 thread (%d streams), "
-           "%.2f GB/s at 2 threads (%d streams); decode compares with %.2f GB/s\n",
-           b1.bytes / 1e9, passes, b1.gbps, b1.streams, b2.gbps, b2.streams, res.membw);
+           "%.2f GB/s at 2 threads (%d streams)\n", b1.bytes / 1e9, passes, b1.gbps, b1.streams, b2.gbps, b2.streams);
     fflush(stdout);
-    if (bl_csv_open(&res.csv, o.csv, "model,kind,base_shape,ffn_per_layer,layers,threads,phase,batch,prompt_tokens,"
-                                     "cached_positions,tokens_per_s,"
-                                     "ms_per_step,runs,weight_gb_per_step,achieved_gbps,bw_fraction,membw_gbps,"
-                                     "compact_ms_per_layer,rss_gb,openblas_core"))
-        return 1;
     ifp_err_t err = {0};
     bs_ref_t ref = {NULL, NULL};
     int rc = IFP_OK;
@@ -506,9 +539,17 @@ int main(int argc, char **argv) {
     ifp_model_free(&ref.m);
     if (rc) {
         fprintf(stderr, "bench_stage: %s\n", err.msg[0] ? err.msg : ifp_strerror(rc));
-        bl_csv_close(&res.csv, 0);
         return 1;
     }
+    if (measure_membw(&o, bw_bytes, passes, &b1, &b2, &res.membw_end)) return 1;
+    res.membw = res.membw_start > res.membw_end ? res.membw_start : res.membw_end;
+    printf("DRAM read bandwidth at %d thread%s: %.2f GB/s at the start, %.2f GB/s at the end; decode compares with the "
+           "better, %.2f GB/s\n", o.threads, o.threads > 1 ? "s" : "", res.membw_start, res.membw_end, res.membw);
+    if (bl_csv_open(&res.csv, o.csv, "model,kind,base_shape,ffn_per_layer,layers,threads,phase,batch,prompt_tokens,"
+                                     "cached_positions,tokens_per_s,ms_per_step,runs,weight_gb_per_step,achieved_gbps,"
+                                     "bw_fraction,membw_gbps,compact_ms_per_layer,rss_gb,openblas_core"))
+        return 1;
+    for (int i = 0; i < res.n; i++) csv_rows(&res, &o, &res.m[i]);
     print_table(&res, &o);
     printf("dense-3b batch-1 decode over the run (drift of the machine):");
     for (int i = 0; i < res.n; i++)

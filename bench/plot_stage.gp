@@ -8,7 +8,7 @@ if (!exists("summary")) summary = 'bench/results/stage_summary.csv'
 if (!exists("outdir")) outdir = 'bench/results'
 if (!exists("title_note")) title_note = ''
 set datafile separator ','
-set terminal pngcairo size 1100,520 font 'sans,10'
+set terminal pngcairo size 1100,520 font 'sans,10' noenhanced
 set style data histograms
 set style fill solid 0.85 border -1
 set boxwidth 0.85

@@ -5,11 +5,11 @@
 # line of key=value pairs: the last line of stdout.
 #
 #   stage      bench_stage: dense and IFP-compacted stages of the paper's
-#              shapes, prefill/decode tokens/s, DRAM bandwidth (~8 min; --quick
+#              shapes, prefill/decode tokens/s, DRAM bandwidth (~8.5 min; --quick
 #              ~35 s).  Results: bench/results/stage.csv, stage_summary.csv,
 #              stage.txt (the output), stage_{decode,prefill,bw}.png
 #   predictor  bench_predictor: predictor + routing as a share of TTFT (~1.5 min;
-#              --quick ~25 s).  Results: bench/results/predictor.{csv,txt,png}
+#              --quick ~12 s).  Results: bench/results/predictor.{csv,txt,png}
 #   membw      bench_membw: DRAM read bandwidth at 1 and 2 threads
 #   load, sim  bench/run_load.sh, bench/run_sim.sh (see their headers)
 #
