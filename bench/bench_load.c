@@ -33,6 +33,7 @@
 
 #include "wire.h"
 #include "workload.h"
+#include "clock.h"
 
 #ifndef IFP_SOURCE_DIR
 #define IFP_SOURCE_DIR "."

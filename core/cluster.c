@@ -156,6 +156,7 @@ int ifp_cluster_table_save(const ifp_cluster_table_t *t, const char *path, ifp_e
 static int read_list(const ifp_gguf_t *g, const char *path, const char *key, int cap, int32_t *buf, int *n,
                      ifp_err_t *err) {
     const ifp_gguf_kv_t *kv;
+    *n = 0; /* defined on every path (ifp_errf's return value is not visible to the optimizer) */
     int rc = ifp_gguf_get_arr(g, key, IFP_GGUF_INT32, 0, &kv, err);
     if (rc) return rc;
     if (kv->arr_n > (uint64_t)cap)

@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 int ifp_wire_recv(void *sock, ifp_frames_t *f, int flags) {
     f->n = 0;
@@ -113,10 +112,4 @@ int ifp_wire_mask_unpack(const uint8_t *buf, size_t len, int n_layers, int d_ffn
     }
     *out = m;
     return IFP_OK;
-}
-
-double ifp_now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
 }

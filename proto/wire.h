@@ -51,7 +51,4 @@ void ifp_wire_mask_pack(const ifp_mask_t *m, uint8_t *buf);
 /* Validates the length; *out = a new mask (NULL data/len 0 = dense). */
 int ifp_wire_mask_unpack(const uint8_t *buf, size_t len, int n_layers, int d_ffn, ifp_mask_t **out, ifp_err_t *err);
 
-/* Milliseconds on a monotonic clock. */
-double ifp_now_ms(void);
-
 #endif

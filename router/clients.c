@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "rt.h"
+#include "clock.h"
 
 /* ---------------------------------------------------------------- sending */
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "rt.h"
+#include "clock.h"
 
 #define OUT_SUFFIX ".out" /* identity of a group's last stage */
 

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "rt.h"
+#include "clock.h"
 
 #define RT_FRONT_MAXMSG (4 << 20)   /* a client message larger than this disconnects the client */
 #define RT_BACK_MAXMSG (16 << 20)

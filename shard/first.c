@@ -20,6 +20,7 @@
 #include "sched.h"
 #include "shard.h"
 #include "wire.h"
+#include "clock.h"
 
 #define NO_CLUSTER INT_MIN
 #define SHUTDOWN_GRACE_MS 10000.0

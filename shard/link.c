@@ -10,6 +10,7 @@
 #include <zmq.h>
 
 #include "wire.h"
+#include "clock.h"
 
 /* ---------------------------------------------------------------- logging */
 

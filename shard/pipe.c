@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "wire.h"
+#include "clock.h"
 
 sh_ring_t *sh_ring_new(int n, size_t cap, int dest, int tag) {
     sh_ring_t *r = calloc(1, sizeof *r);

@@ -14,6 +14,7 @@
 
 #include "shard.h"
 #include "wire.h"
+#include "clock.h"
 
 #define STOP_GRACE_MS 15000.0
 #define RING_WAIT_MS 30000.0

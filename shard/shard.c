@@ -8,6 +8,7 @@
 
 #include "kernels.h"
 #include "wire.h"
+#include "clock.h"
 
 size_t sh_setup_cap(int ctx, size_t mask_bytes) {
     /* Work: prompt as packed varints (<= 5 bytes per id) + mask + scalars */

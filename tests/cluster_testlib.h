@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "wire.h"
+#include "clock.h"
 
 #define CT_ROUTER_BIN IFP_BINARY_DIR "/router/ifp-router"
 #define CT_SHARD_BIN IFP_BINARY_DIR "/shard/ifp-shard"
@@ -393,6 +394,7 @@ static inline char *ct_slurp_fd(int fd) {
 
 static inline int ct_run(const char *const *argv, char **out, char **err) {
     int po[2], pe[2];
+    *out = *err = NULL;
     if (pipe(po) || pipe(pe)) return -1;
     pid_t pid = fork();
     if (pid == 0) {

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "wire.h"
+#include "clock.h"
 
 #define RL_BIN IFP_BINARY_DIR "/router/ifp-router"
 #define RL_HB_MS 100

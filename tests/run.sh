@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tests/run.sh — install missing build dependencies, then build and run every
 # test twice: a RelWithDebInfo build in build/ and an AddressSanitizer +
-# UBSan build in build-asan/.  Exits non-zero if any step failed.
+# UBSan build in build-asan/; and build what packagers build (Release, -O3,
+# -Werror) in build-release/.  Exits non-zero if any step failed.
 #
 # usage: tests/run.sh [--no-asan]
 set -euo pipefail
@@ -80,6 +81,13 @@ if ((EUID == 0)); then
 fi
 
 build_and_test build || true
+
+# The build users and packagers make: -O3 finds warnings -O2 does not.
+if run_step "configure build-release" cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release; then
+    run_step "build build-release" cmake --build build-release -j "$jobs" || true
+else
+    record "build build-release" SKIP
+fi
 
 if ((asan)); then
     # Only sanitized binaries read these; the plain build is done by now.

@@ -25,6 +25,7 @@
 #include "mask.h"
 #include "testutil.h"
 #include "wire.h"
+#include "clock.h"
 
 #define SHARD_BIN IFP_BINARY_DIR "/shard/ifp-shard"
 #define MAX_REQ 128

@@ -367,7 +367,7 @@ static int parse_summary(const char *out, int counts[][N_DOM], int *members, int
     assert_non_null(h);
     char header[512];
     sscanf(h + 1, "%511[^\n]", header);
-    int col[N_DOM], n_col = 0;
+    int col[N_DOM] = {0}, n_col = 0;
     char *save, *tok = strtok_r(header, " ", &save);
     for (int i = 0; tok && strcmp(tok, "union"); i++, tok = strtok_r(NULL, " ", &save))
         for (int d = 0; d < N_DOM; d++)

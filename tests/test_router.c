@@ -21,6 +21,7 @@
 #include "router_testlib.h"
 #include "testutil.h"
 #include "tokenizer.h"
+#include "clock.h"
 
 #define PROMPT_A "Question: What is 12 plus 7?\nAnswer:"
 #define T_WAIT 5000 /* ms: generous, the machine may be busy */

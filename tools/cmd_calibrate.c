@@ -31,6 +31,7 @@
 #include "predictor.h"
 #include "tokenizer.h"
 #include "tools.h"
+#include "clock.h"
 
 typedef struct {
     const char *model, *backbone, *calib, *holdout, *out;

@@ -27,6 +27,7 @@
 #include "jsonw.h"
 #include "tools.h"
 #include "wire.h"
+#include "clock.h"
 
 #define CL_MAX_STOP 4    /* proto: at most 4 stop strings ... */
 #define CL_STOP_LEN 64   /* ... of at most 64 bytes each */

@@ -35,6 +35,7 @@
 #include "predictor.h"
 #include "tokenizer.h"
 #include "tools.h"
+#include "clock.h"
 
 enum { M_DENSE, M_INPUT, M_TASK, M_STATIC, M_RANDOM, M_CLUSTER, M_COUNT };
 static const char *const mode_names[M_COUNT] = {"dense", "input", "task", "static", "random", "cluster"};

@@ -29,6 +29,7 @@
 #include "sampler.h"
 #include "tokenizer.h"
 #include "tools.h"
+#include "clock.h"
 
 #define RUN_CHUNK 256 /* rows per prefill call */
 

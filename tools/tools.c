@@ -1,7 +1,6 @@
 #include "tools.h"
 
 #include <stdlib.h>
-#include <time.h>
 #include <unistd.h>
 
 const char *ifp_default_model(void) {
@@ -13,8 +12,3 @@ const char *ifp_default_model(void) {
     return candidates[0];
 }
 
-double ifp_now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}

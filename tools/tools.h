@@ -10,9 +10,6 @@ int ifp_cmd_calibrate(int argc, char **argv);
 int ifp_cmd_client(int argc, char **argv);
 int ifp_cmd_synth(int argc, char **argv);
 
-/* Seconds on a monotonic clock. */
-double ifp_now_s(void);
-
 /* Path of the embedded default model ($IFP_MODEL, else the repo's
  * models/ifp-mix/ifp-mix.gguf found next to the binary or the source). */
 const char *ifp_default_model(void);
