@@ -96,9 +96,13 @@ void rt_finish(rt_router_t *R, rt_req_t **rp, int finish, int code, const char *
     rep.coverage = r->coverage;
     rep.n_replays = (size_t)r->n_replays;
     rep.replays = r->replays;
-    rep.n_logits_last_prompt = (size_t)r->n_head;
-    rep.logits_last_prompt = r->head;
-    rep.argmax_last_prompt = r->argmax;
+    Ifp__Debug dbg = IFP__DEBUG__INIT;
+    if (r->debug && r->n_head) {
+        dbg.n_logits_last_prompt = (size_t)r->n_head;
+        dbg.logits_last_prompt = r->head;
+        dbg.argmax_last_prompt = r->argmax;
+        rep.debug = &dbg;
+    }
     Ifp__ServerMessage m = IFP__SERVER_MESSAGE__INIT;
     m.msg_case = IFP__SERVER_MESSAGE__MSG_REPLY;
     m.reply = &rep;
@@ -192,6 +196,7 @@ static void on_request(rt_router_t *R, const void *ident, size_t ilen, int delim
     r->top_k = q->top_k >= (uint32_t)R->lim.vocab ? 0 : q->top_k; /* >= vocab: off */
     r->seed = q->seed;
     r->stream = q->stream;
+    r->debug = q->debug;
     r->deadline = q->deadline_ms ? t0 + q->deadline_ms : 0;
     for (size_t i = 0; i < q->n_stop; i++) rt_req_add_stop(r, q->stop[i], strlen(q->stop[i]));
     ifp_err_t err = {0};

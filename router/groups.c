@@ -60,6 +60,7 @@ static int send_work(rt_router_t *R, rt_req_t *r, int g) {
         w.mask.len = R->mask_bytes;
     }
     w.eos = R->eos;
+    w.debug = r->debug;
     Ifp__RouterToGroup m = IFP__ROUTER_TO_GROUP__INIT;
     m.msg_case = IFP__ROUTER_TO_GROUP__MSG_WORK;
     m.work = &w;
@@ -296,8 +297,9 @@ static void on_token(rt_router_t *R, int g, const Ifp__GroupToken *t) {
         rt_replay(R, &r, g, why);
         return;
     }
-    if (t->index == 0 && t->n_logits_head > 0)
-        rt_req_set_head(r, t->logits_head, (int)t->n_logits_head, t->argmax);
+    if (t->index == 0 && t->debug && t->debug->n_logits_last_prompt > 0)
+        rt_req_set_head(r, t->debug->logits_last_prompt, (int)t->debug->n_logits_last_prompt,
+                        t->debug->argmax_last_prompt);
     size_t len = 0;
     const char *piece = is_eos ? "" : ifp_tokenizer_piece(R->tok, rt_req_prev_token(r), t->token, &len);
     if (!r->t_first) r->t_first = ifp_now_ms();

@@ -65,6 +65,7 @@ struct rt_req {
     char stop[RT_MAX_STOP][RT_STOP_MAX + 1];
     int stop_len[RT_MAX_STOP];
     int stream;
+    int debug;                  /* the client asked for Reply.debug */
     double deadline;            /* absolute ms (ifp_now_ms), 0 = none */
     /* progress */
     rt_req_state_t state;

@@ -207,6 +207,7 @@ static int admit(first_t *f) {
             c.seed = w->seed;
             c.mask = w->mask;
             c.eos = w->eos;
+            c.debug = w->debug;
             size_t len = ifp__work__get_packed_size(&c);
             /* sh_work_check bounds the prompt by ctx, so it fits the ring buffer */
             ifp__work__pack(&c, buf + sizeof(sh_hdr_t));

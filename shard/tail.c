@@ -19,8 +19,9 @@ sh_tail_t *sh_tail_new(int n_slots, int max_rows, int vocab, int ctx, const char
     t->gt = calloc((size_t)max_rows, sizeof *t->gt);
     t->gtp = calloc((size_t)max_rows, sizeof *t->gtp);
     t->head = calloc((size_t)max_rows * SH_LOGITS_HEAD, sizeof *t->head);
+    t->dbg = calloc((size_t)max_rows, sizeof *t->dbg);
     t->failed = calloc((size_t)max_rows, sizeof *t->failed);
-    if (!t->slot || !t->smp || !t->gt || !t->gtp || !t->head || !t->failed) sh_tail_destroy(&t);
+    if (!t->slot || !t->smp || !t->gt || !t->gtp || !t->head || !t->dbg || !t->failed) sh_tail_destroy(&t);
     return t;
 }
 
@@ -32,6 +33,7 @@ void sh_tail_destroy(sh_tail_t **tp) {
     free(t->gt);
     free(t->gtp);
     free(t->head);
+    free(t->dbg);
     free(t->failed);
     free(t);
     *tp = NULL;
@@ -50,6 +52,7 @@ void sh_tail_setup(sh_tail_t *t, int slot, const Ifp__Work *w) {
     s->generated = 0;
     s->max_new = w->max_new;
     s->eos = w->eos;
+    s->debug = w->debug;
 }
 
 /* log softmax of logits[n] at index i */
@@ -93,13 +96,16 @@ int sh_tail_sample(sh_tail_t *t, const sh_row_t *rows, int n, const float *logit
         g->token = tok;
         g->logprob = log_prob(lg, t->vocab, tok);
         g->finish = fin;
-        if (index == 0) {
+        if (index == 0 && s->debug) {
             int nh = t->vocab < SH_LOGITS_HEAD ? t->vocab : SH_LOGITS_HEAD;
             float *h = t->head + (size_t)t->n_gt * SH_LOGITS_HEAD;
+            Ifp__Debug *d = &t->dbg[t->n_gt];
+            ifp__debug__init(d);
             memcpy(h, lg, sizeof(float) * (size_t)nh);
-            g->n_logits_head = (size_t)nh;
-            g->logits_head = h;
-            g->argmax = ifp_argmax(lg, t->vocab);
+            d->n_logits_last_prompt = (size_t)nh;
+            d->logits_last_prompt = h;
+            d->argmax_last_prompt = ifp_argmax(lg, t->vocab);
+            g->debug = d;
         }
         t->gtp[t->n_gt++] = g;
         if (fin != IFP__FINISH_REASON__FINISH_NONE) s->active = 0;

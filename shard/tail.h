@@ -27,6 +27,7 @@ typedef struct {
     ifp_sampler_params_t sp;
     uint32_t first_index, generated, max_new;
     int32_t eos;
+    int debug;  /* Work.debug: GroupToken.debug with the first token */
 } sh_tail_slot_t;
 
 typedef struct {
@@ -38,6 +39,7 @@ typedef struct {
     Ifp__GroupToken *gt;    /* [max_rows] */
     Ifp__GroupToken **gtp;  /* [max_rows] */
     float *head;            /* [max_rows × SH_LOGITS_HEAD] */
+    Ifp__Debug *dbg;        /* [max_rows] */
     int n_gt;
     uint64_t *failed;       /* [max_rows] rids of a failed micro-batch */
     int n_failed;

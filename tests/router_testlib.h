@@ -99,6 +99,7 @@ static inline void rl_heartbeat(rl_group_t *g) {
  * carries 16 head logits and argmax 5. */
 static inline void rl_tokens(rl_group_t *g, uint64_t rid, uint32_t first, const int32_t *toks, int n, int finish) {
     Ifp__GroupToken gt[16], *ptr[16];
+    Ifp__Debug dbg = IFP__DEBUG__INIT;
     float head[16];
     for (int i = 0; i < 16; i++) head[i] = 0.5f * (float)i;
     for (int i = 0; i < n; i++) {
@@ -110,9 +111,10 @@ static inline void rl_tokens(rl_group_t *g, uint64_t rid, uint32_t first, const 
         gt[i].logprob = -0.25f;
         gt[i].finish = i == n - 1 ? (Ifp__FinishReason)finish : IFP__FINISH_REASON__FINISH_NONE;
         if (gt[i].index == 0) {
-            gt[i].n_logits_head = 16;
-            gt[i].logits_head = head;
-            gt[i].argmax = 5;
+            dbg.n_logits_last_prompt = 16;
+            dbg.logits_last_prompt = head;
+            dbg.argmax_last_prompt = 5;
+            gt[i].debug = &dbg;
         }
         ptr[i] = &gt[i];
     }

@@ -189,9 +189,9 @@ static inline int rig_pump(rig_t *r, int timeout_ms) {
             assert_int_equal(g->index, q->n); /* in order, no gap, no duplicate */
             assert_true(g->logprob <= 0);
             if (g->index == 0) {
-                q->n_head = (int)g->n_logits_head;
-                memcpy(q->head, g->logits_head, sizeof(float) * g->n_logits_head);
-                q->argmax = g->argmax;
+                q->n_head = (int)g->debug->n_logits_last_prompt;
+                memcpy(q->head, g->debug->logits_last_prompt, sizeof(float) * g->debug->n_logits_last_prompt);
+                q->argmax = g->debug->argmax_last_prompt;
                 q->t_first = now_ms();
             }
             q->t_last = now_ms();
@@ -239,6 +239,7 @@ static inline req_t *rig_work(rig_t *r, uint64_t rid, const int32_t *prompt, int
     w.prompt = (int32_t *)prompt;
     w.max_new = (uint32_t)max_new;
     w.eos = eos;
+    w.debug = 1;
     w.mask.data = packed;
     w.mask.len = mb;
     Ifp__RouterToGroup m = IFP__ROUTER_TO_GROUP__INIT;

@@ -114,6 +114,7 @@ static Ifp__Request req_a(const char *id, uint32_t max_tokens) {
     q.temperature = 0.5f;
     q.seed = 7;
     q.stream = 1;
+    q.debug = 1;
     return q;
 }
 
@@ -199,8 +200,9 @@ static void routes_spills_and_streams(void **u) {
     assert_int_equal(r->cluster, 0);
     assert_true(r->coverage == 1.0);
     assert_int_equal(r->n_replays, 0);
-    assert_int_equal(r->n_logits_last_prompt, 16);
-    assert_int_equal(r->argmax_last_prompt, 5);
+    assert_non_null(r->debug);
+    assert_int_equal(r->debug->n_logits_last_prompt, 16);
+    assert_int_equal(r->debug->argmax_last_prompt, 5);
     assert_int_equal(r->usage->prompt_tokens, g_n_ids_a);
     assert_int_equal(r->usage->completion_tokens, 4);
     assert_int_equal(check_events(e, "a1", got), 4);

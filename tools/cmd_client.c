@@ -165,6 +165,7 @@ static int send_request(void *sock, const client_args_t *a, creq_t *r) {
     req.task = (char *)(a->task ? a->task : "");
     req.deadline_ms = (uint32_t)a->deadline_ms;
     req.stream = 1;
+    req.debug = a->json; /* --json prints ifp run's fields, the last-prompt logits among them */
     Ifp__ClientMessage msg = IFP__CLIENT_MESSAGE__INIT;
     msg.msg_case = IFP__CLIENT_MESSAGE__MSG_REQUEST;
     msg.request = &req;
@@ -270,12 +271,13 @@ static void print_json(const creq_t *r) {
     for (size_t i = 0; i < p->n_tokens; i++) ifp_buf_printf(&o, "%s%d", i ? "," : "", p->tokens[i]);
     ifp_buf_printf(&o, "],\"text\":");
     ifp_buf_json_str(&o, (const char *)p->text.data, p->text.len);
+    const Ifp__Debug *dbg = p->debug;
     ifp_buf_printf(&o, ",\"logits_last_prompt\":[");
-    for (size_t i = 0; i < p->n_logits_last_prompt; i++) {
+    for (size_t i = 0; dbg && i < dbg->n_logits_last_prompt; i++) {
         if (i) ifp_buf_append(&o, ",", 1);
-        ifp_buf_json_float(&o, p->logits_last_prompt[i]);
+        ifp_buf_json_float(&o, dbg->logits_last_prompt[i]);
     }
-    ifp_buf_printf(&o, "],\"argmax_last_prompt\":%d,\"tokens_per_s\":", p->argmax_last_prompt);
+    ifp_buf_printf(&o, "],\"argmax_last_prompt\":%d,\"tokens_per_s\":", dbg ? dbg->argmax_last_prompt : -1);
     ifp_buf_json_float(&o, decode_tps(r, p->n_tokens));
     ifp_buf_printf(&o, ",\"finish_reason\":\"%s\",\"seed\":%llu,\"group\":", finish_name(p->finish),
                    (unsigned long long)r->seed);
