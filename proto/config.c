@@ -35,6 +35,7 @@ static const opt_t OPTS[] = {
     R("max_tokens", K_INT, max_tokens, 1, 1 << 20),
     R("max_tokens_limit", K_INT, max_tokens_limit, 1, 1 << 20),
     R("policy", K_STR, policy, 0, 0),
+    R("predictor_threads", K_INT, predictor_threads, 0, 256),
     M("model", model),
     M("predictor", predictor),
     M("clusters", clusters),
@@ -42,6 +43,7 @@ static const opt_t OPTS[] = {
     G("slots", slots, 1, 4096),
     G("ctx", ctx, 0, 1 << 20),
     G("max_batch", max_batch, 1, 65536),
+    G("batch_timeout_ms", batch_timeout_ms, 100, 3600000),
 };
 
 void ifp_config_defaults(ifp_config_file_t *c) {
@@ -66,6 +68,7 @@ static void group_defaults(ifp_group_cfg_t *g, const char *name) {
     g->cluster = IFP_CLUSTER_DENSE;
     g->slots = 8;
     g->max_batch = 64;
+    g->batch_timeout_ms = 30000;
 }
 
 typedef struct {

@@ -13,6 +13,7 @@
  *   max_tokens = 128                   ; default new tokens per request
  *   max_tokens_limit = 4096
  *   policy = affinity                  ; affinity | round-robin | least-loaded | dense-only
+ *   predictor_threads = 0              ; predictor workers (0 = the cores left after the loop, at least 1)
  *
  *   [model]
  *   model = ../models/ifp-mix/ifp-mix.gguf          ; relative to this file
@@ -26,6 +27,7 @@
  *   slots = 8                          ; concurrent sequences
  *   ctx = 0                            ; KV positions per slot (0 = model context)
  *   max_batch = 64                     ; rows per micro-batch (prefill chunk)
+ *   batch_timeout_ms = 30000           ; a micro-batch not back by then: the group aborts (MPI_Abort)
  */
 #ifndef IFP_CONFIG_H
 #define IFP_CONFIG_H
@@ -47,6 +49,7 @@ typedef struct {
     int slots;
     int ctx;
     int max_batch;
+    int batch_timeout_ms;
 } ifp_group_cfg_t;
 
 typedef struct {
@@ -57,6 +60,7 @@ typedef struct {
     double min_coverage, balance_rel;
     int balance_abs, queue_max, max_tokens, max_tokens_limit;
     char policy[32];
+    int predictor_threads;            /* 0 = auto */
     /* [model] — absolute or relative to the config file's folder (resolved) */
     char model[IFP_CFG_PATH], predictor[IFP_CFG_PATH], clusters[IFP_CFG_PATH];
     /* [group NAME] */
