@@ -1,6 +1,7 @@
 #define _GNU_SOURCE /* qsort_r */
 #include "mask.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,8 +82,72 @@ int ifp_mask_validate(const ifp_mask_t *m, ifp_err_t *err) {
     return IFP_OK;
 }
 
-/* Top-k by (score desc, index asc): a selection over a flag array, O(d·log)
- * via a sort of indices. */
+/* ---- top-k ----
+ * The order: score descending, then index ascending.  A NaN score ranks as
+ * -inf (after every other score, tied with -inf and broken by index) and -0
+ * ties +0: the rule of the sort this replaced, kept as ifp_mask_set_topk_ref.
+ * topk_key maps a score to a 32-bit key whose unsigned order is that score
+ * order (equal keys = equal scores), so the k best channels are those whose
+ * keys exceed the k-th largest key t, plus the lowest-indexed channels equal
+ * to t. */
+static inline uint32_t topk_key(float x) {
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    if ((u & 0x7FFFFFFFu) > 0x7F800000u) u = 0xFF800000u; /* NaN ranks as -inf */
+    if ((u & 0x7FFFFFFFu) == 0) u = 0;                   /* -0 == +0 */
+    return u & 0x80000000u ? ~u : u | 0x80000000u;       /* negative: flip all; positive: set the sign bit */
+}
+
+/* Radix select, O(d) with no scratch but the layer's own kept block: the
+ * keys are written there (as uint32), then up to three counting passes over
+ * bits 31..21, 20..10 and 9..0 narrow down the bucket holding the k-th
+ * largest key; one ascending pass then writes the kept channels over the
+ * keys already read (position n <= j), sorted by construction. */
+int ifp_mask_set_topk(ifp_mask_t *m, int l, const float *scores, int k) {
+    if (l < 0 || l >= m->n_layers || k < 0 || k > m->d_ffn) return IFP_ERANGE;
+    const int d = m->d_ffn;
+    int32_t *out = m->kept[l];
+    m->n_kept[l] = k;
+    if (k == 0) return IFP_OK;
+    if (k == d) {
+        for (int j = 0; j < d; j++) out[j] = j;
+        return IFP_OK;
+    }
+    uint32_t *key = (uint32_t *)out; /* int32_t storage read as its unsigned type */
+    uint32_t hist[1 << 11];
+    static const int shift[3] = {21, 10, 0}, width[3] = {11, 11, 10};
+    uint32_t prefix = 0, fixed = 0; /* the bits of t known so far, and which bits those are */
+    int need = k;                   /* of the keys matching prefix, how many are kept */
+    for (int pass = 0; pass < 3; pass++) {
+        const int sh = shift[pass];
+        const uint32_t nb = 1u << width[pass], bmask = nb - 1;
+        memset(hist, 0, nb * sizeof *hist);
+        if (pass == 0)
+            for (int j = 0; j < d; j++) hist[(key[j] = topk_key(scores[j])) >> sh]++;
+        else
+            for (int j = 0; j < d; j++)
+                if ((key[j] & fixed) == prefix) hist[(key[j] >> sh) & bmask]++;
+        uint32_t b = bmask; /* buckets from the highest: every key above bucket b is kept */
+        while (hist[b] < (uint32_t)need) need -= (int)hist[b--];
+        prefix |= b << sh;
+        fixed |= bmask << sh;
+        if (hist[b] == (uint32_t)need) { /* the whole bucket is kept: t is its lowest key */
+            need = d;
+            break;
+        }
+    }
+    const uint32_t t = prefix;
+    int n = 0;
+    for (int j = 0; j < d; j++) {
+        uint32_t x = key[j];
+        if (x > t || (x == t && need-- > 0)) out[n++] = j;
+    }
+    assert(n == k);
+    return IFP_OK;
+}
+
+/* The reference: a sort of every index by (score desc, index asc), then of
+ * the k kept indices. */
 static int cmp_desc(const void *a, const void *b, void *ctx) {
     const float *scores = ctx;
     int32_t i = *(const int32_t *)a, j = *(const int32_t *)b;
@@ -98,7 +163,7 @@ static int cmp_i32(const void *a, const void *b) {
     return (i > j) - (i < j);
 }
 
-int ifp_mask_set_topk(ifp_mask_t *m, int l, const float *scores, int k) {
+int ifp_mask_set_topk_ref(ifp_mask_t *m, int l, const float *scores, int k) {
     if (l < 0 || l >= m->n_layers || k < 0 || k > m->d_ffn) return IFP_ERANGE;
     int32_t *idx = m->kept[l];
     for (int j = 0; j < m->d_ffn; j++) idx[j] = j;

@@ -38,8 +38,14 @@ void ifp_mask_destroy(ifp_mask_t **m);
 
 /* Sets layer l's kept list (copied; validated: strictly increasing, in range). */
 int ifp_mask_set_layer(ifp_mask_t *m, int l, const int32_t *kept, int n, ifp_err_t *err);
-/* Top-k channels of scores[d_ffn] into layer l (ties -> lower index). */
+/* Top-k channels of scores[d_ffn] into layer l: by score descending, ties
+ * -> lower index, a NaN score ranking as -inf (after every other score, tied
+ * with -inf), -0 tied with +0.  0 <= k <= d_ffn, else IFP_ERANGE.  O(d_ffn)
+ * (a radix select), allocation-free, thread-safe for distinct masks. */
 int ifp_mask_set_topk(ifp_mask_t *m, int l, const float *scores, int k);
+/* The same result by a full sort, O(d_ffn log d_ffn): the reference the
+ * selection is tested and benchmarked against. */
+int ifp_mask_set_topk_ref(ifp_mask_t *m, int l, const float *scores, int k);
 int ifp_mask_validate(const ifp_mask_t *m, ifp_err_t *err);
 
 int ifp_mask_total(const ifp_mask_t *m);               /* sum of kept over layers */

@@ -1,7 +1,9 @@
 /* test_mask.c — masks and cluster tables: set algebra against brute force on
- * random masks, top-k ties, GGUF round trips, malformed mask files and
- * cluster tables (each rejected with its code and message) and seeded random
- * corruptions (load or fail cleanly, never crash). */
+ * random masks, top-k ties and the selection against the full sort, GGUF
+ * round trips, malformed mask files and cluster tables (each rejected with
+ * its code and message) and seeded random corruptions (load or fail cleanly,
+ * never crash). */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -54,6 +56,12 @@ static int has(const ifp_mask_t *m, int l, int j) {
     for (int i = 0; i < m->n_kept[l]; i++)
         if (m->kept[l][i] == j) return 1;
     return 0;
+}
+
+/* Layer l of m keeps every channel (stale contents for the next write). */
+static void m_fill(ifp_mask_t *m, int l, int D) {
+    for (int j = 0; j < D; j++) m->kept[l][j] = j;
+    m->n_kept[l] = D;
 }
 
 /* ---------------------------------------------------------------- set algebra */
@@ -162,6 +170,62 @@ static void test_topk_ties(void **state) {
         ifp_mask_destroy(&m);
         free(s);
     }
+}
+
+/* A score of kind 0..6: uniform, few distinct values, all equal, NaN/inf/0
+ * mixes, one-ulp neighbours (keys differ only in their low bits), signs and
+ * magnitudes of every exponent, or 6656-of-24576-like spread. */
+static float topk_score(int kind, int j) {
+    static const float special[] = {NAN, -NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 1.0f, -1.0f, 1e-45f, -1e-45f};
+    float u = (float)rnd(1u << 24) / (float)(1u << 24) - 0.5f;
+    switch (kind) {
+    case 0: return u * 200.0f;
+    case 1: return (float)rnd(5) - 2.0f;
+    case 2: return 0.25f;
+    case 3: return rnd(3) ? special[rnd(10)] : u;
+    case 4: return nextafterf(1.0f, 2.0f) + (float)rnd(40) * 1.1920929e-7f * (j % 2 ? 1.0f : -1.0f);
+    case 5: return ldexpf(u, (int)rnd(250) - 125);
+    default: return u * u * u * 150.0f;
+    }
+}
+
+/* The selection equals the full-sort reference, bit for bit, on every kind
+ * of input and on k = 0, 1, d-1, d and random k (both write one layer of the
+ * same mask, so stale contents cannot hide a difference). */
+static void test_topk_selection_vs_sort(void **state) {
+    (void)state;
+    for (int trial = 0; trial < 700; trial++) {
+        int kind = trial % 7, D = trial < 7 ? 24576 : 1 + (int)rnd(trial % 3 ? 300 : 5000);
+        float *s = malloc((size_t)D * sizeof *s);
+        for (int j = 0; j < D; j++) s[j] = topk_score(kind, j);
+        ifp_mask_t *got = ifp_mask_new(2, D), *want = ifp_mask_new(2, D);
+        int ks[5] = {0, 1, D - 1, D, (int)rnd((uint32_t)D + 1)};
+        if (trial < 7) ks[4] = 6656;
+        for (int i = 0; i < 5; i++) {
+            int k = ks[i] < 0 ? 0 : ks[i];
+            for (int l = 0; l < 2; l++) m_fill(got, l, D), m_fill(want, l, D);
+            assert_int_equal(ifp_mask_set_topk(got, 1, s, k), IFP_OK);
+            assert_int_equal(ifp_mask_set_topk_ref(want, 1, s, k), IFP_OK);
+            if (!ifp_mask_equal(got, want)) fprintf(stderr, "kind %d, d %d, k %d: masks differ\n", kind, D, k);
+            assert_true(ifp_mask_equal(got, want));
+        }
+        assert_int_equal(ifp_mask_set_topk(got, 0, s, D + 1), IFP_ERANGE);
+        assert_int_equal(ifp_mask_set_topk(got, 0, s, -1), IFP_ERANGE);
+        assert_int_equal(ifp_mask_set_topk(got, 2, s, 1), IFP_ERANGE);
+        ifp_mask_destroy(&got), ifp_mask_destroy(&want);
+        free(s);
+    }
+    /* NaN ranks as -inf (ties by index), -0 ties +0 */
+    const float s[8] = {NAN, -INFINITY, 1.0f, NAN, -0.0f, 0.0f, -1.0f, INFINITY};
+    const int32_t want3[3] = {2, 4, 7}, want4[4] = {2, 4, 5, 7}, want7[7] = {0, 1, 2, 4, 5, 6, 7};
+    ifp_mask_t *m = ifp_mask_new(1, 8);
+    assert_int_equal(ifp_mask_set_topk(m, 0, s, 3), IFP_OK);
+    assert_memory_equal(m->kept[0], want3, sizeof want3);
+    assert_int_equal(ifp_mask_set_topk(m, 0, s, 4), IFP_OK);
+    assert_memory_equal(m->kept[0], want4, sizeof want4);
+    assert_int_equal(ifp_mask_set_topk(m, 0, s, 7), IFP_OK);
+    assert_memory_equal(m->kept[0], want7, sizeof want7);
+    ifp_mask_destroy(&m);
 }
 
 /* ---------------------------------------------------------------- mask files */
@@ -518,6 +582,7 @@ int main(void) {
         cmocka_unit_test(test_algebra_brute),
         cmocka_unit_test(test_shapes_and_layers),
         cmocka_unit_test(test_topk_ties),
+        cmocka_unit_test(test_topk_selection_vs_sort),
         cmocka_unit_test(test_mask_roundtrip),
         cmocka_unit_test(test_mask_malformed),
         cmocka_unit_test(test_table_roundtrip_nearest),
