@@ -1,5 +1,8 @@
-/* config.h — the cluster configuration: one INI file read by the router and
- * by every shard group (inih; table-driven, every value validated).
+/* config.h — the cluster configuration: one INI file read by ifp-router,
+ * every ifp-shard rank and the deploy/ scripts (deploy/lib.sh's awk reader
+ * follows the same rules).  Table-driven: one row per key in config.c
+ * (section, key, kind, default, range); every value is validated and every
+ * error reads `FILE:LINE: [section] key: what is wrong`.
  *
  *   [router]
  *   frontend = tcp://127.0.0.1:5555    ; clients (ZeroMQ ROUTER)
@@ -28,16 +31,32 @@
  *   ctx = 0                            ; KV positions per slot (0 = model context)
  *   max_batch = 64                     ; rows per micro-batch (prefill chunk)
  *   batch_timeout_ms = 30000           ; a micro-batch not back by then: the group aborts (MPI_Abort)
- */
+ *
+ * Rules (a file that breaks one is refused as a whole, never half-loaded):
+ *   - sections are [router], [model] and [group NAME]; each appears at most
+ *     once (a second one is an error naming both lines); none is empty;
+ *     [model] (with model =) and at least one [group NAME] are required;
+ *   - NAME is 1..63 letters, digits, '-' or '_': it is the ZeroMQ identity of
+ *     the group's stage 0, and "NAME.out" that of its last stage;
+ *   - `key = value` (or `key: value`) lines; blank lines and lines starting
+ *     with ';' or '#' are comments, " ;" starts a comment inside a line;
+ *     indentation is ignored (no continuation lines); a key given twice in
+ *     one section keeps its last value; a line is at most 198 characters
+ *     (inih's line buffer).
+ * Model-dependent checks (files exist and match, cluster ids, layer splits)
+ * are router/confcheck.h's. */
 #ifndef IFP_CONFIG_H
 #define IFP_CONFIG_H
+
+#include <stddef.h>
 
 #include "err.h"
 
 #define IFP_CFG_MAX_GROUPS 64
 #define IFP_CFG_MAX_STAGES 16
 #define IFP_CFG_PATH 1024
-#define IFP_CFG_NAME 64
+#define IFP_CFG_NAME 64               /* group names: 1..IFP_CFG_NAME-1 characters */
+#define IFP_CFG_KEYS 32               /* >= the rows of the option table */
 #define IFP_CLUSTER_DENSE (-1)
 
 typedef struct {
@@ -50,10 +69,12 @@ typedef struct {
     int ctx;
     int max_batch;
     int batch_timeout_ms;
+    int line;                         /* of the [group NAME] header */
+    int lines[IFP_CFG_KEYS];          /* per option row: the line that set it, 0 = default (ifp_group_line) */
 } ifp_group_cfg_t;
 
 typedef struct {
-    char path[IFP_CFG_PATH]; /* the file read */
+    char path[IFP_CFG_PATH]; /* the file read ("" for ifp_config_parse) */
     /* [router] */
     char frontend[IFP_CFG_PATH], backend[IFP_CFG_PATH];
     int heartbeat_ms, liveness;
@@ -66,18 +87,47 @@ typedef struct {
     /* [group NAME] */
     int n_groups;
     ifp_group_cfg_t groups[IFP_CFG_MAX_GROUPS];
+    /* where things are in the file (ifp_config_line) */
+    int router_line, model_line;      /* section headers, 0 = absent */
+    int lines[IFP_CFG_KEYS];          /* per option row: the line that set it, 0 = default */
+    int n_lines;                      /* lines in the file */
 } ifp_config_file_t;
 
-/* Defaults for everything (no groups). */
+/* Defaults for everything (no groups), from the option table. */
 void ifp_config_defaults(ifp_config_file_t *c);
-/* Reads and validates path.  Errors name the file, line, key and problem. */
+/* Reads and validates path (relative [model] paths resolve against its
+ * folder).  IFP_EIO if it cannot be read, IFP_EFORMAT for anything wrong in
+ * it (the message reads `FILE:LINE: [section] key: what is wrong`; *c then
+ * holds the defaults and no group). */
 int ifp_config_load(const char *path, ifp_config_file_t *c, ifp_err_t *err);
-/* The same from a string (tests); relative paths resolve against base_dir. */
+/* The same from a string (tests; messages name the file "config");
+ * relative paths resolve against base_dir (NULL: left as written). */
 int ifp_config_parse(const char *text, const char *base_dir, ifp_config_file_t *c, ifp_err_t *err);
 /* The group named name, or NULL. */
 const ifp_group_cfg_t *ifp_config_group(const ifp_config_file_t *c, const char *name);
 /* Layer ranges of a group for a model of n_layers: begin[s], end[s] for each
- * stage; checks an explicit split sums to n_layers. */
+ * stage; checks an explicit split sums to n_layers.  Messages read
+ * "[group NAME] stages|layers: ...". */
 int ifp_config_split(const ifp_group_cfg_t *g, int n_layers, int *begin, int *end, ifp_err_t *err);
+
+/* Where a setting is in the file: the line of the last `key =` in section
+ * ("router" or "model"), or of the section header when key is NULL; 0 when
+ * the key was not given (its default applies) or the section is absent. */
+int ifp_config_line(const ifp_config_file_t *c, const char *section, const char *key);
+/* The same for a key of group g (key NULL: its [group NAME] header). */
+int ifp_group_line(const ifp_group_cfg_t *g, const char *key);
+/* "FILE" of the messages: c->path, or "config" for a parsed string. */
+const char *ifp_config_file_name(const ifp_config_file_t *c);
+
+/* One row of the option table, for documentation and tests. */
+typedef struct {
+    const char *section; /* "router", "model" or "group" */
+    const char *key;
+    const char *def;     /* the default as it would be written in the file; "" = none */
+    char range[160];     /* the values accepted, in words */
+} ifp_config_key_t;
+
+/* Row i (from 0) of the option table: IFP_OK, or IFP_ENOTFOUND past the end. */
+int ifp_config_key_info(int i, ifp_config_key_t *out);
 
 #endif
