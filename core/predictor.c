@@ -13,6 +13,8 @@
 #define PRED_ACTIVATION "silu"
 #define PRED_MAX_CHUNK 512 /* prefill rows per forward call */
 
+/* Weights (bb, the head pointers, owned) belong to the loaded handle; a fork
+ * (is_fork) borrows them and owns only its run state (st and the scratch). */
 struct ifp_predictor {
     ifp_model_t *bb;       /* backbone: embedding + layers, no output head */
     ifp_state_t *st;       /* 1 slot, ctx = max_prompt, max_batch = chunk */
@@ -30,6 +32,7 @@ struct ifp_predictor {
     int32_t *ids;          /* [max_prompt] tokenized text */
     float *owned[5];       /* head tensors converted from F16/BF16 */
     int n_owned;
+    int is_fork;           /* 1: bb, the head and owned are another handle's */
 };
 
 /* ---- loading ---- */
@@ -142,6 +145,24 @@ static void backbone_err(ifp_err_t *err, const char *path) {
     if (err && strncmp(err->msg, path, strlen(path)) != 0) ifp_err_prefix(err, "%s: predictor backbone", path);
 }
 
+/* The run state of a handle over its (own or borrowed) weights: a KV cache of
+ * max_prompt positions, activations for chunk rows, and the scratch. */
+static int run_state_new(ifp_predictor_t *p, ifp_err_t *err) {
+    ifp_state_params_t sp = {.n_slots = 1, .max_batch = p->chunk, .ctx = p->max_prompt};
+    int rc = ifp_state_new(p->bb, &sp, &p->st, err);
+    if (rc) return rc;
+    size_t S = (size_t)p->n_layers * (size_t)p->d_ffn;
+    p->pos = malloc((size_t)p->chunk * sizeof *p->pos);
+    p->slot = calloc((size_t)p->chunk, sizeof *p->slot);
+    p->feat = malloc((size_t)p->bb->cfg.dim * sizeof *p->feat);
+    p->act = malloc((size_t)p->hidden * sizeof *p->act);
+    p->scores = malloc(S * sizeof *p->scores);
+    p->ids = malloc((size_t)p->max_prompt * sizeof *p->ids);
+    if (!p->pos || !p->slot || !p->feat || !p->act || !p->scores || !p->ids)
+        return ifp_errf(err, IFP_ENOMEM, "out of memory");
+    return IFP_OK;
+}
+
 int ifp_predictor_load(const char *path, ifp_predictor_t **out, ifp_err_t *err) {
     ifp_gguf_t *g = NULL;
     int rc = ifp_gguf_open(path, &g, err);
@@ -167,19 +188,7 @@ int ifp_predictor_load(const char *path, ifp_predictor_t **out, ifp_err_t *err) 
     }
     if ((rc = load_head(p, err))) goto fail;
     p->chunk = p->max_prompt < PRED_MAX_CHUNK ? p->max_prompt : PRED_MAX_CHUNK;
-    ifp_state_params_t sp = {.n_slots = 1, .max_batch = p->chunk, .ctx = p->max_prompt};
-    if ((rc = ifp_state_new(p->bb, &sp, &p->st, err))) goto fail;
-    size_t S = (size_t)p->n_layers * (size_t)p->d_ffn;
-    p->pos = malloc((size_t)p->chunk * sizeof *p->pos);
-    p->slot = calloc((size_t)p->chunk, sizeof *p->slot);
-    p->feat = malloc((size_t)bc.dim * sizeof *p->feat);
-    p->act = malloc((size_t)p->hidden * sizeof *p->act);
-    p->scores = malloc(S * sizeof *p->scores);
-    p->ids = malloc((size_t)p->max_prompt * sizeof *p->ids);
-    if (!p->pos || !p->slot || !p->feat || !p->act || !p->scores || !p->ids) {
-        rc = ifp_errf(err, IFP_ENOMEM, "out of memory");
-        goto fail;
-    }
+    if ((rc = run_state_new(p, err))) goto fail;
     *out = p;
     return IFP_OK;
 fail:
@@ -188,12 +197,33 @@ fail:
     return rc;
 }
 
+int ifp_predictor_fork(const ifp_predictor_t *p, ifp_predictor_t **out, ifp_err_t *err) {
+    if (!p || !out) return ifp_errf(err, IFP_EINVAL, "predictor fork: no predictor");
+    *out = NULL;
+    ifp_predictor_t *f = malloc(sizeof *f);
+    if (!f) return ifp_errf(err, IFP_ENOMEM, "out of memory");
+    *f = *p; /* the weights and sizes; the run state is replaced below */
+    f->is_fork = 1;
+    f->n_owned = 0;
+    memset(f->owned, 0, sizeof f->owned);
+    f->st = NULL, f->pos = f->slot = f->ids = NULL, f->feat = f->act = f->scores = NULL;
+    int rc = run_state_new(f, err);
+    if (rc) {
+        ifp_predictor_destroy(&f);
+        return rc;
+    }
+    *out = f;
+    return IFP_OK;
+}
+
 void ifp_predictor_destroy(ifp_predictor_t **pp) {
     if (!pp || !*pp) return;
     ifp_predictor_t *p = *pp;
     ifp_state_free(&p->st);
-    for (int i = 0; i < p->n_owned; i++) free(p->owned[i]);
-    ifp_model_free(&p->bb);
+    if (!p->is_fork) {
+        for (int i = 0; i < p->n_owned; i++) free(p->owned[i]);
+        ifp_model_free(&p->bb);
+    }
     free(p->pos), free(p->slot), free(p->feat), free(p->act), free(p->scores), free(p->ids);
     free(p);
     *pp = NULL;

@@ -31,7 +31,23 @@ typedef struct ifp_predictor ifp_predictor_t;
  * is wrong (IFP_ENOTFOUND missing key/tensor, IFP_EFORMAT wrong shape or
  * string, IFP_ERANGE value out of range). */
 int ifp_predictor_load(const char *path, ifp_predictor_t **out, ifp_err_t *err);
+/* Frees p (NULL and *p == NULL are fine; *p becomes NULL).  For a fork: only
+ * its own run state; the weights stay with the handle they came from. */
 void ifp_predictor_destroy(ifp_predictor_t **p);
+
+/* A second handle on p's weights, for scoring on another thread: the
+ * backbone, head and norm are shared read-only (nothing is copied); the fork
+ * has its own run state (a KV cache of max_prompt positions, activations for
+ * up to 512 prompt rows, the score and token scratch), allocated here.
+ * Lifetime: p's weights must outlive every fork (destroy the forks first; a
+ * fork of a fork borrows the same weights, so the loaded handle must outlive
+ * both).  Destroy a fork with ifp_predictor_destroy.  Threads: each handle
+ * (the loaded one and every fork) is used by one thread at a time; distinct
+ * handles score concurrently with results identical to serial calls.  What
+ * a handle does not make thread-safe: a shared ifp_tokenizer_t (it has
+ * encode scratch: one per thread for ifp_predictor_mask_text) and
+ * ifp_kernel_set (process-wide).  IFP_EINVAL for a NULL p, IFP_ENOMEM. */
+int ifp_predictor_fork(const ifp_predictor_t *p, ifp_predictor_t **out, ifp_err_t *err);
 
 /* Refuses (IFP_EINVAL, clear message) a predictor whose target layer count or
  * FFN width differ from the model's, or whose backbone vocabulary differs
@@ -48,7 +64,7 @@ const ifp_model_t *ifp_predictor_backbone(const ifp_predictor_t *p);
 /* Raw scores [n_layers * d_ffn] (layer-major: l * d_ffn + j) for a token
  * sequence, normally [BOS] + prompt ids; only ids[0 .. min(n, max_prompt))
  * are read.  n >= 1.  scores is owned by the caller.  Allocation-free; not
- * thread-safe (one predictor = one run state). */
+ * thread-safe (one handle = one run state: see ifp_predictor_fork). */
 int ifp_predictor_scores(ifp_predictor_t *p, const int32_t *ids, int n, float *scores, ifp_err_t *err);
 /* ids -> scores -> a new top-keep mask (keep <= 0: the predictor's keep;
  * keep > d_ffn is IFP_ERANGE).  *out is owned by the caller. */

@@ -1,7 +1,8 @@
 /* test_predictor — the sparsity predictor against the PyTorch golden vectors
  * of models/ifp-mix/golden.jsonl (scores, top-K masks, masked logits through
  * a float mask and through a compacted model, masked greedy decoding), the
- * static mask against calib_table.json, and malformed predictor files.
+ * static mask against calib_table.json, forks scoring on concurrent threads
+ * as serial calls do, and malformed predictor files.
  *
  * Tolerances.  Head scores reach |s| ~ 100-150, where one float32 ulp is
  * ~1.5e-5; the last op is a 128-term dot product (fc2), so any float32
@@ -15,6 +16,7 @@
  * crossed by such error, so there one channel swapped across the boundary is
  * accepted (and checked to be a boundary swap in our own scores). */
 #include <math.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -350,6 +352,81 @@ static void static_mask_matches_calib_table(void **state) {
     ifp_dataset_destroy(&ds);
 }
 
+/* ---- forks: one handle per thread ---- */
+
+enum { FORK_THREADS = 2, FORK_ROUNDS = 20 };
+
+typedef struct {
+    ifp_predictor_t *h; /* this thread's handle */
+    const fx_t *f;
+    const float *want;  /* serial scores of every golden row, [n_rows][S] */
+    ifp_mask_t *const *want_mask;
+    int t, S, calls, mismatches;
+} fork_job_t;
+
+/* Scores and masks rows t, t + FORK_THREADS, ... (cmocka asserts are not
+ * thread-safe: mismatches are counted and checked by the main thread). */
+static void *fork_worker(void *arg) {
+    fork_job_t *j = arg;
+    float *s = malloc(sizeof *s * (size_t)j->S);
+    for (int round = 0; round < FORK_ROUNDS; round++)
+        for (int r = j->t; r < j->f->n_rows; r += FORK_THREADS) {
+            int n;
+            int32_t *ids = ids_of(j->f->rows[r], "predictor_input_ids", &n);
+            ifp_mask_t *m = NULL;
+            j->mismatches += ifp_predictor_scores(j->h, ids, n, s, NULL) != 0 ||
+                             memcmp(s, j->want + (size_t)r * j->S, sizeof *s * (size_t)j->S) != 0;
+            j->mismatches += ifp_predictor_mask(j->h, ids, n, 0, &m, NULL) != 0 || !ifp_mask_equal(m, j->want_mask[r]);
+            j->calls++;
+            ifp_mask_destroy(&m);
+            free(ids);
+        }
+    free(s);
+    return NULL;
+}
+
+/* Forks share the weights and score concurrently exactly as serial calls;
+ * destroying them leaves the loaded handle whole (ASan: no double free). */
+static void fork_threads(void **state) {
+    fx_t *f = *state;
+    int S = ifp_predictor_n_layers(f->p) * ifp_predictor_d_ffn(f->p);
+    float *want = malloc(sizeof *want * (size_t)S * (size_t)f->n_rows);
+    ifp_mask_t **want_mask = calloc((size_t)f->n_rows, sizeof *want_mask);
+    for (int r = 0; r < f->n_rows; r++) {
+        int n;
+        int32_t *ids = ids_of(f->rows[r], "predictor_input_ids", &n);
+        assert_int_equal(ifp_predictor_scores(f->p, ids, n, want + (size_t)r * S, NULL), 0);
+        assert_int_equal(ifp_predictor_mask(f->p, ids, n, 0, &want_mask[r], NULL), 0);
+        free(ids);
+    }
+    ifp_predictor_t *h[FORK_THREADS + 1] = {0};
+    ifp_err_t err = {0};
+    for (int t = 0; t < FORK_THREADS; t++) assert_int_equal(ifp_predictor_fork(f->p, &h[t], &err), 0);
+    assert_int_equal(ifp_predictor_fork(h[0], &h[FORK_THREADS], &err), 0); /* a fork of a fork */
+    assert_ptr_equal(ifp_predictor_backbone(h[FORK_THREADS]), ifp_predictor_backbone(f->p)); /* shared, not copied */
+    fork_job_t job[FORK_THREADS];
+    pthread_t th[FORK_THREADS];
+    for (int t = 0; t < FORK_THREADS; t++) {
+        job[t] = (fork_job_t){.h = h[t == 0 ? FORK_THREADS : t], .f = f, .want = want, .want_mask = want_mask,
+                              .t = t, .S = S};
+        assert_int_equal(pthread_create(&th[t], NULL, fork_worker, &job[t]), 0);
+    }
+    for (int t = 0; t < FORK_THREADS; t++) {
+        assert_int_equal(pthread_join(th[t], NULL), 0);
+        assert_int_equal(job[t].calls, FORK_ROUNDS * ((f->n_rows - t + FORK_THREADS - 1) / FORK_THREADS));
+        assert_int_equal(job[t].mismatches, 0);
+    }
+    for (int t = 0; t <= FORK_THREADS; t++) ifp_predictor_destroy(&h[t]);
+    float *again = malloc(sizeof *again * (size_t)S); /* the loaded handle still scores */
+    int n;
+    int32_t *ids = ids_of(f->rows[0], "predictor_input_ids", &n);
+    assert_int_equal(ifp_predictor_scores(f->p, ids, n, again, NULL), 0);
+    assert_memory_equal(again, want, sizeof *again * (size_t)S);
+    assert_int_equal(ifp_predictor_fork(NULL, &h[0], &err), IFP_EINVAL);
+    for (int r = 0; r < f->n_rows; r++) ifp_mask_destroy(&want_mask[r]);
+    free(ids), free(again), free(want), free(want_mask);
+}
+
 /* ---- malformed predictor files ---- */
 
 typedef struct {
@@ -516,6 +593,7 @@ int main(void) {
         cmocka_unit_test(golden_masked_logits_and_greedy),
         cmocka_unit_test(text_path_reuse_and_truncation),
         cmocka_unit_test(static_mask_matches_calib_table),
+        cmocka_unit_test(fork_threads),
         cmocka_unit_test(malformed_predictors),
         cmocka_unit_test(target_mismatch),
     };
