@@ -2,9 +2,11 @@
 # tests/run.sh — install missing build dependencies, then build and run every
 # test twice: a RelWithDebInfo build in build/ and an AddressSanitizer +
 # UBSan build in build-asan/; and build what packagers build (Release, -O3,
-# -Werror) in build-release/.  Exits non-zero if any step failed.
+# -Werror) in build-release/; and fuzz every decoder of outside bytes
+# briefly (tests/fuzz/run.sh, clang + libFuzzer, in build-fuzz/).  Exits
+# non-zero if any step failed.
 #
-# usage: tests/run.sh [--no-asan]
+# usage: tests/run.sh [--no-asan] [--no-fuzz]
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -13,20 +15,25 @@ source deploy/lib.sh
 
 usage() {
     cat <<'USAGE'
-usage: tests/run.sh [--no-asan]
+usage: tests/run.sh [--no-asan] [--no-fuzz]
 
   --no-asan   skip the sanitizer build (build-asan/)
+  --no-fuzz   skip the fuzz step (tests/fuzz/run.sh)
   -h, --help  show this help
 
 Installs missing packages from deploy/packages.txt (apt-get; sudo if not root),
-then configures, builds and runs ctest in build/ and build-asan/.
+then configures, builds and runs ctest in build/ and build-asan/, and runs
+each fuzz target for IFP_FUZZ_SECONDS (default 12) seconds after installing
+tests/fuzz/packages.txt (clang, libclang-rt-14-dev).
 USAGE
 }
 
 asan=1
+fuzz=1
 for arg in "$@"; do
     case "$arg" in
     --no-asan) asan=0 ;;
+    --no-fuzz) fuzz=0 ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; ifp_die "unknown option: $arg" ;;
     esac
@@ -87,6 +94,21 @@ if run_step "configure build-release" cmake -S . -B build-release -DCMAKE_BUILD_
     run_step "build build-release" cmake --build build-release -j "$jobs" || true
 else
     record "build build-release" SKIP
+fi
+
+# Fuzzing (tests/fuzz/): every decoder of bytes from outside, briefly; the
+# longer run is `tests/fuzz/run.sh 600`.  Without clang it fails, never skips.
+install_fuzz_packages() { (IFP_PACKAGES_FILE="$IFP_ROOT/tests/fuzz/packages.txt" && ifp_install_packages); }
+if ((fuzz)); then
+    fuzz_secs="${IFP_FUZZ_SECONDS:-12}"
+    if run_step "install fuzz packages (clang, libclang-rt-14-dev)" install_fuzz_packages; then
+        run_step "fuzz (${fuzz_secs}s per target)" tests/fuzz/run.sh "$fuzz_secs" || true
+    else
+        ifp_info "clang and the libFuzzer runtime could not be installed: the fuzz targets cannot be built"
+        record "fuzz: clang / libclang-rt-14-dev not installable" FAIL
+    fi
+else
+    record "fuzz (--no-fuzz)" SKIP
 fi
 
 if ((asan)); then
