@@ -145,9 +145,7 @@ static void send_cancel(void *sock, int i) {
 
 /* Handles one ServerMessage (freed here); returns 1 if it ended a request. */
 static int on_message(bl_req_t *reqs, int n_sent, Ifp__ServerMessage *m, double now) {
-    const char *id = m->msg_case == IFP__SERVER_MESSAGE__MSG_TOKEN   ? m->token->id
-                     : m->msg_case == IFP__SERVER_MESSAGE__MSG_REPLY ? m->reply->id
-                                                                     : m->error->id;
+    const char *id = ifp_wire_server_msg_id(m);
     char *end = NULL;
     long i = id && id[0] == 'L' ? strtol(id + 1, &end, 10) : -1;
     int done = 0;
@@ -166,7 +164,7 @@ static int on_message(bl_req_t *reqs, int n_sent, Ifp__ServerMessage *m, double 
                       p->finish == IFP__FINISH_REASON__FINISH_CANCELLED;
             r->state = bad ? BL_FAILED : BL_OK;
             done = 1;
-        } else {
+        } else if (m->msg_case == IFP__SERVER_MESSAGE__MSG_ERROR) {
             r->err_code = m->error->code;
             /* deadline and internal errors are followed by a Reply */
             if (r->err_code != IFP__ERROR_CODE__ERR_DEADLINE && r->err_code != IFP__ERROR_CODE__ERR_INTERNAL) {

@@ -44,6 +44,17 @@ Ifp__ClientMessage *ifp_wire_client_msg(const void *data, size_t len);
 Ifp__ServerMessage *ifp_wire_server_msg(const void *data, size_t len);
 Ifp__RouterToGroup *ifp_wire_router_msg(const void *data, size_t len);
 Ifp__GroupToRouter *ifp_wire_group_msg(const void *data, size_t len);
+/* The request id a ServerMessage is about, whatever its kind ("" if none). */
+const char *ifp_wire_server_msg_id(const Ifp__ServerMessage *m);
+
+/* Checks every `string` field of an encoded message of type d, nested
+ * messages included: each must be valid UTF-8 (core/utf8.h) without a NUL
+ * byte (protobuf-c hands strings over NUL-terminated, so a NUL would cut
+ * one short silently).  Walks the wire bytes with the descriptors; unknown
+ * fields are skipped.  Returns 0, or -1 with why = "<field path>: what"
+ * (e.g. "request.id: invalid UTF-8 at byte 3").  Bytes that are not a
+ * well-formed encoding also fail (call it after the decoder accepted them). */
+int ifp_wire_check_text(const ProtobufCMessageDescriptor *d, const void *data, size_t len, char *why, size_t cap);
 
 /* Work.mask: n_layers * ceil(d_ffn/8) bytes, layer-major, LSB-first. */
 size_t ifp_wire_mask_bytes(int n_layers, int d_ffn);

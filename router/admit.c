@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "err.h"
-#include "reqtable.h"
+#include "request.h"
 
 static int bad(char *msg, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int bad(char *msg, size_t cap, const char *fmt, ...) {
@@ -81,66 +81,79 @@ int rt_admit_fit(const rt_limits_t *lim, int n_prompt, uint32_t requested, int *
 
 typedef struct {
     char *task;
-    ifp_mask_t *mask;
+    uint8_t *bits;
+    double *cov;
+    int nearest;
     uint64_t used;
 } entry_t;
 
 struct rt_taskcache {
-    int cap, n;
+    int cap, n, n_clusters;
+    size_t mask_bytes;
     uint64_t clock;
     entry_t *e;
 };
 
-rt_taskcache_t *rt_taskcache_new(int cap) {
-    if (cap < 1) return NULL;
+rt_taskcache_t *rt_taskcache_new(int cap, size_t mask_bytes, int n_clusters) {
+    if (cap < 1 || n_clusters < 0) return NULL;
     rt_taskcache_t *c = calloc(1, sizeof *c);
     if (!c || !(c->e = calloc((size_t)cap, sizeof *c->e))) {
         free(c);
         return NULL;
     }
     c->cap = cap;
+    c->mask_bytes = mask_bytes;
+    c->n_clusters = n_clusters;
     return c;
+}
+
+static void entry_clear(entry_t *e) {
+    free(e->task);
+    free(e->bits);
+    free(e->cov);
+    memset(e, 0, sizeof *e);
 }
 
 void rt_taskcache_destroy(rt_taskcache_t **cp) {
     if (!cp || !*cp) return;
     rt_taskcache_t *c = *cp;
-    for (int i = 0; i < c->n; i++) {
-        free(c->e[i].task);
-        ifp_mask_destroy(&c->e[i].mask);
-    }
+    for (int i = 0; i < c->n; i++) entry_clear(&c->e[i]);
     free(c->e);
     free(c);
     *cp = NULL;
 }
 
-const ifp_mask_t *rt_taskcache_get(rt_taskcache_t *c, const char *task) {
+int rt_taskcache_get(rt_taskcache_t *c, const char *task, rt_taskmask_t *out) {
     for (int i = 0; i < c->n; i++)
         if (strcmp(c->e[i].task, task) == 0) {
             c->e[i].used = ++c->clock;
-            return c->e[i].mask;
+            *out = (rt_taskmask_t){.bits = c->e[i].bits, .cov = c->e[i].cov, .nearest = c->e[i].nearest};
+            return 1;
         }
-    return NULL;
+    return 0;
 }
 
-int rt_taskcache_put(rt_taskcache_t *c, const char *task, ifp_mask_t **m) {
-    char *key = strdup(task);
-    if (!key) {
-        ifp_mask_destroy(m);
+int rt_taskcache_put(rt_taskcache_t *c, const char *task, const uint8_t *bits, const double *cov, int nearest) {
+    entry_t e = {.task = strdup(task), .bits = malloc(c->mask_bytes ? c->mask_bytes : 1),
+                 .cov = calloc((size_t)(c->n_clusters ? c->n_clusters : 1), sizeof *e.cov), .nearest = nearest};
+    if (!e.task || !e.bits || !e.cov) {
+        entry_clear(&e);
         return IFP_ENOMEM;
     }
+    memcpy(e.bits, bits, c->mask_bytes);
+    if (c->n_clusters && cov) memcpy(e.cov, cov, (size_t)c->n_clusters * sizeof *cov);
     int slot = c->n;
-    if (c->n == c->cap) { /* evict the least recently used */
+    for (int i = 0; i < c->n; i++)
+        if (strcmp(c->e[i].task, task) == 0) slot = i; /* a newer mask of the same task replaces it */
+    if (slot == c->n && c->n == c->cap) { /* evict the least recently used */
         slot = 0;
         for (int i = 1; i < c->n; i++)
             if (c->e[i].used < c->e[slot].used) slot = i;
-        free(c->e[slot].task);
-        ifp_mask_destroy(&c->e[slot].mask);
-    } else {
-        c->n++;
     }
-    c->e[slot] = (entry_t){.task = key, .mask = *m, .used = ++c->clock};
-    *m = NULL;
+    if (slot == c->n) c->n++;
+    else entry_clear(&c->e[slot]);
+    e.used = ++c->clock;
+    c->e[slot] = e;
     return IFP_OK;
 }
 

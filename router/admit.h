@@ -16,7 +16,6 @@
 #include <stdint.h>
 
 #include "ifp.pb-c.h"
-#include "mask.h"
 
 #define RT_ID_MAX 256     /* bytes of a client request id */
 #define RT_TASK_MAX 4096  /* bytes of a task instruction */
@@ -36,16 +35,25 @@ int rt_admit_check(const Ifp__Request *q, const rt_limits_t *lim, char *msg, siz
  * leaves no room. */
 int rt_admit_fit(const rt_limits_t *lim, int n_prompt, uint32_t requested, int *max_new, char *msg, size_t cap);
 
-/* Least-recently-used cache of task masks, keyed by the task string. */
+/* Least-recently-used cache of task masks, keyed by the task string: what
+ * routing needs of a mask — its packed bits (Work.mask), its coverage by
+ * each cluster union and its nearest cluster. */
 typedef struct rt_taskcache rt_taskcache_t;
 
-rt_taskcache_t *rt_taskcache_new(int cap);
+typedef struct {
+    const uint8_t *bits;  /* mask_bytes */
+    const double *cov;    /* [n_clusters] */
+    int nearest;
+} rt_taskmask_t;
+
+/* cap entries of masks of mask_bytes bytes and n_clusters coverages. */
+rt_taskcache_t *rt_taskcache_new(int cap, size_t mask_bytes, int n_clusters);
 void rt_taskcache_destroy(rt_taskcache_t **c);
-/* The cached mask of task (borrowed: valid until the next put), or NULL. */
-const ifp_mask_t *rt_taskcache_get(rt_taskcache_t *c, const char *task);
-/* Caches *m under task (takes ownership, *m = NULL), evicting the least
- * recently used entry when full.  Returns 0 or IFP_ENOMEM (*m freed). */
-int rt_taskcache_put(rt_taskcache_t *c, const char *task, ifp_mask_t **m);
+/* The cached mask of task (borrowed: valid until the next put), or 0. */
+int rt_taskcache_get(rt_taskcache_t *c, const char *task, rt_taskmask_t *out);
+/* Caches a copy of the mask under task, evicting the least recently used
+ * entry when full.  Returns 0 or IFP_ENOMEM. */
+int rt_taskcache_put(rt_taskcache_t *c, const char *task, const uint8_t *bits, const double *cov, int nearest);
 int rt_taskcache_size(const rt_taskcache_t *c);
 
 #endif

@@ -13,6 +13,7 @@ struct rt_balancer {
     int n;
     rt_group_t g[RT_MAX_GROUPS];
     int rr;              /* round-robin cursor */
+    int capacity;        /* free capacity may have appeared */
     int n_clusters;
     double *demand;      /* [n_clusters] EWMA of requests per tick */
     uint64_t *counts;    /* [n_clusters] requests since the last tick */
@@ -87,7 +88,7 @@ int rt_balancer_add_group(rt_balancer_t *b, const char *name, int cluster, const
     rt_group_t *g = &b->g[gi];
     memset(g, 0, sizeof *g);
     snprintf(g->name, sizeof g->name, "%s", name);
-    g->slots = slots;
+    g->slots = g->cfg_slots = slots;
     g->stages = 1;
     int rc = rt_balancer_set_cluster(b, gi, cluster, uni);
     if (rc) {
@@ -115,25 +116,34 @@ int rt_balancer_heartbeat(rt_balancer_t *b, int gi, double now, const rt_heartbe
                : hb->incarnation != g->incarnation ? RT_HB_RESTARTED
                : !g->alive                       ? RT_HB_REVIVED
                                                  : RT_HB_OK;
+    int old_free = g->alive && !g->draining ? rt_balancer_free_slots(b, gi) : 0;
     g->seen = 1;
     g->alive = 1;
-    g->last_hb = now;
+    g->last_hb = g->last_seen = now;
     g->incarnation = hb->incarnation;
-    if (hb->slots > 0) g->slots = hb->slots;
+    int slots = hb->slots > 0 ? hb->slots : g->cfg_slots;
+    g->slots = slots < g->cfg_slots ? slots : g->cfg_slots;
     g->draining = hb->draining;
     g->stages = hb->stages > 0 ? hb->stages : 1;
-    int busy = hb->slots - hb->free_slots;
-    if (busy < 0) busy = 0;
+    int free_slots = hb->free_slots < 0 ? 0 : hb->free_slots > g->slots ? g->slots : hb->free_slots;
+    int busy = g->slots - free_slots;
     g->hb_busy = busy > g->running ? busy - g->running : 0;
     g->hb_extra = hb->queued_tokens > g->load ? hb->queued_tokens - g->load : 0;
+    if (!g->draining && rt_balancer_free_slots(b, gi) > old_free) b->capacity = 1;
     return kind;
+}
+
+void rt_balancer_seen(rt_balancer_t *b, int gi, double now) {
+    if (gi < 0 || gi >= b->n) return;
+    rt_group_t *g = &b->g[gi];
+    if (g->alive && now > g->last_seen) g->last_seen = now;
 }
 
 int rt_balancer_expire(rt_balancer_t *b, double now, int *dead, int cap) {
     int n = 0;
     for (int i = 0; i < b->n; i++) {
         rt_group_t *g = &b->g[i];
-        if (!g->alive || now - g->last_hb <= b->p.liveness_ms) continue;
+        if (!g->alive || now - g->last_seen <= b->p.liveness_ms) continue;
         g->alive = 0;
         g->hb_busy = 0;
         g->hb_extra = 0;
@@ -148,7 +158,7 @@ double rt_balancer_next_expiry(const rt_balancer_t *b) {
     double t = 0;
     for (int i = 0; i < b->n; i++)
         if (b->g[i].alive) {
-            double e = b->g[i].last_hb + b->p.liveness_ms;
+            double e = b->g[i].last_seen + b->p.liveness_ms;
             if (t == 0 || e < t) t = e;
         }
     return t;
@@ -192,7 +202,25 @@ static int less_loaded(const rt_balancer_t *b, int x, int y, const double *cov) 
     return better(b, x, y, cov);
 }
 
+void rt_balancer_coverages(const rt_balancer_t *b, const ifp_mask_t *m, double *cov) {
+    for (int i = 0; i < b->n; i++) cov[i] = rt_balancer_coverage(b, i, m);
+}
+
 int rt_balancer_pick(rt_balancer_t *b, const ifp_mask_t *m, uint64_t avoid, rt_pick_t *out) {
+    double cov[RT_MAX_GROUPS];
+    for (int i = 0; i < b->n; i++) cov[i] = avoid >> i & 1 ? 0 : rt_balancer_coverage(b, i, m);
+    return rt_balancer_pick_cov(b, m ? cov : NULL, avoid, out);
+}
+
+void rt_balancer_capacity_poke(rt_balancer_t *b) { b->capacity = 1; }
+
+int rt_balancer_capacity_changed(rt_balancer_t *b) {
+    int c = b->capacity;
+    b->capacity = 0;
+    return c;
+}
+
+int rt_balancer_pick_cov(rt_balancer_t *b, const double *given, uint64_t avoid, rt_pick_t *out) {
     double cov[RT_MAX_GROUPS];
     int elig[RT_MAX_GROUPS], ne = 0, possible = 0;
     out->group = -1;
@@ -204,7 +232,7 @@ int rt_balancer_pick(rt_balancer_t *b, const ifp_mask_t *m, uint64_t avoid, rt_p
         rt_group_t *g = &b->g[i];
         if (avoid >> i & 1) continue;
         if (b->p.policy == RT_POLICY_DENSE_ONLY && g->uni) continue;
-        cov[i] = rt_balancer_coverage(b, i, m);
+        cov[i] = given ? given[i] : rt_balancer_coverage(b, i, NULL);
         if (cov[i] > out->best_possible) out->best_possible = cov[i];
         if (cov[i] < b->p.min_coverage - COV_EPS) continue;
         possible = 1; /* dead, draining or full groups may take it later */
@@ -267,6 +295,7 @@ void rt_balancer_release(rt_balancer_t *b, int gi, int64_t load, int finished) {
     g->load -= load;
     if (g->load < 0) g->load = 0;
     if (finished) g->n_finished++;
+    b->capacity = 1;
 }
 
 void rt_balancer_add_load(rt_balancer_t *b, int gi, int64_t delta) {

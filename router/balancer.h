@@ -24,7 +24,17 @@
  *
  * Free slots are the router's own accounting (rt_balancer_take -1,
  * rt_balancer_release +1) less any busy slots a heartbeat reports beyond it
- * (work the router no longer counts, e.g. cancelled but still draining). */
+ * (work the router no longer counts, e.g. cancelled but still draining).
+ * The configured slots are an upper bound no heartbeat can raise.
+ *
+ * Coverage: rt_balancer_pick computes it by merging the sorted channel
+ * lists (tests, the simulator); the router computes it once per request and
+ * cluster from bitsets off its event loop and calls rt_balancer_pick_cov.
+ *
+ * Liveness (Paranoid Pirate): any message from a group that is alive
+ * (rt_balancer_seen, rt_balancer_heartbeat) proves it alive at that time; a
+ * group silent for more than liveness_ms is dead (rt_balancer_expire).  The
+ * caller reads every waiting group message before it asks. */
 #ifndef RT_BALANCER_H
 #define RT_BALANCER_H
 
@@ -56,7 +66,8 @@ typedef struct {
     int cluster;          /* IFP_CLUSTER_DENSE or a cluster index */
     ifp_mask_t *uni;      /* owned; NULL = dense (all channels) */
     int64_t cost;         /* Σ_l |U_l| */
-    int slots;            /* total sequence slots (config, then heartbeats) */
+    int slots;            /* total sequence slots (heartbeats, never above cfg_slots) */
+    int cfg_slots;        /* configured */
     int running;          /* requests the router has running here */
     int hb_busy;          /* busy slots the last heartbeat reported beyond `running` */
     int64_t load;         /* router-counted tokens in flight */
@@ -65,8 +76,12 @@ typedef struct {
     int seen;             /* has heartbeated at least once */
     int draining;
     int stages;
-    double last_hb;       /* ms (ifp_now_ms clock) */
+    double last_hb;       /* ms (ifp_now_ms clock): the last heartbeat */
+    double last_seen;     /* the last message of any kind while alive */
     uint64_t incarnation;
+    uint64_t send_seq;    /* Work messages sent in this router run (Work.seq of the last) */
+    int hb_running;       /* rids the last heartbeat listed */
+    uint64_t tokens_generated, requests_done; /* the group's own counters (last heartbeat) */
     uint64_t n_dispatched, n_finished, n_deaths;
 } rt_group_t;
 
@@ -103,8 +118,10 @@ enum {
 };
 /* Refreshes group g at time now; returns one of RT_HB_*.  On RT_HB_RESTARTED
  * the caller must move the group's running requests elsewhere (they are not
- * touched here). */
+ * touched here).  Counts are clamped to the configuration. */
 int rt_balancer_heartbeat(rt_balancer_t *b, int g, double now, const rt_heartbeat_t *hb);
+/* Another message (tokens, an error) from alive group g arrived at now. */
+void rt_balancer_seen(rt_balancer_t *b, int g, double now);
 /* Marks dead every alive group silent for more than liveness_ms; writes
  * their indices to dead[] (up to cap) and returns how many died. */
 int rt_balancer_expire(rt_balancer_t *b, double now, int *dead, int cap);
@@ -124,11 +141,22 @@ typedef struct {
 
 /* Coverage of mask m (NULL = dense mode) by group g's union. */
 double rt_balancer_coverage(const rt_balancer_t *b, int g, const ifp_mask_t *m);
+/* Coverage of mask m by every group: cov[g] for g < n_groups. */
+void rt_balancer_coverages(const rt_balancer_t *b, const ifp_mask_t *m, double *cov);
 /* Chooses a group for a request with mask m (NULL = dense mode); groups whose
  * bit is set in avoid are never chosen.  Returns RT_PICK_*; fills *out. */
 int rt_balancer_pick(rt_balancer_t *b, const ifp_mask_t *m, uint64_t avoid, rt_pick_t *out);
+/* The same with the request's coverage by each group given (cov[g]; NULL =
+ * dense mode). */
+int rt_balancer_pick_cov(rt_balancer_t *b, const double *cov, uint64_t avoid, rt_pick_t *out);
 int rt_balancer_free_slots(const rt_balancer_t *b, int g);
 int rt_balancer_total_free(const rt_balancer_t *b); /* over alive groups */
+/* 1 if free capacity may have appeared since the last call (a slot freed, a
+ * group came up or stopped draining): the caller tries its queue again. */
+int rt_balancer_capacity_changed(rt_balancer_t *b);
+/* Asks for that retry anyway (a request went back to the queue, a send to a
+ * full group failed). */
+void rt_balancer_capacity_poke(rt_balancer_t *b);
 
 /* ---- accounting ---- */
 void rt_balancer_take(rt_balancer_t *b, int g, int64_t load);    /* a request dispatched to g */

@@ -1,25 +1,27 @@
-/* router.c — rt_router: start-up (model side, balancer, sockets), the poll
- * loop with its timers, shutdown, and the helpers every handler uses
- * (non-blocking send, rate-limited logging). */
+/* router.c — rt_router: start-up (model side, balancer, predictor workers,
+ * sockets with limits derived from the configuration), the poll loop with
+ * its timers, shutdown, and the helpers every part uses (non-blocking send,
+ * rate-limited logging). */
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "rt.h"
-#include "clock.h"
 
-#define RT_FRONT_MAXMSG (4 << 20)   /* a client message larger than this disconnects the client */
-#define RT_BACK_MAXMSG (16 << 20)
-#define RT_HWM 100000               /* messages queued per peer before sends fail with EAGAIN */
-#define RT_DRAIN_BACK 4096          /* messages read per wake-up, backend first */
+#define RT_DRAIN_BACK 4096     /* messages read per wake-up, backend first */
 #define RT_DRAIN_FRONT 1024
 #define RT_LOG_PER_SEC 20
 #define RT_TASK_CACHE 32
-#define RT_MAX_WAIT_MS 1000         /* longest poll even with no timer due */
+#define RT_MAX_WAIT_MS 1000    /* longest poll even with no timer due */
+#define RT_FRONT_RCVHWM 256    /* messages queued per client connection */
+#define RT_FRONT_SNDHWM 4096   /* token events queued per client before a stream defers */
+#define RT_HARD_MIN (8 << 20)  /* a client message larger than max(this, 4 x the largest valid) closes its connection */
 
 rt_router_opts_t rt_router_default_opts(void) {
     return (rt_router_opts_t){.verbose = 0, .shutdown_groups = 0, .stats_ms = 2000};
@@ -50,11 +52,25 @@ void rt_log(rt_router_t *R, int kind, const char *fmt, ...) {
     va_end(ap);
 }
 
-int rt_send(rt_router_t *R, void *sock, const void *ident, size_t ident_len, int delim, const ProtobufCMessage *m) {
-    (void)R;
+int rt_send(void *sock, const void *ident, size_t ident_len, int delim, const ProtobufCMessage *m) {
     const void *env[2] = {ident, ""};
     size_t env_len[2] = {ident_len, 0};
     return ifp_wire_send_flags(sock, env, env_len, delim ? 2 : 1, m, ZMQ_DONTWAIT);
+}
+
+void rt_printable(char *out, size_t cap, const void *data, size_t len) {
+    const unsigned char *p = data;
+    size_t n = len < cap - 1 ? len : cap - 1;
+    for (size_t i = 0; i < n; i++) out[i] = p[i] >= 32 && p[i] < 127 ? (char)p[i] : '?';
+    out[n] = '\0';
+}
+
+static uint64_t random64(void) {
+    uint64_t x = 0;
+    if (getrandom(&x, sizeof x, 0) == (ssize_t)sizeof x && x) return x;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 16) ^ 1;
 }
 
 /* ---------------------------------------------------------------- start-up */
@@ -67,11 +83,6 @@ static int load_model_side(rt_router_t *R, ifp_err_t *err) {
     ifp_gguf_close(&g);
     if (rc) return ifp_err_prefix(err, "[model] model");
     R->eos = ifp_tokenizer_eos(R->tok);
-    if (R->cfg.predictor[0]) {
-        rc = ifp_predictor_load(R->cfg.predictor, &R->pred, err);
-        if (!rc) rc = ifp_predictor_check_target(R->pred, &R->model, err);
-        if (rc) return ifp_err_prefix(err, "[model] predictor %s", R->cfg.predictor);
-    }
     if (R->cfg.clusters[0]) {
         rc = ifp_cluster_table_load(R->cfg.clusters, &R->clusters, err);
         if (rc) return ifp_err_prefix(err, "[model] clusters");
@@ -79,7 +90,9 @@ static int load_model_side(rt_router_t *R, ifp_err_t *err) {
             return ifp_errf(err, IFP_EINVAL, "[model] clusters %s: masks of %d layers x %d channels, the model has %d x %d",
                             R->cfg.clusters, R->clusters->n_layers, R->clusters->d_ffn, R->model.n_layers,
                             R->model.d_ffn);
+        R->n_clusters = R->clusters->n_clusters;
     }
+    R->have_predictor = R->cfg.predictor[0] != '\0';
     /* the longest text one token can stand for bounds the prompt bytes that
      * could still fit the context */
     size_t longest = 1;
@@ -92,7 +105,13 @@ static int load_model_side(rt_router_t *R, ifp_err_t *err) {
                            .max_tokens = R->cfg.max_tokens,
                            .max_tokens_limit = R->cfg.max_tokens_limit,
                            .max_prompt_bytes = (size_t)R->model.ctx * longest + 16,
-                           .have_predictor = R->pred != NULL};
+                           .have_predictor = R->have_predictor};
+    R->mask_bytes = ifp_wire_mask_bytes(R->model.n_layers, R->model.d_ffn);
+    /* the largest ClientMessage a valid request can be: every field at its
+     * limit (prompt text and prompt ids both; ids as unpacked varints) */
+    R->front_max_valid = 16 + (RT_ID_MAX + 8) + (R->lim.max_prompt_bytes + 8) + 6 * (size_t)R->model.ctx + 8 +
+                         RT_MAX_STOP * (RT_STOP_MAX + 4) + (RT_TASK_MAX + 8) + 128;
+    R->front_hard_max = (int64_t)(4 * R->front_max_valid > RT_HARD_MIN ? 4 * R->front_max_valid : RT_HARD_MIN);
     return IFP_OK;
 }
 
@@ -104,32 +123,44 @@ static int build_balancer(rt_router_t *R, ifp_err_t *err) {
     bp.liveness_ms = (double)R->cfg.liveness * R->cfg.heartbeat_ms;
     if (rt_policy_parse(R->cfg.policy, &bp.policy))
         return ifp_errf(err, IFP_EINVAL, "[router] policy: unknown \"%s\"", R->cfg.policy);
-    int nc = R->clusters ? R->clusters->n_clusters : 0;
-    R->bal = rt_balancer_new(&bp, R->model.n_layers, R->model.d_ffn, nc);
+    R->bal = rt_balancer_new(&bp, R->model.n_layers, R->model.d_ffn, R->n_clusters);
     if (!R->bal) return ifp_errf(err, IFP_ENOMEM, "out of memory");
+    int max_slots = 1;
     for (int i = 0; i < R->cfg.n_groups; i++) {
         const ifp_group_cfg_t *g = &R->cfg.groups[i];
-        if (g->cluster != IFP_CLUSTER_DENSE && g->cluster >= nc)
+        if (g->cluster != IFP_CLUSTER_DENSE && g->cluster >= R->n_clusters)
             return ifp_errf(err, IFP_EINVAL, "[group %s] cluster %d: the clusters file has %d clusters", g->name,
-                            g->cluster, nc);
+                            g->cluster, R->n_clusters);
         const ifp_mask_t *uni = g->cluster == IFP_CLUSTER_DENSE ? NULL : R->clusters->c[g->cluster].uni;
         if (rt_balancer_add_group(R->bal, g->name, g->cluster, uni, g->slots) < 0)
             return ifp_errf(err, IFP_EINVAL, "[group %s]: cannot add the group", g->name);
+        if (g->slots > max_slots) max_slots = g->slots;
     }
+    /* a group holds at most its slots plus a local queue of 4 x slots, and
+     * remembers finished requests for a few heartbeats (docs/PROTOCOL.md) */
+    R->hb_max_running = 5 * max_slots + 8;
+    R->hb_max_finished = 8 * max_slots + 8;
+    int most = R->hb_max_running > R->hb_max_finished ? R->hb_max_running : R->hb_max_finished;
+    R->hb_set_cap = 16;
+    while (R->hb_set_cap < 2 * most + 2) R->hb_set_cap *= 2;
+    R->hb_keys = calloc(2 * (size_t)R->hb_set_cap, sizeof *R->hb_keys);
+    R->hb_vals = calloc(2 * (size_t)R->hb_set_cap, sizeof *R->hb_vals);
+    if (!R->hb_keys || !R->hb_vals) return ifp_errf(err, IFP_ENOMEM, "out of memory");
     return IFP_OK;
 }
 
-static void *router_socket(rt_router_t *R, const char *endpoint, int64_t maxmsg, int handover, ifp_err_t *err) {
+static void *router_socket(rt_router_t *R, const char *endpoint, int64_t maxmsg, int rcvhwm, int sndhwm, int handover,
+                           ifp_err_t *err) {
     void *s = zmq_socket(R->zctx, ZMQ_ROUTER);
-    int one = 1, hwm = RT_HWM, linger = 0;
+    int one = 1, linger = 0;
     if (!s) {
         ifp_errf(err, IFP_EIO, "zmq_socket: %s", zmq_strerror(errno));
         return NULL;
     }
     zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
     if (handover) zmq_setsockopt(s, ZMQ_ROUTER_HANDOVER, &one, sizeof one);
-    zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
-    zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(s, ZMQ_SNDHWM, &sndhwm, sizeof sndhwm);
+    zmq_setsockopt(s, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm);
     zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
     zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
     if (zmq_bind(s, endpoint) != 0) {
@@ -138,6 +169,14 @@ static void *router_socket(rt_router_t *R, const char *endpoint, int64_t maxmsg,
         return NULL;
     }
     return s;
+}
+
+/* Predictor workers: the configured count, or the cores left after the
+ * event loop (at least one). */
+static int predictor_threads(const rt_router_t *R) {
+    if (R->cfg.predictor_threads > 0) return R->cfg.predictor_threads;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 2 ? (int)(n - 1) : 1;
 }
 
 int rt_router_new(const ifp_config_file_t *cfg, const rt_router_opts_t *opts, rt_router_t **out, ifp_err_t *err) {
@@ -152,13 +191,13 @@ int rt_router_new(const ifp_config_file_t *cfg, const rt_router_opts_t *opts, rt
     if (rc) goto fail;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts); /* rids differ from any earlier run's */
-    R->reqs = rt_reqtable_new(((uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u) * 1000u);
-    R->tasks = rt_taskcache_new(RT_TASK_CACHE);
+    R->reqs = rt_reqtable_new(((uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u) * 1000u,
+                              rt_balancer_n_groups(R->bal));
+    R->tasks = rt_taskcache_new(RT_TASK_CACHE, R->mask_bytes, R->n_clusters);
     R->ids_cap = R->model.ctx + 1;
     R->ids = malloc((size_t)R->ids_cap * sizeof *R->ids);
-    R->mask_bytes = ifp_wire_mask_bytes(R->model.n_layers, R->model.d_ffn);
-    R->maskbuf = malloc(R->mask_bytes);
-    if (!R->reqs || !R->tasks || !R->ids || !R->maskbuf) {
+    R->epoch = random64();
+    if (!R->reqs || !R->tasks || !R->ids) {
         rc = ifp_errf(err, IFP_ENOMEM, "out of memory");
         goto fail;
     }
@@ -166,8 +205,22 @@ int rt_router_new(const ifp_config_file_t *cfg, const rt_router_opts_t *opts, rt
         rc = ifp_errf(err, IFP_EIO, "zmq_ctx_new: %s", zmq_strerror(errno));
         goto fail;
     }
-    if (!(R->front = router_socket(R, R->cfg.frontend, RT_FRONT_MAXMSG, 0, err)) ||
-        !(R->back = router_socket(R, R->cfg.backend, RT_BACK_MAXMSG, 1, err))) {
+    rt_predict_params_t pp = {.model = R->cfg.model,
+                              .predictor = R->cfg.predictor,
+                              .clusters = R->clusters,
+                              .model_cfg = &R->model,
+                              .n_layers = R->model.n_layers,
+                              .d_ffn = R->model.d_ffn,
+                              .threads = predictor_threads(R),
+                              .zctx = R->zctx};
+    if ((rc = rt_predict_new(&pp, &R->pred, err))) goto fail;
+    /* group links: a few messages per slot in each direction */
+    int back_hwm = 64 * (R->hb_max_running > 16 ? R->hb_max_running : 16);
+    if (back_hwm > 1000) back_hwm = 1000;
+    int64_t back_max = (int64_t)R->model.ctx * 8 + (int64_t)R->mask_bytes + ((int64_t)R->hb_max_finished << 6) +
+                       (int64_t)(R->hb_max_running + 64) * 1024 + (1 << 20);
+    if (!(R->front = router_socket(R, R->cfg.frontend, R->front_hard_max, RT_FRONT_RCVHWM, RT_FRONT_SNDHWM, 0, err)) ||
+        !(R->back = router_socket(R, R->cfg.backend, back_max, back_hwm, back_hwm, 1, err))) {
         rc = err ? err->code : IFP_EIO;
         goto fail;
     }
@@ -181,6 +234,9 @@ fail:
 void rt_router_destroy(rt_router_t **rp) {
     if (!rp || !*rp) return;
     rt_router_t *R = *rp;
+    if (R->reqs) /* requests own no predictor job after this: the pool frees them */
+        for (rt_req_t *r = rt_reqtable_first(R->reqs); r; r = r->next) r->job = NULL;
+    rt_predict_destroy(&R->pred);
     if (R->front) zmq_close(R->front);
     if (R->back) zmq_close(R->back);
     if (R->zctx) zmq_ctx_term(R->zctx);
@@ -188,10 +244,10 @@ void rt_router_destroy(rt_router_t **rp) {
     rt_taskcache_destroy(&R->tasks);
     rt_balancer_destroy(&R->bal);
     ifp_cluster_table_destroy(&R->clusters);
-    ifp_predictor_destroy(&R->pred);
     ifp_tokenizer_destroy(&R->tok);
     free(R->ids);
-    free(R->maskbuf);
+    free(R->hb_keys);
+    free(R->hb_vals);
     free(R);
     *rp = NULL;
 }
@@ -214,58 +270,54 @@ static void print_stats(rt_router_t *R, double dt_ms) {
         if (k < 0) break;
         at += (size_t)k;
     }
-    char demand[256] = "";
-    at = 0;
-    for (int c = 0; c < rt_balancer_n_clusters(R->bal) && c < 16 && at < sizeof demand - 1; c++) {
-        int k = snprintf(demand + at, sizeof demand - at, " c%d:%.1f", c, rt_balancer_demand(R->bal, c));
-        if (k < 0) break;
-        at += (size_t)k;
-    }
     const rt_stats_t *s = &R->st, *p = &R->st_last;
     double tps = dt_ms > 0 ? 1000.0 * (double)(s->tokens - p->tokens) / dt_ms : 0;
     fprintf(stderr,
-            "ifp-router: stats groups %d/%d [%s ] inflight %d queued %d | req +%llu reply +%llu tok/s %.1f | "
-            "bad %llu overloaded %llu cancelled %llu deadline %llu internal %llu | malformed client %llu group %llu "
-            "unknown-group %llu | tok dup %llu stale %llu unknown %llu gap %llu bad %llu | replays %llu deaths %llu "
-            "restarts %llu lost %llu spills %llu approx %llu send-failed %llu | demand/s%s\n",
-            alive, n, groups, rt_reqtable_count(R->reqs), rt_reqtable_queue_len(R->reqs),
-            (unsigned long long)(s->requests - p->requests), (unsigned long long)(s->replies - p->replies), tps,
-            (unsigned long long)s->bad_requests, (unsigned long long)s->overloaded, (unsigned long long)s->cancelled,
-            (unsigned long long)s->deadlines, (unsigned long long)s->internal_errors,
-            (unsigned long long)s->client_malformed, (unsigned long long)s->group_malformed,
-            (unsigned long long)s->group_unknown, (unsigned long long)s->tok_duplicate,
-            (unsigned long long)s->tok_stale, (unsigned long long)s->tok_unknown, (unsigned long long)s->tok_gap,
-            (unsigned long long)s->tok_bad, (unsigned long long)s->replays, (unsigned long long)s->group_deaths,
-            (unsigned long long)s->group_restarts, (unsigned long long)s->lost_work, (unsigned long long)s->spills,
-            (unsigned long long)s->approximate, (unsigned long long)s->send_failed, demand[0] ? demand : " -");
+            "ifp-router: stats groups %d/%d [%s ] inflight %d predicting %d queued %d | req +%llu reply +%llu tok/s "
+            "%.1f loop-worst %.1f ms | bad %llu oversize %llu badtext %llu overloaded %llu cancelled %llu deadline "
+            "%llu internal %llu | malformed client %llu group %llu hb-refused %llu | tok dup %llu stale %llu unknown "
+            "%llu gap %llu bad %llu | replays %llu deaths %llu restarts %llu lost work %llu tokens %llu transit %llu "
+            "orphans %llu | spills %llu approx %llu send-failed %llu deferred %llu\n",
+            alive, n, groups, rt_reqtable_count(R->reqs), rt_reqtable_count_state(R->reqs, RT_REQ_PREDICTING),
+            rt_reqtable_count_state(R->reqs, RT_REQ_QUEUED), (unsigned long long)(s->requests - p->requests),
+            (unsigned long long)(s->replies - p->replies), tps, R->loop_worst_ms, (unsigned long long)s->bad_requests,
+            (unsigned long long)s->oversize, (unsigned long long)s->bad_text, (unsigned long long)s->overloaded,
+            (unsigned long long)s->cancelled, (unsigned long long)s->deadlines,
+            (unsigned long long)s->internal_errors, (unsigned long long)s->client_malformed,
+            (unsigned long long)s->group_malformed, (unsigned long long)s->heartbeats_refused,
+            (unsigned long long)s->tok_duplicate, (unsigned long long)s->tok_stale,
+            (unsigned long long)s->tok_unknown, (unsigned long long)s->tok_gap, (unsigned long long)s->tok_bad,
+            (unsigned long long)s->replays, (unsigned long long)s->group_deaths,
+            (unsigned long long)s->group_restarts, (unsigned long long)s->lost_work,
+            (unsigned long long)s->lost_tokens, (unsigned long long)s->lost_in_transit,
+            (unsigned long long)s->orphans_cancelled, (unsigned long long)s->spills,
+            (unsigned long long)s->approximate, (unsigned long long)s->send_failed,
+            (unsigned long long)s->stream_deferred);
     R->st_last = R->st;
+    R->loop_worst_ms = 0;
 }
 
-/* Expires deadlines; returns the next deadline (0 if none). */
-static double check_deadlines(rt_router_t *R, double now) {
-    double next = 0;
-    for (rt_req_t *r = rt_reqtable_first(R->reqs), *nx; r; r = nx) {
-        nx = r->next;
-        if (!r->deadline) continue;
-        if (r->deadline <= now) {
-            char msg[128];
-            snprintf(msg, sizeof msg, "deadline of %.0f ms passed after %d tokens", r->deadline - r->t_arrival,
-                     r->n_tokens);
-            R->st.deadlines++;
-            rt_finish(R, &r, RT_FIN_CANCELLED, IFP__ERROR_CODE__ERR_DEADLINE, msg, 1);
-        } else if (!next || r->deadline < next) {
-            next = r->deadline;
-        }
+/* Liveness: declares silent groups dead and replays their requests.  Only
+ * called once every waiting group message was read. */
+static void check_groups(rt_router_t *R, double now) {
+    int dead[RT_MAX_GROUPS];
+    int n = rt_balancer_expire(R->bal, now, dead, RT_MAX_GROUPS);
+    for (int i = 0; i < n && i < RT_MAX_GROUPS; i++) {
+        rt_group_t *G = rt_balancer_group(R->bal, dead[i]);
+        char why[160];
+        snprintf(why, sizeof why, "group %s died (no message for %.0f ms)", G->name, now - G->last_seen);
+        R->st.group_deaths++;
+        int k = rt_flight_group_lost(R, dead[i], why);
+        rt_log(R, RT_LOG_EVENT, "%s; %d requests replayed", why, k);
     }
-    return next;
 }
 
-/* Runs every timer that is due; returns when the next one is. */
+/* Runs the timers that are due; returns when the next one is. */
 static double run_timers(rt_router_t *R, double now) {
-    rt_check_groups(R, now);
     double next = now + RT_MAX_WAIT_MS, t;
     if ((t = rt_balancer_next_expiry(R->bal)) && t + 1 < next) next = t + 1; /* dead once strictly past */
-    if ((t = check_deadlines(R, now)) && t < next) next = t;
+    if (now >= R->next_flight) R->next_flight = rt_flight_timers(R, now);
+    if (R->next_flight && R->next_flight < next) next = R->next_flight;
     if (now >= R->next_demand) {
         rt_balancer_demand_tick(R->bal);
         R->next_demand = now + 1000;
@@ -282,27 +334,30 @@ static double run_timers(rt_router_t *R, double now) {
 
 /* ---------------------------------------------------------------- loop */
 
-/* Reads up to cap waiting messages from sock, one handler call each. */
-static void drain(rt_router_t *R, void *sock, void (*handle)(rt_router_t *, ifp_frames_t *), int cap) {
+/* Reads up to cap waiting messages from sock, one handler call each.
+ * Returns 1 if the socket was drained (nothing left waiting). */
+static int drain(rt_router_t *R, void *sock, void (*handle)(rt_router_t *, ifp_frames_t *), int cap) {
     for (int i = 0; i < cap; i++) {
         ifp_frames_t f;
         if (ifp_wire_recv(sock, &f, ZMQ_DONTWAIT) < 0) {
             if (errno != EAGAIN && errno != EINTR) rt_log(R, RT_LOG_SEND, "receive failed: %s", zmq_strerror(errno));
-            return;
+            return errno != EINTR;
         }
         handle(R, &f);
         ifp_frames_close(&f);
     }
+    return 0;
+}
+
+static void drain_predictor(rt_router_t *R) {
+    for (rt_job_t *j; (j = rt_predict_collect(R->pred));) rt_flight_job_done(R, j);
 }
 
 static void shutdown_all(rt_router_t *R) {
-    for (rt_req_t *r = rt_reqtable_first(R->reqs), *nx; r; r = nx) {
-        nx = r->next;
-        rt_finish(R, &r, RT_FIN_ERROR, IFP__ERROR_CODE__ERR_INTERNAL, "the router is shutting down", 1);
-    }
+    rt_flight_abort_all(R, "the router is shutting down");
     if (R->opt.shutdown_groups)
         for (int i = 0; i < rt_balancer_n_groups(R->bal); i++)
-            if (rt_balancer_group(R->bal, i)->seen) rt_send_control(R, i, IFP__CONTROL__KIND__SHUTDOWN, 0);
+            if (rt_balancer_group(R->bal, i)->seen) rt_group_send_control(R, i, IFP__CONTROL__KIND__SHUTDOWN, 0);
     int linger = 500; /* let the last replies and controls leave */
     zmq_setsockopt(R->front, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(R->back, ZMQ_LINGER, &linger, sizeof linger);
@@ -310,26 +365,39 @@ static void shutdown_all(rt_router_t *R) {
 }
 
 int rt_router_run(rt_router_t *R, volatile sig_atomic_t *stop) {
-    zmq_pollitem_t items[2] = {{R->back, 0, ZMQ_POLLIN, 0}, {R->front, 0, ZMQ_POLLIN, 0}};
-    fprintf(stderr, "ifp-router: clients on %s, groups on %s; %d groups configured, policy %s, model ctx %d vocab %d%s%s\n",
+    zmq_pollitem_t items[3] = {{R->back, 0, ZMQ_POLLIN, 0},
+                               {rt_predict_socket(R->pred), 0, ZMQ_POLLIN, 0},
+                               {R->front, 0, ZMQ_POLLIN, 0}};
+    fprintf(stderr,
+            "ifp-router: clients on %s, groups on %s; %d groups configured, policy %s, model ctx %d vocab %d%s%s; "
+            "%d predictor worker%s; requests up to %zu bytes\n",
             R->cfg.frontend, R->cfg.backend, rt_balancer_n_groups(R->bal),
             rt_policy_name(rt_balancer_params(R->bal)->policy), R->model.ctx, R->model.vocab,
-            R->pred ? ", predictor" : "", R->clusters ? ", clusters" : "");
+            R->have_predictor ? ", predictor" : "", R->clusters ? ", clusters" : "", rt_predict_threads(R->pred),
+            rt_predict_threads(R->pred) == 1 ? "" : "s", R->front_max_valid);
+    double next = 0;
     while (!*stop) {
-        double now = ifp_now_ms();
-        double next = run_timers(R, now);
-        rt_pump_queue(R); /* batched work before sleeping */
         double wait = ceil(next - ifp_now_ms());
         long timeout = wait < 0 ? 0 : wait > RT_MAX_WAIT_MS ? RT_MAX_WAIT_MS : (long)wait;
-        if (zmq_poll(items, 2, timeout) < 0) {
+        if (zmq_poll(items, 3, timeout) < 0) {
             if (errno == EINTR) continue;
             rt_log(R, RT_LOG_EVENT, "zmq_poll: %s", zmq_strerror(errno));
             if (errno == ETERM) break;
             continue;
         }
-        if (items[0].revents & ZMQ_POLLIN) drain(R, R->back, rt_on_group, RT_DRAIN_BACK);
-        rt_pump_queue(R); /* freed slots go to queued requests before new arrivals */
-        if (items[1].revents & ZMQ_POLLIN) drain(R, R->front, rt_on_client, RT_DRAIN_FRONT);
+        double t0 = ifp_now_ms();
+        /* group messages first: heartbeats and tokens are read before any
+         * liveness verdict, and freed slots before new arrivals */
+        int drained = drain(R, R->back, rt_on_group, RT_DRAIN_BACK);
+        drain_predictor(R);
+        if (drained) check_groups(R, ifp_now_ms());
+        rt_flight_pump(R);
+        if (items[2].revents & ZMQ_POLLIN) drain(R, R->front, rt_on_client, RT_DRAIN_FRONT);
+        next = run_timers(R, ifp_now_ms());
+        rt_flight_pump(R); /* batched work before sleeping */
+        double took = ifp_now_ms() - t0;
+        if (took > R->loop_worst_ms) R->loop_worst_ms = took;
+        if (!drained) next = 0; /* more group messages wait: no sleep */
     }
     fprintf(stderr, "ifp-router: shutting down (%d requests in flight)\n", rt_reqtable_count(R->reqs));
     shutdown_all(R);

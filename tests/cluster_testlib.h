@@ -298,13 +298,11 @@ static inline int ct_pump(void *sock, ct_req_t *reqs, int n, int wait_ms) {
                 fprintf(stderr, "ct_pump: undecodable message from the router\n");
                 continue;
             }
-            const char *id = m->msg_case == IFP__SERVER_MESSAGE__MSG_TOKEN   ? m->token->id
-                             : m->msg_case == IFP__SERVER_MESSAGE__MSG_REPLY ? m->reply->id
-                                                                             : m->error->id;
+            const char *id = ifp_wire_server_msg_id(m);
             ct_req_t *r = NULL;
             for (int i = 0; i < n && !r; i++)
-                if (!reqs[i].answer && id && !strcmp(reqs[i].id, id)) r = &reqs[i];
-            if (!r) {
+                if (!reqs[i].answer && !strcmp(reqs[i].id, id)) r = &reqs[i];
+            if (!r || m->msg_case == IFP__SERVER_MESSAGE__MSG_PROGRESS) { /* keep-alives: nothing to record */
                 ifp__server_message__free_unpacked(m, NULL);
                 continue;
             }

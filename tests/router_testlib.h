@@ -44,14 +44,19 @@ typedef struct {
     int n_cancel, n_control;
     uint64_t active[RL_MAX_RIDS]; /* rids held: in heartbeats */
     int n_active;
+    uint64_t done[RL_MAX_RIDS];   /* rids finished lately: Heartbeat.finished */
+    int n_done;
+    uint64_t epoch, seen;         /* the last Work's router_epoch and seq: echoed */
+    int echo;                     /* echo them (a real group does; 0 plays an old group) */
 } rl_group_t;
 
 typedef struct {
     char dir[128], cfg[192], log[192], front[200], back[200];
     pid_t pid;
     void *zctx, *client;
-    Ifp__ServerMessage *inbox[RL_MAX_MSGS]; /* everything the client received, owned */
+    Ifp__ServerMessage *inbox[RL_MAX_MSGS]; /* everything the client received but Progress, owned */
     int n_inbox;
+    int n_progress;                         /* Progress keep-alives received */
     int n_groups;
     rl_group_t g[RL_MAX_GROUPS];
 } rl_env_t;
@@ -68,6 +73,13 @@ static inline void rl_drop_active(rl_group_t *g, uint64_t rid) {
             g->active[i] = g->active[--g->n_active];
             return;
         }
+}
+
+/* rid finished at the fake group: it leaves `running` for `finished`. */
+static inline void rl_finished(rl_group_t *g, uint64_t rid) {
+    rl_drop_active(g, rid);
+    if (g->n_done == RL_MAX_RIDS) memmove(g->done, g->done + 1, sizeof g->done[0] * (RL_MAX_RIDS - 1)), g->n_done--;
+    g->done[g->n_done++] = rid;
 }
 
 static inline void rl_send_raw(void *sock, const ProtobufCMessage *m) {
@@ -88,6 +100,18 @@ static inline void rl_heartbeat(rl_group_t *g) {
     hb.incarnation = g->incarnation;
     hb.n_running = (size_t)g->n_active;
     hb.running = g->active;
+    Ifp__Finished fin[RL_MAX_RIDS], *finp[RL_MAX_RIDS];
+    for (int i = 0; i < g->n_done; i++) {
+        ifp__finished__init(&fin[i]);
+        fin[i].rid = g->done[i];
+        finp[i] = &fin[i];
+    }
+    hb.n_finished = (size_t)g->n_done;
+    hb.finished = finp;
+    if (g->echo) {
+        hb.router_epoch = g->epoch;
+        hb.work_seen = g->seen;
+    }
     Ifp__GroupToRouter m = IFP__GROUP_TO_ROUTER__INIT;
     m.msg_case = IFP__GROUP_TO_ROUTER__MSG_HEARTBEAT;
     m.heartbeat = &hb;
@@ -126,7 +150,7 @@ static inline void rl_tokens(rl_group_t *g, uint64_t rid, uint32_t first, const 
     m.msg_case = IFP__GROUP_TO_ROUTER__MSG_TOKENS;
     m.tokens = &b;
     rl_send_raw(g->out ? g->out : g->s0, &m.base);
-    if (finish) rl_drop_active(g, rid);
+    if (finish) rl_finished(g, rid);
 }
 
 static inline void rl_work_error(rl_group_t *g, uint64_t rid, const char *msg) {
@@ -137,7 +161,7 @@ static inline void rl_work_error(rl_group_t *g, uint64_t rid, const char *msg) {
     m.msg_case = IFP__GROUP_TO_ROUTER__MSG_ERROR;
     m.error = &e;
     rl_send_raw(g->s0, &m.base);
-    rl_drop_active(g, rid);
+    rl_finished(g, rid);
 }
 
 static inline int rl_log_has(const rl_env_t *e, const char *s);
@@ -206,6 +230,7 @@ static inline int rl_start(rl_env_t *e, const char *router_extra, const char *cl
         g->stages = gs[i].stages;
         g->incarnation = 100 + (uint64_t)i;
         g->beating = gs[i].beating;
+        g->echo = 1;
         g->s0 = rl_dealer(e, e->back, g->name);
         if (g->stages > 1) {
             char out[32];
@@ -233,6 +258,8 @@ static inline void rl_on_group_msg(rl_group_t *g, const void *data, size_t len) 
     }
     if (m->msg_case == IFP__ROUTER_TO_GROUP__MSG_WORK && g->n_work < RL_MAX_MSGS) {
         if (g->n_active < RL_MAX_RIDS) g->active[g->n_active++] = m->work->rid;
+        g->epoch = m->work->router_epoch;
+        g->seen = m->work->seq;
         g->work[g->n_work++] = m->work;
         m->work = NULL; /* keep it: detach from the envelope */
         m->msg_case = IFP__ROUTER_TO_GROUP__MSG__NOT_SET;
@@ -266,6 +293,7 @@ static inline void rl_pump_until(rl_env_t *e, double ms, const int *flag) {
         while (zmq_msg_recv(&msg, e->client, ZMQ_DONTWAIT) >= 0) {
             Ifp__ServerMessage *m = ifp_wire_server_msg(zmq_msg_data(&msg), zmq_msg_size(&msg));
             if (!m) fprintf(stderr, "client: undecodable message from the router\n");
+            else if (m->msg_case == IFP__SERVER_MESSAGE__MSG_PROGRESS) e->n_progress++, ifp__server_message__free_unpacked(m, NULL);
             else if (e->n_inbox < RL_MAX_MSGS) e->inbox[e->n_inbox++] = m;
             else ifp__server_message__free_unpacked(m, NULL);
         }
@@ -293,10 +321,7 @@ static inline Ifp__ServerMessage *rl_find(rl_env_t *e, const char *id, int kind,
         for (int i = 0; i < e->n_inbox; i++) {
             Ifp__ServerMessage *m = e->inbox[i];
             if ((int)m->msg_case != kind) continue;
-            const char *mid = kind == IFP__SERVER_MESSAGE__MSG_TOKEN   ? m->token->id
-                              : kind == IFP__SERVER_MESSAGE__MSG_REPLY ? m->reply->id
-                                                                       : m->error->id;
-            if (strcmp(mid, id) == 0) return m;
+            if (strcmp(ifp_wire_server_msg_id(m), id) == 0) return m;
         }
         if (ifp_now_ms() >= end) return NULL;
         rl_pump(e, 5);
@@ -327,6 +352,30 @@ static inline void rl_cancel(rl_env_t *e, const char *id) {
     m.msg_case = IFP__CLIENT_MESSAGE__MSG_CANCEL;
     m.cancel = &c;
     rl_send_raw(e->client, &m.base);
+}
+
+/* Asks the router for its status (Ping -> Pong); NULL if it did not answer
+ * within timeout_ms.  The Pong stays owned by the inbox. */
+static inline Ifp__Pong *rl_ping(rl_env_t *e, double timeout_ms) {
+    static int n;
+    char id[32];
+    snprintf(id, sizeof id, "ping-%d", ++n);
+    Ifp__Ping p = IFP__PING__INIT;
+    p.id = id;
+    Ifp__ClientMessage m = IFP__CLIENT_MESSAGE__INIT;
+    m.msg_case = IFP__CLIENT_MESSAGE__MSG_PING;
+    m.ping = &p;
+    rl_send_raw(e->client, &m.base);
+    Ifp__ServerMessage *s = rl_find(e, id, IFP__SERVER_MESSAGE__MSG_PONG, timeout_ms);
+    return s ? s->pong : NULL;
+}
+
+/* The router's counter `name` (a fresh Ping); -1 if it did not answer. */
+static inline long long rl_counter(rl_env_t *e, const char *name) {
+    Ifp__Pong *p = rl_ping(e, 5000);
+    for (size_t i = 0; p && i < p->n_counters; i++)
+        if (!strcmp(p->counters[i]->name, name)) return (long long)p->counters[i]->value;
+    return -1;
 }
 
 static inline int rl_alive(const rl_env_t *e) { return e->pid > 0 && waitpid(e->pid, NULL, WNOHANG) == 0; }

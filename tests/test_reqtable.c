@@ -1,4 +1,5 @@
-/* test_reqtable — router/reqtable.c and router/admit.c without sockets:
+/* test_reqtable — router/request.c, router/reqtable.c and router/admit.c
+ * without sockets: the state machine (allowed and forbidden transitions),
  * lookups by rid and by (client, id) across table growth, the FIFO queue
  * (replays at its front), token dedup / gaps, finishing by length, EOS and
  * stop strings (text cut, streamed text never shows part of a stop string),
@@ -12,6 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "admit.h"
 #include "err.h"
@@ -28,7 +32,7 @@ static rt_req_t *new_req(rt_reqtable_t *t, const char *client, const char *id, i
 
 static void lookups_and_growth(void **u) {
     (void)u;
-    rt_reqtable_t *t = rt_reqtable_new(1000);
+    rt_reqtable_t *t = rt_reqtable_new(1000, 4);
     assert_non_null(t);
     rt_req_t *rs[300];
     char id[32];
@@ -36,7 +40,7 @@ static void lookups_and_growth(void **u) {
         snprintf(id, sizeof id, "req-%d", i);
         rs[i] = new_req(t, i % 2 ? "clientB" : "clientA", id, 4);
         assert_int_equal(rs[i]->rid, 1000 + (uint64_t)i);
-        assert_int_equal(rs[i]->state, RT_REQ_NEW);
+        assert_int_equal(rs[i]->state, RT_REQ_PREDICTING);
     }
     assert_int_equal(rt_reqtable_count(t), 300);
     for (int i = 0; i < 300; i++) {
@@ -67,13 +71,13 @@ static void lookups_and_growth(void **u) {
 
 static void queue_order(void **u) {
     (void)u;
-    rt_reqtable_t *t = rt_reqtable_new(1);
+    rt_reqtable_t *t = rt_reqtable_new(1, 4);
     rt_req_t *a = new_req(t, "c", "a", 4), *b = new_req(t, "c", "b", 4), *c = new_req(t, "c", "c", 4);
     rt_reqtable_enqueue(t, a, 0);
     rt_reqtable_enqueue(t, b, 0);
     rt_reqtable_enqueue(t, c, 1); /* a replay: ahead of everything */
     assert_int_equal(rt_reqtable_queue_len(t), 3);
-    assert_int_equal(a->state, RT_REQ_QUEUED);
+    assert_true(a->queued); /* the queue is a container: states are flight.c's */
     rt_req_t *want[] = {c, a, b};
     int i = 0;
     for (rt_req_t *r = rt_reqtable_queue_head(t); r; r = r->qnext) assert_ptr_equal(r, want[i++]);
@@ -92,12 +96,12 @@ static void queue_order(void **u) {
 static int push(rt_req_t *r, uint32_t index, int32_t tok, const char *piece, int fin) {
     int c = rt_req_check_index(r, index);
     if (c != RT_TOK_OK) return c;
-    return rt_req_append(r, tok, 0, piece, strlen(piece), fin);
+    return rt_req_append(r, tok, -0.5f, 0, piece, strlen(piece), fin);
 }
 
 static void dedup_gap_and_finish(void **u) {
     (void)u;
-    rt_reqtable_t *t = rt_reqtable_new(1);
+    rt_reqtable_t *t = rt_reqtable_new(1, 4);
     rt_req_t *r = new_req(t, "c", "x", 3);
     assert_int_equal(rt_req_prev_token(r), 41);
     assert_int_equal(push(r, 0, 100, "A", RT_FIN_NONE), RT_TOK_OK);
@@ -113,7 +117,7 @@ static void dedup_gap_and_finish(void **u) {
     /* EOS: finishes, adds neither a token nor text */
     rt_req_t *e = new_req(t, "c", "y", 8);
     assert_int_equal(push(e, 0, 100, "A", RT_FIN_NONE), RT_TOK_OK);
-    assert_int_equal(rt_req_append(e, 2, 1, "", 0, RT_FIN_EOS), RT_TOK_DONE);
+    assert_int_equal(rt_req_append(e, 2, -0.5f, 1, "", 0, RT_FIN_EOS), RT_TOK_DONE);
     assert_int_equal(e->finish, RT_FIN_EOS);
     assert_int_equal(e->n_tokens, 1);
     /* the group flags the last token (its context is full) */
@@ -130,12 +134,13 @@ static void feed(rt_req_t *r, const char *const *pieces, int n, char *streamed) 
         const char *p;
         size_t k = rt_req_stream_text(r, &p);
         strncat(streamed, p, k);
+        rt_req_stream_advance(r, k);
     }
 }
 
 static void stop_strings(void **u) {
     (void)u;
-    rt_reqtable_t *t = rt_reqtable_new(1);
+    rt_reqtable_t *t = rt_reqtable_new(1, 4);
     char s[256] = "";
     /* a stop string across three pieces: text cut before it */
     rt_req_t *r = new_req(t, "c", "a", 16);
@@ -169,10 +174,15 @@ static void stop_strings(void **u) {
     size_t k = rt_req_stream_text(w, &p);
     strncat(s, p, k);
     assert_string_equal(s, "Ex");
+    /* not taken (a full client socket): offered again */
+    assert_int_equal(rt_req_stream_text(w, &p), 2);
+    rt_req_stream_advance(w, k);
     assert_int_equal(push(w, 2, 102, "EN", RT_FIN_NONE), RT_TOK_DONE); /* length: flush everything */
     k = rt_req_stream_text(w, &p);
     strncat(s, p, k);
+    rt_req_stream_advance(w, k);
     assert_string_equal(s, "ExEN");
+    assert_int_equal(rt_req_stream_text(w, &p), 0);
     assert_int_equal(w->finish, RT_FIN_LENGTH);
     /* limits */
     char big[RT_STOP_MAX + 2];
@@ -187,7 +197,7 @@ static void stop_strings(void **u) {
 
 static void replay_bookkeeping(void **u) {
     (void)u;
-    rt_reqtable_t *t = rt_reqtable_new(1);
+    rt_reqtable_t *t = rt_reqtable_new(1, 4);
     rt_req_t *r = new_req(t, "c", "x", 10);
     assert_int_equal(rt_req_load(r), 3 + 10); /* prompt not prefilled + budget */
     push(r, 0, 100, "a", RT_FIN_NONE);
@@ -280,21 +290,90 @@ static void admission(void **u) {
 
 static void task_cache_lru(void **u) {
     (void)u;
-    rt_taskcache_t *c = rt_taskcache_new(2);
-    ifp_mask_t *m = ifp_mask_dense(1, 4);
-    assert_int_equal(rt_taskcache_put(c, "t1", &m), IFP_OK);
-    assert_null(m);
-    m = ifp_mask_new(1, 4);
-    rt_taskcache_put(c, "t2", &m);
-    assert_non_null(rt_taskcache_get(c, "t1")); /* t1 now most recent */
-    m = ifp_mask_new(1, 4);
-    rt_taskcache_put(c, "t3", &m); /* evicts t2 */
+    rt_taskcache_t *c = rt_taskcache_new(2, 4, 3);
+    const uint8_t b1[4] = {1, 2, 3, 4}, b2[4] = {5, 6, 7, 8}, b3[4] = {9, 9, 9, 9};
+    const double cov[3] = {1.0, 0.5, 0.25};
+    rt_taskmask_t tm;
+    assert_int_equal(rt_taskcache_put(c, "t1", b1, cov, 0), IFP_OK);
+    rt_taskcache_put(c, "t2", b2, cov, 1);
+    assert_true(rt_taskcache_get(c, "t1", &tm)); /* t1 now most recent */
+    rt_taskcache_put(c, "t3", b3, cov, 2); /* evicts t2 */
     assert_int_equal(rt_taskcache_size(c), 2);
-    assert_null(rt_taskcache_get(c, "t2"));
-    assert_int_equal(rt_taskcache_get(c, "t1")->n_kept[0], 4);
-    assert_non_null(rt_taskcache_get(c, "t3"));
+    assert_false(rt_taskcache_get(c, "t2", &tm));
+    assert_true(rt_taskcache_get(c, "t1", &tm));
+    assert_memory_equal(tm.bits, b1, 4);
+    assert_true(tm.cov[1] == 0.5);
+    assert_int_equal(tm.nearest, 0);
+    rt_taskcache_put(c, "t1", b2, cov, 1); /* a newer mask of t1 replaces it */
+    assert_int_equal(rt_taskcache_size(c), 2);
+    assert_true(rt_taskcache_get(c, "t1", &tm));
+    assert_memory_equal(tm.bits, b2, 4);
+    assert_true(rt_taskcache_get(c, "t3", &tm));
     rt_taskcache_destroy(&c);
     assert_null(c);
+}
+
+/* The state machine: the diagram's transitions are accepted, anything else
+ * aborts the process (a router bug, never input): checked in a child. */
+static int transition_aborts(rt_req_state_t from, rt_req_state_t to, int group) {
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        freopen("/dev/null", "w", stderr);
+        rt_req_t *r = rt_req_new(7, "c", 1, "x");
+        r->state = from;
+        r->group = group;
+        rt_req_set_state(r, to);
+        _exit(0);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    return WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT;
+}
+
+static void states_and_group_lists(void **u) {
+    (void)u;
+    /* allowed: PREDICTING -> QUEUED -> RUNNING -> QUEUED (replay) -> RUNNING -> DONE */
+    rt_reqtable_t *t = rt_reqtable_new(1, 2);
+    rt_req_t *r = new_req(t, "c", "x", 4);
+    assert_int_equal(rt_reqtable_count_state(t, RT_REQ_PREDICTING), 1);
+    rt_req_set_state(r, RT_REQ_QUEUED);
+    rt_reqtable_note_state(t, RT_REQ_PREDICTING, RT_REQ_QUEUED);
+    rt_reqtable_enqueue(t, r, 0);
+    assert_int_equal(rt_reqtable_count_state(t, RT_REQ_QUEUED), 1);
+    rt_reqtable_dequeue(t, r);
+    rt_reqtable_group_link(t, r, 1);
+    assert_int_equal(r->group, 1);
+    rt_req_set_state(r, RT_REQ_RUNNING);
+    rt_reqtable_note_state(t, RT_REQ_QUEUED, RT_REQ_RUNNING);
+    rt_req_t *r2 = new_req(t, "c", "y", 4);
+    rt_reqtable_group_link(t, r2, 1);
+    assert_int_equal(rt_reqtable_group_count(t, 1), 2);
+    assert_int_equal(rt_reqtable_group_count(t, 0), 0);
+    int n = 0;
+    for (rt_req_t *q = rt_reqtable_group_first(t, 1); q; q = q->gnext) n++;
+    assert_int_equal(n, 2);
+    rt_reqtable_group_unlink(t, r);
+    assert_int_equal(r->group, -1);
+    rt_req_set_state(r, RT_REQ_QUEUED); /* a replay */
+    rt_reqtable_note_state(t, RT_REQ_RUNNING, RT_REQ_QUEUED);
+    rt_req_set_state(r, RT_REQ_DONE);
+    rt_reqtable_note_state(t, RT_REQ_QUEUED, RT_REQ_DONE);
+    rt_reqtable_remove(t, &r2); /* removing unlinks from the group list */
+    assert_int_equal(rt_reqtable_group_count(t, 1), 0);
+    assert_null(rt_reqtable_group_first(t, 1));
+    rt_reqtable_remove(t, &r);
+    assert_int_equal(rt_reqtable_count_state(t, RT_REQ_DONE), 0);
+    rt_reqtable_destroy(&t);
+    /* forbidden: out of DONE, RUNNING without a group, QUEUED -> PREDICTING,
+     * PREDICTING -> RUNNING without a group */
+    assert_true(transition_aborts(RT_REQ_DONE, RT_REQ_QUEUED, -1));
+    assert_true(transition_aborts(RT_REQ_QUEUED, RT_REQ_PREDICTING, -1));
+    assert_true(transition_aborts(RT_REQ_PREDICTING, RT_REQ_RUNNING, -1));
+    assert_true(transition_aborts(RT_REQ_RUNNING, RT_REQ_DONE, 1)); /* still linked to a group */
+    assert_false(transition_aborts(RT_REQ_PREDICTING, RT_REQ_RUNNING, 0));
+    assert_false(transition_aborts(RT_REQ_RUNNING, RT_REQ_QUEUED, -1));
+    assert_string_equal(rt_req_state_name(RT_REQ_RUNNING), "running");
 }
 
 int main(void) {
@@ -302,7 +381,7 @@ int main(void) {
         cmocka_unit_test(lookups_and_growth), cmocka_unit_test(queue_order),
         cmocka_unit_test(dedup_gap_and_finish), cmocka_unit_test(stop_strings),
         cmocka_unit_test(replay_bookkeeping), cmocka_unit_test(admission),
-        cmocka_unit_test(task_cache_lru),
+        cmocka_unit_test(task_cache_lru), cmocka_unit_test(states_and_group_lists),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

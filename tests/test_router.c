@@ -508,8 +508,11 @@ static void malformed_input(void **u) {
     assert_true(rl_log_has(e, "malformed message from group identity 'gA'"));
     assert_true(rl_log_has(e, "malformed message from group identity 'gA.out'"));
     assert_true(rl_log_has(e, "unknown group identity 'zz'"));
-    assert_true(rl_log_has(e, "malformed client 4 group 6 unknown-group 1"));
-    assert_true(rl_log_has(e, "unknown 2"));
+    assert_int_equal(rl_counter(e, "client_malformed"), 4);
+    assert_int_equal(rl_counter(e, "group_malformed"), 6);
+    assert_int_equal(rl_counter(e, "group_unknown"), 1);
+    assert_int_equal(rl_counter(e, "tok_unknown"), 2);
+    assert_int_equal(rl_counter(e, "orphans_cancelled"), 1); /* rid 12345 */
     assert_int_equal(rl_stop(e), 0);
 }
 

@@ -197,14 +197,12 @@ static creq_t *find_req(creq_t *reqs, int n, const char *id) {
  * Returns 1 when a request finished (replied or failed), else 0. */
 static int on_message(const client_args_t *a, creq_t *reqs, int n, Ifp__ServerMessage *m, int show) {
     double now = ifp_now_ms();
-    const char *id = m->msg_case == IFP__SERVER_MESSAGE__MSG_TOKEN   ? m->token->id
-                     : m->msg_case == IFP__SERVER_MESSAGE__MSG_REPLY ? m->reply->id
-                                                                     : m->error->id;
-    creq_t *r = find_req(reqs, n, id ? id : "");
+    const char *id = ifp_wire_server_msg_id(m);
+    creq_t *r = find_req(reqs, n, id);
     if (!r) {
         if (m->msg_case == IFP__SERVER_MESSAGE__MSG_ERROR)
-            fprintf(stderr, "ifp client: router error (%s) for request '%s': %s\n", error_name(m->error->code),
-                    id ? id : "", m->error->message ? m->error->message : "");
+            fprintf(stderr, "ifp client: router error (%s) for request '%s': %s\n", error_name(m->error->code), id,
+                    m->error->message ? m->error->message : "");
         ifp__server_message__free_unpacked(m, NULL);
         return 0;
     }
