@@ -90,46 +90,116 @@ ifp_nproc() { nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || echo
 ifp_local_run_dir() { printf '%s\n' "${IFP_RUN_DIR:-${TMPDIR:-/tmp}/ifp-local-$(id -un)}"; }
 
 # ---------------------------------------------------------------- INI config
-# The cluster config (proto/config.h) read from bash with awk: sections
-# [router], [model], [group NAME]; `key = value`; comments start with ; or #
-# at the beginning of a line, or with " ;" inside one (as inih reads them).
+# The cluster config (config/config.h) read from bash with awk, by the same
+# rules as the C reader (config/ini_reader.h): a '\r' before the newline and
+# a UTF-8 BOM on line 1 are dropped, indentation is ignored, blank lines and
+# lines starting with ; or # are comments, " ;" starts a comment inside a
+# line, `[NAME]` starts a section (only a comment may follow its ']'), any
+# other line is `key = value` or `key: value` (split at the first = or :),
+# at most 198 characters.  ifp_ini_groups also applies config.c's section
+# rules, so that it never lists a group of a file ifp-router would refuse;
+# `ifp-router --check-config` checks everything else (values, model files).
+
+# The awk program shared by ifp_ini_get and ifp_ini_groups: reads FILE and
+# calls on_key(section, key, value, line) for each `key = value` (section is
+# "router", "model" or "group NAME"); with strict=1 it refuses what
+# config.c refuses about sections and lines (message FILE:LINE: ... on
+# stderr, exit 1).  The caller's program is appended (on_key and the END
+# rule's output).
+_IFP_INI_AWK='
+function fail(line, msg) {
+    if (!failed) printf "%s:%d: %s\n", FILENAME, line, msg > "/dev/stderr"
+    failed = 1
+    exit 1
+}
+function trim(s) { sub(/^[[:space:]]+/, "", s); sub(/[[:space:]]+$/, "", s); return s }
+function close_section() {
+    if (!strict || sec == "" || nkeys > 0) return
+    if (sec == "router") fail(secline, "[router]: empty section; set a key in it or remove it (every [router] key has a default)")
+    if (sec == "model") fail(secline, "[model]: empty section; it needs `model = PATH.gguf`")
+    fail(secline, "[" sec "]: empty section; a group needs at least one key (the minimal group is `stages = 1`)")
+}
+function open_section(name, line,   g) {
+    close_section()
+    if (name == "router" || name == "model") {
+        if (strict && (name in first)) fail(line, "[" name "]: duplicate section (first at line " first[name] "); merge the two")
+        first[name] = line
+        sec = name
+    } else if (name ~ /^group([[:space:]]|$)/) {
+        g = name; sub(/^group[[:space:]]*/, "", g)
+        if (strict && g == "") fail(line, "[group]: a group needs a name: [group NAME]")
+        if (strict && length(g) > 63) fail(line, "[group " substr(g, 1, 40) "...]: the name has " length(g) " characters; at most 63")
+        if (strict && g ~ /\./) fail(line, "[group " g "]: '"'"'.'"'"' is not allowed in a group name: \"G.out\" is the ZeroMQ identity of group G'"'"'s last stage; use letters, digits, '"'"'-'"'"' and '"'"'_'"'"'")
+        if (strict && g !~ /^[A-Za-z0-9_-]+$/) fail(line, "[group " g "]: only letters, digits, '"'"'-'"'"' and '"'"'_'"'"' are allowed in a group name (a ZeroMQ identity)")
+        sec = "group " g
+        if (strict && (sec in first)) fail(line, "[" sec "]: duplicate section (first at line " first[sec] "); give each group one section")
+        first[sec] = line
+        groups[ngroups++] = g
+    } else {
+        if (strict) fail(line, "[" name "]: unknown section; expected [router], [model] or [group NAME]")
+        sec = "?"
+    }
+    secline = line
+    nkeys = 0
+}
+{
+    line = $0
+    if (NR == 1) sub(/^\357\273\277/, "", line)
+    sub(/\r$/, "", line)
+    sub(/^[[:space:]]+/, "", line)
+    if (strict && length(line) > 198) fail(NR, "line of " length(line) " characters; the INI reader takes at most 198")
+    c = substr(line, 1, 1)
+    if (line == "" || c == ";" || c == "#") next
+    cm = match(line, /[[:space:]];/)
+    if (c == "[") {
+        rb = index(line, "]")
+        if (rb == 0 || (cm && cm < rb)) { if (strict) fail(NR, "syntax error: a section header needs a closing '"'"']'"'"'"); next }
+        if (strict && substr(line, rb + 1) !~ /^[[:space:]]*(;.*)?$/) fail(NR, "syntax error: only a '"'"';'"'"' comment may follow a section header'"'"'s '"'"']'"'"'")
+        open_section(trim(substr(line, 2, rb - 2)), NR)
+        next
+    }
+    eq = match(line, /[=:]/)
+    if (eq == 0 || (cm && cm < eq)) { if (strict) fail(NR, "syntax error: expected `key = value`, a [section] header or a comment"); next }
+    if (sec == "") { if (strict) fail(NR, trim(substr(line, 1, eq - 1)) ": a key before the first section header"); next }
+    value = substr(line, eq + 1)
+    sub(/[[:space:]];.*$/, "", value)
+    nkeys++
+    on_key(sec, trim(substr(line, 1, eq - 1)), trim(value), NR)
+}
+function finish() {
+    if (failed) exit 1
+    close_section()
+    if (strict && !("model" in first)) fail(NR, "[model]: missing at the end of the file; add a [model] section with `model = PATH.gguf`")
+    if (strict && !has_model) fail(first["model"], "[model] model: missing; [model] needs `model = PATH.gguf`")
+    if (strict && ngroups == 0) fail(NR, "[group NAME]: none at the end of the file; a cluster needs at least one group")
+}
+'
 
 # Prints the value of KEY in SECTION of FILE (the last one wins), or DEFAULT.
 ifp_ini_get() {
     local file="$1" section="$2" key="$3" default="${4:-}" v
-    v="$(awk -v want_sec="$section" -v want_key="$key" '
-        { sub(/\r$/, "") }
-        /^[ \t]*[;#]/ { next }
-        { sub(/[ \t]+;.*$/, "") }
-        /^[ \t]*\[/ { s = $0; sub(/^[ \t]*\[[ \t]*/, "", s); sub(/[ \t]*\].*$/, "", s); gsub(/[ \t]+/, " ", s); sec = s; next }
-        sec == want_sec && index($0, "=") {
-            k = substr($0, 1, index($0, "=") - 1); v = substr($0, index($0, "=") + 1)
-            gsub(/^[ \t]+|[ \t]+$/, "", k); gsub(/^[ \t]+|[ \t]+$/, "", v)
-            if (k == want_key) { val = v; found = 1 }
-        }
+    v="$(LC_ALL=C awk -v strict=0 -v want_sec="$section" -v want_key="$key" "$_IFP_INI_AWK"'
+        function on_key(s, k, v, line) { if (s == want_sec && k == want_key) { val = v; found = 1 } }
         END { if (found) print val }' "$file")"
     printf '%s\n' "${v:-$default}"
 }
 
 # Prints one line "NAME STAGES" per [group NAME] section of FILE, in file
-# order (stages defaults to 1, as in proto/config.c).
+# order (stages defaults to 1, as in config/config.c).  A file whose
+# sections config.c would refuse (empty, duplicate, unknown, a bad group
+# name, a bad stages value, a syntax error) prints nothing but the error
+# (FILE:LINE: ...) on stderr, and the function returns 1.
 ifp_ini_groups() {
-    awk '
-        { sub(/\r$/, "") }
-        /^[ \t]*[;#]/ { next }
-        { sub(/[ \t]+;.*$/, "") }
-        /^[ \t]*\[/ {
-            s = $0; sub(/^[ \t]*\[[ \t]*/, "", s); sub(/[ \t]*\].*$/, "", s); cur = ""
-            if (s ~ /^group[ \t]+/) {
-                sub(/^group[ \t]+/, "", s); cur = s
-                if (!(cur in stages)) { order[n++] = cur; stages[cur] = 1 }
-            }
-            next
+    LC_ALL=C awk -v strict=1 "$_IFP_INI_AWK"'
+        function on_key(s, k, v, line,   g) {
+            if (s == "model" && k == "model" && v != "") has_model = 1
+            if (s !~ /^group / || k != "stages") return
+            if (v !~ /^[+-]?[0-9]+$/ || v + 0 < 1 || v + 0 > 16)
+                fail(line, "[" s "] stages: \"" v "\": expected an integer in 1..16")
+            g = substr(s, 7); stages[g] = v + 0
         }
-        cur != "" && index($0, "=") {
-            k = substr($0, 1, index($0, "=") - 1); v = substr($0, index($0, "=") + 1)
-            gsub(/^[ \t]+|[ \t]+$/, "", k); gsub(/^[ \t]+|[ \t]+$/, "", v)
-            if (k == "stages") stages[cur] = v
-        }
-        END { for (i = 0; i < n; i++) print order[i], stages[order[i]] }' "$1"
+        END {
+            finish()
+            for (i = 0; i < ngroups; i++) print groups[i], (groups[i] in stages ? stages[groups[i]] : 1)
+        }' "$1"
 }

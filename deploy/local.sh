@@ -4,6 +4,8 @@
 # the background under a supervisor that restarts whatever dies.
 #
 # usage: deploy/local.sh start|stop|status|restart [CONFIG]   (default deploy/local.ini)
+# start first runs `ifp-router --check-config CONFIG` and launches nothing
+# if the config or its model files are wrong.
 #
 # Environment: IFP_BUILD_DIR (default build/), IFP_RUN_DIR (pid files and logs;
 # default /tmp/ifp-local-$USER), IFP_MPIRUN (default mpirun), IFP_MPIRUN_ARGS
@@ -28,7 +30,7 @@ mpirun_bin="${IFP_MPIRUN:-mpirun}"
 start_timeout="${IFP_START_TIMEOUT:-30}"
 stop_timeout="${IFP_STOP_TIMEOUT:-10}"
 
-usage() { sed -n '2,12p' "$script" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,14p' "$script" | sed 's/^# \{0,1\}//'; }
 log_line() { printf '== %s %s\n' "$(date '+%F %T')" "$*"; }
 
 # running PID: the process exists and is not a zombie (PID 1 of a container
@@ -160,11 +162,27 @@ supervise() {
     done
 }
 
+# The groups ("NAME STAGES") and the frontend of $cfg, read the way the C
+# parser reads them (deploy/lib.sh); a file it would refuse is refused here.
 read_config() {
+    local listing
     [[ -r "$cfg" ]] || ifp_die "config not found: $cfg"
-    mapfile -t groups < <(ifp_ini_groups "$cfg")
-    ((${#groups[@]} > 0)) || ifp_die "$cfg has no [group NAME] section"
+    listing="$(ifp_ini_groups "$cfg")" || ifp_die "$cfg: fix the error above"
+    mapfile -t groups <<<"$listing"
+    ((${#groups[@]} > 0)) && [[ -n "${groups[0]}" ]] || ifp_die "$cfg has no [group NAME] section"
     frontend="$(ifp_ini_get "$cfg" router frontend tcp://127.0.0.1:5555)"
+}
+
+# ifp-router --check-config: the whole file and its model files, before
+# anything is launched.  Prints the router's one-line summary, or its error
+# and exits.
+check_config() {
+    local out
+    if ! out="$("$router_bin" --check-config "$cfg" 2>&1)"; then
+        printf '%s\n' "$out" >&2
+        ifp_die "refusing to start: $cfg does not pass ifp-router --check-config"
+    fi
+    printf '%s\n' "$out"
 }
 
 # Tiny requests until one is answered (the router is up and some group has
@@ -196,10 +214,12 @@ wait_ready() {
 }
 
 cmd_start() {
-    read_config
+    [[ -r "$cfg" ]] || ifp_die "config not found: $cfg"
     for bin in "$router_bin" "$shard_bin" "$ifp_bin"; do
         [[ -x "$bin" ]] || ifp_die "$bin not built (cmake -S . -B build && cmake --build build -j)"
     done
+    check_config
+    read_config
     command -v "$mpirun_bin" >/dev/null || ifp_die "mpirun not found ($mpirun_bin); install openmpi-bin or set IFP_MPIRUN"
     mkdir -p "$run"
     if alive "$(pid_of supervisor)" local.sh; then
