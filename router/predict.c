@@ -40,6 +40,7 @@ struct rt_predict {
     int n_waiting, n_running;
     size_t mask_bytes;
     uint8_t **ubits;          /* [n_clusters] packed cluster unions */
+    uint8_t **mbits;          /* [n_clusters] packed cluster medoids */
     int n_clusters;
 };
 
@@ -72,21 +73,44 @@ void rt_job_free(rt_job_t *j) {
 
 static int popcount64(uint64_t x) { return __builtin_popcountll(x); }
 
-double rt_bits_coverage(const uint8_t *m, const uint8_t *u, int n_layers, int d_ffn) {
-    size_t per = (size_t)(d_ffn + 7) / 8, total = per * (size_t)n_layers, i = 0;
-    int64_t have = 0, kept = 0;
+/* |a|, |b| and |a & b| of two packed masks. */
+static void bits_counts(const uint8_t *a, const uint8_t *b, size_t total, int64_t *na, int64_t *nb, int64_t *nab) {
+    int64_t x = 0, y = 0, z = 0;
+    size_t i = 0;
     for (; i + 8 <= total; i += 8) {
-        uint64_t a, b;
-        memcpy(&a, m + i, 8);
-        memcpy(&b, u + i, 8);
-        kept += popcount64(a);
-        have += popcount64(a & b);
+        uint64_t p, q;
+        memcpy(&p, a + i, 8);
+        memcpy(&q, b + i, 8);
+        x += popcount64(p);
+        y += popcount64(q);
+        z += popcount64(p & q);
     }
     for (; i < total; i++) {
-        kept += popcount64(m[i]);
-        have += popcount64((uint64_t)(m[i] & u[i]));
+        x += popcount64(a[i]);
+        y += popcount64(b[i]);
+        z += popcount64((uint64_t)(a[i] & b[i]));
     }
+    *na = x, *nb = y, *nab = z;
+}
+
+double rt_bits_coverage(const uint8_t *m, const uint8_t *u, int n_layers, int d_ffn) {
+    int64_t kept, nu, have;
+    bits_counts(m, u, (size_t)(d_ffn + 7) / 8 * (size_t)n_layers, &kept, &nu, &have);
     return kept ? (double)have / (double)kept : 1.0;
+}
+
+int rt_bits_nearest(const uint8_t *m, const uint8_t *const *medoids, int n, int n_layers, int d_ffn) {
+    size_t total = (size_t)(d_ffn + 7) / 8 * (size_t)n_layers;
+    int best = -1;
+    double bd = 0;
+    for (int c = 0; c < n; c++) {
+        int64_t na, nb, inter;
+        bits_counts(m, medoids[c], total, &na, &nb, &inter);
+        int64_t uni = na + nb - inter; /* ifp_mask_jaccard_distance, from counts */
+        double d = uni == 0 ? 0.0 : 1.0 - (double)inter / (double)uni;
+        if (best < 0 || d < bd) bd = d, best = c;
+    }
+    return best;
 }
 
 /* ---------------------------------------------------------------- worker */
@@ -158,7 +182,9 @@ static void run_job(worker_t *w, rt_job_t *j) {
     ifp_wire_mask_pack(m, j->bits);
     for (int c = 0; c < pool->n_clusters; c++)
         j->cov[c] = rt_bits_coverage(j->bits, pool->ubits[c], P->n_layers, P->d_ffn);
-    j->nearest = P->clusters ? ifp_cluster_nearest(P->clusters, m) : -1;
+    j->nearest = pool->n_clusters ? rt_bits_nearest(j->bits, (const uint8_t *const *)pool->mbits, pool->n_clusters,
+                                                    P->n_layers, P->d_ffn)
+                                  : -1;
     ifp_mask_destroy(&m);
 }
 
@@ -225,11 +251,13 @@ int rt_predict_new(const rt_predict_params_t *p, rt_predict_t **out, ifp_err_t *
     P->n_clusters = p->clusters ? p->clusters->n_clusters : 0;
     if (P->n_clusters) {
         P->ubits = calloc((size_t)P->n_clusters, sizeof *P->ubits);
-        for (int c = 0; P->ubits && c < P->n_clusters; c++) {
-            if (!(P->ubits[c] = malloc(P->mask_bytes))) break;
+        P->mbits = calloc((size_t)P->n_clusters, sizeof *P->mbits);
+        for (int c = 0; P->ubits && P->mbits && c < P->n_clusters; c++) {
+            if (!(P->ubits[c] = malloc(P->mask_bytes)) || !(P->mbits[c] = malloc(P->mask_bytes))) break;
             ifp_wire_mask_pack(p->clusters->c[c].uni, P->ubits[c]);
+            ifp_wire_mask_pack(p->clusters->c[c].medoid, P->mbits[c]);
         }
-        if (!P->ubits || !P->ubits[P->n_clusters - 1]) {
+        if (!P->ubits || !P->mbits || !P->mbits[P->n_clusters - 1]) {
             rc = ifp_errf(err, IFP_ENOMEM, "out of memory");
             goto fail;
         }
@@ -393,8 +421,12 @@ void rt_predict_destroy(rt_predict_t **pp) {
         ifp_tokenizer_destroy(&P->w[i].tok);
         ifp_predictor_destroy(&P->w[i].pred);
     }
-    for (int c = 0; P->ubits && c < P->n_clusters; c++) free(P->ubits[c]);
+    for (int c = 0; c < P->n_clusters; c++) {
+        if (P->ubits) free(P->ubits[c]);
+        if (P->mbits) free(P->mbits[c]);
+    }
     free(P->ubits);
+    free(P->mbits);
     free(P->w);
     free(P->ready);
     free(P);

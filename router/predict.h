@@ -99,5 +99,8 @@ int rt_predict_running(const rt_predict_t *p);
 /* Coverage of a packed mask by packed union u: Σ popcount(m & u) / Σ
  * popcount(m) over n_layers rows of ceil(d_ffn/8) bytes (1 if m is empty). */
 double rt_bits_coverage(const uint8_t *m, const uint8_t *u, int n_layers, int d_ffn);
+/* The nearest of n packed medoids to packed mask m by Jaccard distance (as
+ * ifp_cluster_nearest: ties -> the lower index); -1 if n is 0. */
+int rt_bits_nearest(const uint8_t *m, const uint8_t *const *medoids, int n, int n_layers, int d_ffn);
 
 #endif

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 
 #include "balancer.h"
+#include "predict.h"
+#include "wire.h"
 
 #define NL 2
 #define DF 16
@@ -312,9 +314,57 @@ static void demand_and_set_cluster(void **u) {
     rt_balancer_destroy(&b);
 }
 
+/* The router's routing facts from packed bits equal the list-based ones:
+ * coverage (ifp_mask_coverage), the nearest medoid (ifp_cluster_nearest's
+ * Jaccard rule, ties -> lower index). */
+static void bits_match_lists(void **u) {
+    (void)u;
+    enum { L = 3, F = 77, NC = 5 };
+    uint64_t s = 12345;
+    ifp_mask_t *med[NC], *m = ifp_mask_new(L, F);
+    uint8_t *mb[NC], bits[L * ((F + 7) / 8)];
+    for (int c = 0; c < NC; c++) {
+        med[c] = ifp_mask_new(L, F);
+        mb[c] = malloc(sizeof bits);
+    }
+    for (int trial = 0; trial < 200; trial++) {
+        for (int c = 0; c <= NC; c++) {
+            ifp_mask_t *x = c < NC ? med[c] : m;
+            for (int l = 0; l < L; l++) {
+                int n = 0;
+                for (int j = 0; j < F; j++) {
+                    s = s * 6364136223846793005ull + 1442695040888963407ull;
+                    if ((s >> 33) % 3 == 0 || (trial % 7 == 0 && c == 1)) x->kept[l][n++] = j;
+                }
+                if (!n) x->kept[l][n++] = (int32_t)(trial % F);
+                x->n_kept[l] = n;
+            }
+        }
+        if (trial % 11 == 0) { /* ties: two identical medoids */
+            ifp_mask_t *t = ifp_mask_clone(med[2]);
+            ifp_mask_destroy(&med[3]);
+            med[3] = t;
+        }
+        ifp_wire_mask_pack(m, bits);
+        int want = -1;
+        double bd = 0;
+        for (int c = 0; c < NC; c++) {
+            ifp_wire_mask_pack(med[c], mb[c]);
+            assert_true(rt_bits_coverage(bits, mb[c], L, F) == ifp_mask_coverage(m, med[c]));
+            double d = ifp_mask_jaccard_distance(m, med[c]);
+            if (want < 0 || d < bd) bd = d, want = c;
+        }
+        assert_int_equal(rt_bits_nearest(bits, (const uint8_t *const *)mb, NC, L, F), want);
+    }
+    assert_int_equal(rt_bits_nearest(bits, NULL, 0, L, F), -1);
+    for (int c = 0; c < NC; c++) ifp_mask_destroy(&med[c]), free(mb[c]);
+    ifp_mask_destroy(&m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(affinity_covering_cheapest),
+        cmocka_unit_test(bits_match_lists),
         cmocka_unit_test(spill_when_full_then_wait),
         cmocka_unit_test(spill_by_imbalance),
         cmocka_unit_test(dense_fallback_and_never),
