@@ -126,7 +126,13 @@ static inline const char *ct_mpirun(void) {
  * embedded model, then router_extra (more [router] keys; later keys win)
  * and groups_ini ([group NAME] sections).  Group names and stage counts are
  * taken from groups_ini ("[group NAME]" then "stages = P"). */
+static inline ct_cluster_t *ct_cluster_new_pred(const char *router_extra, const char *groups_ini, const char *predictor);
 static inline ct_cluster_t *ct_cluster_new(const char *router_extra, const char *groups_ini) {
+    return ct_cluster_new_pred(router_extra, groups_ini, NULL);
+}
+
+/* The same with another predictor GGUF (NULL: ifp-mix's). */
+static inline ct_cluster_t *ct_cluster_new_pred(const char *router_extra, const char *groups_ini, const char *predictor) {
     ct_cluster_t *cl = calloc(1, sizeof *cl);
     if (!cl) return NULL;
     snprintf(cl->dir, sizeof cl->dir, "/tmp/ifp-ct-XXXXXX");
@@ -146,7 +152,8 @@ static inline ct_cluster_t *ct_cluster_new(const char *router_extra, const char 
             "[router]\nfrontend = %s\nbackend = ipc://%s/be\nheartbeat_ms = 100\nliveness = 4\nmax_tokens = 32\n%s\n"
             "[model]\nmodel = %s\npredictor = %s\nclusters = %s\n\n%s\n",
             cl->frontend, cl->dir, router_extra ? router_extra : "", IFP_SOURCE_DIR "/models/ifp-mix/ifp-mix.gguf",
-            IFP_SOURCE_DIR "/models/ifp-mix/ifp-mix-predictor.gguf", IFP_SOURCE_DIR "/models/ifp-mix/clusters-k4.gguf",
+            predictor ? predictor : IFP_SOURCE_DIR "/models/ifp-mix/ifp-mix-predictor.gguf",
+            IFP_SOURCE_DIR "/models/ifp-mix/clusters-k4.gguf",
             groups_ini);
     fclose(f);
     for (const char *s = strstr(groups_ini, "[group "); s && cl->n_groups < CT_MAX_GROUPS; s = strstr(s + 1, "[group ")) {
@@ -408,6 +415,41 @@ static inline int ct_run(const char *const *argv, char **out, char **err) {
     int st;
     waitpid(pid, &st, 0);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* The router's status (Ping -> Pong) on a connection of its own; the
+ * returned ServerMessage is the caller's (ifp__server_message__free_unpacked),
+ * NULL if no Pong came within timeout_ms. */
+static inline Ifp__ServerMessage *ct_ping(ct_cluster_t *cl, int timeout_ms) {
+    void *s = ct_client(cl);
+    if (!s) return NULL;
+    Ifp__Ping p = IFP__PING__INIT;
+    p.id = "ct-ping";
+    Ifp__ClientMessage m = IFP__CLIENT_MESSAGE__INIT;
+    m.msg_case = IFP__CLIENT_MESSAGE__MSG_PING;
+    m.ping = &p;
+    Ifp__ServerMessage *got = NULL;
+    double end = ct_now_ms() + timeout_ms;
+    if (ifp_wire_send(s, NULL, NULL, 0, &m.base) == 0)
+        while (!got && ct_now_ms() < end) {
+            zmq_pollitem_t it = {s, 0, ZMQ_POLLIN, 0};
+            if (zmq_poll(&it, 1, 50) <= 0) continue;
+            ifp_frames_t f;
+            if (ifp_wire_recv(s, &f, ZMQ_DONTWAIT) < 0) continue;
+            Ifp__ServerMessage *x = ifp_wire_server_msg(ifp_frame_data(&f, f.n - 1), ifp_frame_size(&f, f.n - 1));
+            ifp_frames_close(&f);
+            if (x && x->msg_case == IFP__SERVER_MESSAGE__MSG_PONG) got = x;
+            else if (x) ifp__server_message__free_unpacked(x, NULL);
+        }
+    zmq_close(s);
+    return got;
+}
+
+/* Counter `name` of a Pong, -1 if absent. */
+static inline long long ct_counter(const Ifp__ServerMessage *pong, const char *name) {
+    for (size_t i = 0; pong && i < pong->pong->n_counters; i++)
+        if (!strcmp(pong->pong->counters[i]->name, name)) return (long long)pong->pong->counters[i]->value;
+    return -1;
 }
 
 /* Index of group `name` in cl, or -1. */
