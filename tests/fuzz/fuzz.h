@@ -36,6 +36,11 @@ void ifp_fuzz_touch(const void *p, size_t n);
  * returns its length. */
 size_t ifp_fuzz_touch_str(const char *s);
 
+/* 1 if p[0..n) is strict UTF-8 (RFC 3629: no overlong forms, surrogates or
+ * code points past U+10FFFF; NUL allowed).  A reference written from the
+ * RFC by code-point arithmetic, independent of core/utf8.c. */
+int ifp_fuzz_valid_utf8(const void *p, size_t n);
+
 /* After a failed call: rc is a negative IFP_E* code, err->code == rc and
  * err->msg a non-empty NUL-terminated message. */
 void ifp_fuzz_check_err(int rc, const ifp_err_t *err);
@@ -56,6 +61,10 @@ const char *ifp_fuzz_source_path(const char *rel);
  * length, each set oneof member, the unknown fields.  Checks it with
  * protobuf_c_message_check. */
 void ifp_fuzz_pb_walk(const ProtobufCMessage *m);
+/* ifp_wire_check_text on the bytes m was decoded from, with its contract:
+ * 0 and an empty why, or -1 and "<field path>: what"; when it passes, every
+ * string field of m is valid UTF-8.  Returns its result. */
+int ifp_fuzz_pb_check_text(const ProtobufCMessage *m, const void *data, size_t len);
 /* Re-encodes m, decodes that with decode (the decoder that produced m) and
  * checks the second encoding equals the first: what a decoder accepts
  * survives a round trip unchanged.  (Skipped for a message holding an

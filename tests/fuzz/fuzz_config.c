@@ -30,11 +30,14 @@ static void check_config(const ifp_config_file_t *c) {
                c->max_tokens_limit);
     FUZZ_CHECK(c->heartbeat_ms >= 10 && c->liveness >= 1 && c->queue_max >= 0, "router values out of range");
     FUZZ_CHECK(c->min_coverage >= 0 && c->min_coverage <= 1 && c->balance_rel >= 1, "router values out of range");
-    FUZZ_CHECK(c->n_groups >= 0 && c->n_groups <= IFP_CFG_MAX_GROUPS, "%d groups", c->n_groups);
+    FUZZ_CHECK(c->n_groups >= 1 && c->n_groups <= IFP_CFG_MAX_GROUPS, "%d groups", c->n_groups);
+    FUZZ_CHECK(strcmp(c->frontend, c->backend) != 0, "frontend and backend are both %s", c->frontend);
     for (int i = 0; i < c->n_groups; i++) {
         const ifp_group_cfg_t *g = &c->groups[i];
         check_str(g->name, sizeof g->name, "group name");
-        FUZZ_CHECK(g->name[0], "group %d has an empty name", i);
+        FUZZ_CHECK(g->name[0] && strspn(g->name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") ==
+                       strlen(g->name),
+                   "group name '%s' is not 1..63 letters, digits, '-' or '_'", g->name);
         FUZZ_CHECK(ifp_config_group(c, g->name) == g, "group '%s' is not found by name (or twice)", g->name);
         FUZZ_CHECK(g->stages >= 1 && g->stages <= IFP_CFG_MAX_STAGES, "group %s: %d stages", g->name, g->stages);
         FUZZ_CHECK(g->n_layers_given == 0 || g->n_layers_given == g->stages, "group %s: %d layers for %d stages",
@@ -71,8 +74,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FUZZ_CHECK(c && c2, "out of memory");
     ifp_err_t err = {0}, err2 = {0};
     int rc = ifp_config_parse(text, BASE_DIR, c, &err);
-    if (rc) ifp_fuzz_check_err(rc, &err);
-    else check_config(c);
+    if (rc) {
+        ifp_fuzz_check_err(rc, &err);
+        FUZZ_CHECK(rc == IFP_EFORMAT && strncmp(err.msg, "config:", 7) == 0, "parse error %d '%s' is not \"config:LINE: ...\"",
+                   rc, err.msg);
+        FUZZ_CHECK(c->n_groups == 0, "a refused config left %d groups behind", c->n_groups);
+    } else {
+        check_config(c);
+    }
     /* the file reader: same text (up to a NUL, where the string stops) */
     if (!memchr(data, '\0', size)) {
         const char *path = ifp_fuzz_memfile(0, data, size);

@@ -30,6 +30,8 @@ static size_t elem_size(ProtobufCType t) {
  * unknown field and packs it back as 00, which it then refuses.  ifp never
  * re-sends a message it received, so such messages skip the round trip. */
 static int zero_tags;
+/* Set while ifp_fuzz_pb_check_text walks: every string must be UTF-8. */
+static int want_utf8;
 
 static void walk(const ProtobufCMessage *m, int depth);
 
@@ -38,7 +40,9 @@ static void walk_value(const ProtobufCFieldDescriptor *f, const void *v, int dep
     case PROTOBUF_C_TYPE_STRING: {
         const char *s = *(char *const *)v;
         FUZZ_CHECK(s != NULL, "string field %s is NULL", f->name);
-        ifp_fuzz_touch_str(s);
+        size_t n = ifp_fuzz_touch_str(s);
+        FUZZ_CHECK(!want_utf8 || ifp_fuzz_valid_utf8(s, n), "field %s passed ifp_wire_check_text but is not UTF-8",
+                   f->name);
         break;
     }
     case PROTOBUF_C_TYPE_BYTES: {
@@ -90,6 +94,23 @@ void ifp_fuzz_pb_walk(const ProtobufCMessage *m) {
     zero_tags = 0;
     walk(m, 0);
     FUZZ_CHECK(protobuf_c_message_check(m), "unpacked %s fails protobuf_c_message_check", m->descriptor->name);
+}
+
+int ifp_fuzz_pb_check_text(const ProtobufCMessage *m, const void *data, size_t len) {
+    char why[256];
+    memset(why, 'x', sizeof why);
+    int rc = ifp_wire_check_text(m->descriptor, data, len, why, sizeof why);
+    size_t n = strnlen(why, sizeof why);
+    FUZZ_CHECK(n < sizeof why, "why is not NUL-terminated");
+    if (rc) {
+        FUZZ_CHECK(rc == -1 && n > 0 && strchr(why, ':'), "check_text returned %d with why '%s'", rc, why);
+        return rc;
+    }
+    FUZZ_CHECK(n == 0, "check_text passed with why '%s'", why);
+    want_utf8 = 1;
+    walk(m, 0);
+    want_utf8 = 0;
+    return 0;
 }
 
 void ifp_fuzz_pb_roundtrip(const ProtobufCMessage *m, ProtobufCMessage *(*decode)(const void *, size_t)) {

@@ -8,7 +8,9 @@
  *     read as the space it stands for);
  *   - as little-endian int32 token ids (any value, in range or not):
  *     decoded piece by piece and in one call, into a full buffer and into a
- *     short one (a NUL-terminated prefix, the same full length). */
+ *     short one (a NUL-terminated prefix, the same full length);
+ * and the bytes go through core/utf8.h's validator (what the router checks
+ * client text with), compared with an independent reference. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +18,7 @@
 #include "fuzz.h"
 #include "gguf.h"
 #include "tokenizer.h"
+#include "utf8.h"
 
 static ifp_tokenizer_t *tok;
 
@@ -30,21 +33,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     }
     ifp_gguf_close(&g);
     return 0;
-}
-
-/* Strict UTF-8 (no overlong forms, surrogates or code points past U+10FFFF). */
-static int valid_utf8(const unsigned char *s, size_t n) {
-    for (size_t i = 0; i < n;) {
-        unsigned c = s[i];
-        size_t len = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
-        if (!len || len > n - i) return 0;
-        for (size_t k = 1; k < len; k++)
-            if ((s[i + k] & 0xC0) != 0x80) return 0;
-        if (len == 3 && ((c == 0xE0 && s[i + 1] < 0xA0) || (c == 0xED && s[i + 1] > 0x9F))) return 0;
-        if (len == 4 && ((c == 0xF0 && s[i + 1] < 0x90) || (c == 0xF4 && s[i + 1] > 0x8F))) return 0;
-        i += len;
-    }
-    return 1;
 }
 
 /* s with every U+2581 ('▁', the piece marker for a space) turned into ' '. */
@@ -78,7 +66,7 @@ static void encode(const char *text, size_t len) {
         FUZZ_CHECK(ifp_tokenizer_encode(tok, text, bos, NULL, 0) == n, "count without a buffer differs");
         FUZZ_CHECK(ifp_tokenizer_encode(tok, text, bos, few, 2) == n, "count with a short buffer differs");
         FUZZ_CHECK(n < 1 || few[0] == ids[0], "a short buffer got other ids");
-        if (!bos || !valid_utf8((const unsigned char *)text, len)) continue;
+        if (!bos || !ifp_fuzz_valid_utf8(text, len)) continue;
         /* decode(encode(s)) == s: BOS drops the dummy-prefix space */
         char *want = malloc(len + 1), *got = malloc(len + 2);
         FUZZ_CHECK(want && got, "out of memory");
@@ -126,7 +114,20 @@ static void decode(const uint8_t *data, size_t size) {
     free(ids);
 }
 
+static void utf8(const uint8_t *data, size_t size) {
+    size_t v = ifp_utf8_valid_prefix(data, size);
+    FUZZ_CHECK(v <= size && ifp_fuzz_valid_utf8(data, v), "valid prefix %zu of %zu is not valid", v, size);
+    for (size_t len = 1; v < size && len <= 4 && len <= size - v; len++)
+        FUZZ_CHECK(!ifp_fuzz_valid_utf8(data + v, len), "valid prefix %zu stops before a valid character", v);
+    size_t at = 0;
+    const uint8_t *nul = memchr(data, 0, v);
+    int rc = ifp_utf8_check_text(data, size, &at);
+    if (v == size && !nul) FUZZ_CHECK(rc == 0, "check_text refused valid text");
+    else FUZZ_CHECK(rc == -1 && at == (nul ? (size_t)(nul - data) : v), "check_text: %d at %zu (prefix %zu)", rc, at, v);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    utf8(data, size);
     char *text = malloc(size + 1);
     FUZZ_CHECK(text != NULL, "out of memory");
     memcpy(text, data, size);

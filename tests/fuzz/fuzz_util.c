@@ -47,6 +47,27 @@ void ifp_fuzz_check_err(int rc, const ifp_err_t *err) {
     FUZZ_CHECK(strcmp(ifp_strerror(rc), "") != 0, "no name for code %d", rc);
 }
 
+int ifp_fuzz_valid_utf8(const void *p, size_t n) {
+    const unsigned char *s = p;
+    for (size_t i = 0; i < n;) {
+        unsigned c = s[i];
+        size_t len = c < 0x80                 ? 1
+                     : c >= 0xC2 && c <= 0xDF ? 2
+                     : c >= 0xE0 && c <= 0xEF ? 3
+                     : c >= 0xF0 && c <= 0xF4 ? 4
+                                              : 0;
+        if (!len || len > n - i) return 0;
+        for (size_t k = 1; k < len; k++)
+            if ((s[i + k] & 0xC0) != 0x80) return 0;
+        uint32_t cp = len == 1 ? c : len == 2 ? c & 0x1F : len == 3 ? c & 0x0F : c & 0x07;
+        for (size_t k = 1; k < len; k++) cp = cp << 6 | (s[i + k] & 0x3F);
+        static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
+        if (cp < min_cp[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+        i += len;
+    }
+    return 1;
+}
+
 /* ---------------------------------------------------------------- files */
 
 #define MEMFILES 4

@@ -2,21 +2,24 @@
  *
  * Input: frames in the fuzz.h encoding (ifp_fuzz_split_frames), received
  * through a ZeroMQ socket with ifp_wire_recv.  Then what rt_on_client
- * (router/clients.c) does before it touches its state: the frame layout
- * [identity][body] or [identity][""][body], ifp_wire_client_msg on the
- * body, and for a Request the admission check rt_admit_check + rt_admit_fit
- * with the limits of the embedded model (models/ifp-mix) and its tokenizer. */
+ * (router/frontend.c) does before it touches its state: the frame layout
+ * [identity][body] or [identity][""][body], the size limit, ifp_wire_client_msg
+ * on the body, ifp_wire_check_text (strings must be UTF-8 without NUL), and
+ * for a Request the admission check rt_admit_check + rt_admit_fit with the
+ * limits the router derives from the embedded model (models/ifp-mix) and its
+ * tokenizer (router/router.c). */
 #include <stdio.h>
 #include <string.h>
 
 #include "admit.h"
-#include "reqtable.h" /* RT_MAX_STOP, RT_STOP_MAX */
+#include "request.h" /* RT_MAX_STOP, RT_STOP_MAX */
 #include "fuzz.h"
 #include "gguf.h"
 #include "model.h"
 #include "tokenizer.h"
 
 static rt_limits_t lim;
+static size_t front_max_valid; /* the largest body the router reads */
 static ifp_tokenizer_t *tok;
 static int32_t ids[1 << 16];
 
@@ -39,6 +42,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     }
     lim = (rt_limits_t){.vocab = c.vocab, .ctx = c.ctx, .max_tokens = 128, .max_tokens_limit = 4096,
                         .max_prompt_bytes = (size_t)c.ctx * longest + 16, .have_predictor = 1};
+    front_max_valid = 16 + (RT_ID_MAX + 8) + (lim.max_prompt_bytes + 8) + 6 * (size_t)c.ctx + 8 +
+                      RT_MAX_STOP * (RT_STOP_MAX + 4) + (RT_TASK_MAX + 8) + 128;
     return 0;
 }
 
@@ -93,21 +98,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     ifp_fuzz_recv_frames(&s, &f);
     /* rt_on_client: [identity][body] from a DEALER, [identity][""][body] from a REQ */
     int delim = f.n == 3 && ifp_frame_size(&f, 1) == 0;
-    if (!f.truncated && (f.n == 2 || delim)) {
-        int body = delim ? 2 : 1;
-        Ifp__ClientMessage *m = ifp_wire_client_msg(ifp_frame_data(&f, body), ifp_frame_size(&f, body));
-        if (m) {
-            ifp_fuzz_pb_walk(&m->base);
-            ifp_fuzz_pb_roundtrip(&m->base, decode);
-            switch (m->msg_case) {
-            case IFP__CLIENT_MESSAGE__MSG_REQUEST: admit(m->request); break;
-            case IFP__CLIENT_MESSAGE__MSG_CANCEL: ifp_fuzz_touch_str(m->cancel->id); break;
-            case IFP__CLIENT_MESSAGE__MSG_PING: ifp_fuzz_touch_str(m->ping->id); break;
-            default: FUZZ_CHECK(0, "ifp_wire_client_msg returned a message with case %d", (int)m->msg_case);
-            }
-            ifp__client_message__free_unpacked(m, NULL);
+    if (f.truncated || (f.n != 2 && !delim)) goto out;
+    int body = delim ? 2 : 1;
+    const void *p = ifp_frame_data(&f, body);
+    size_t len = ifp_frame_size(&f, body);
+    if (len > front_max_valid) goto out; /* refused unread */
+    Ifp__ClientMessage *m = ifp_wire_client_msg(p, len);
+    if (!m) goto out;
+    ifp_fuzz_pb_walk(&m->base);
+    ifp_fuzz_pb_roundtrip(&m->base, decode);
+    if (ifp_fuzz_pb_check_text(&m->base, p, len) == 0) { /* else refused naming the field */
+        switch (m->msg_case) {
+        case IFP__CLIENT_MESSAGE__MSG_REQUEST: admit(m->request); break;
+        case IFP__CLIENT_MESSAGE__MSG_CANCEL: ifp_fuzz_touch_str(m->cancel->id); break;
+        case IFP__CLIENT_MESSAGE__MSG_PING: ifp_fuzz_touch_str(m->ping->id); break;
+        default: FUZZ_CHECK(0, "ifp_wire_client_msg returned a message with case %d", (int)m->msg_case);
         }
     }
+    ifp__client_message__free_unpacked(m, NULL);
+out:
     ifp_frames_close(&f);
     return 0;
 }

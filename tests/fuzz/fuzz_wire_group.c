@@ -1,7 +1,7 @@
-/* fuzz_wire_group — GroupToRouter as the router reads it (router/groups.c):
+/* fuzz_wire_group — GroupToRouter as the router reads it (router/backend.c):
  * ifp_wire_group_msg on the body frame, then every field walked (heartbeat
- * running/finished lists, token batches, work errors) and the message
- * re-encoded. */
+ * running/finished lists, token batches, work errors), ifp_wire_check_text
+ * (string fields UTF-8 without NUL) and the message re-encoded. */
 #include "fuzz.h"
 
 static ProtobufCMessage *decode(const void *p, size_t n) {
@@ -13,6 +13,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     Ifp__GroupToRouter *m = ifp_wire_group_msg(data, size);
     if (!m) return 0;
     ifp_fuzz_pb_walk(&m->base);
+    ifp_fuzz_pb_check_text(&m->base, data, size);
     ifp_fuzz_pb_roundtrip(&m->base, decode);
     switch (m->msg_case) {
     case IFP__GROUP_TO_ROUTER__MSG_HEARTBEAT: {

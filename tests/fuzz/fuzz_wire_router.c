@@ -1,10 +1,10 @@
-/* fuzz_wire_router — RouterToGroup as a shard group reads it (shard/link.c):
- * ifp_wire_router_msg on the one frame, every field walked, the message
- * re-encoded; for a Work, its packed FFN mask unpacked with
- * ifp_wire_mask_unpack for the embedded model's shape (models/ifp-mix, as
- * the shard does) and for a shape taken from the Work itself (so that any
- * mask length can be valid), and a mask that unpacks packs back to the same
- * bytes. */
+/* fuzz_wire_router — RouterToGroup as a shard group reads it (its router link):
+ * ifp_wire_router_msg on the one frame, every field walked,
+ * ifp_wire_check_text, the message re-encoded; for a Work, its packed FFN
+ * mask unpacked with ifp_wire_mask_unpack for the embedded model's shape
+ * (models/ifp-mix, as the shard does) and for a shape taken from the Work
+ * itself (so that any mask length can be valid), and a mask that unpacks
+ * packs back to the same bytes. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +81,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     Ifp__RouterToGroup *m = ifp_wire_router_msg(data, size);
     if (!m) return 0;
     ifp_fuzz_pb_walk(&m->base);
+    ifp_fuzz_pb_check_text(&m->base, data, size);
     ifp_fuzz_pb_roundtrip(&m->base, decode);
     switch (m->msg_case) {
     case IFP__ROUTER_TO_GROUP__MSG_WORK: work(m->work); break;

@@ -1,7 +1,7 @@
 /* fuzz_wire_server — ServerMessage as a client reads it (tools/cmd_client.c):
  * ifp_wire_server_msg on the last frame, every field walked (token events,
  * replies with usage/timings/debug, errors, pongs with group status and
- * counters, progress) and the message re-encoded. */
+ * counters, progress), ifp_wire_check_text and the message re-encoded. */
 #include "fuzz.h"
 
 static ProtobufCMessage *decode(const void *p, size_t n) {
@@ -13,6 +13,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     Ifp__ServerMessage *m = ifp_wire_server_msg(data, size);
     if (!m) return 0;
     ifp_fuzz_pb_walk(&m->base);
+    ifp_fuzz_pb_check_text(&m->base, data, size);
     ifp_fuzz_pb_roundtrip(&m->base, decode);
     switch (m->msg_case) {
     case IFP__SERVER_MESSAGE__MSG_TOKEN:
