@@ -1,12 +1,15 @@
 #include "synth.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "gguf.h"
+#include "tokenizer.h"
 
 static const ifp_synth_shape_t g_shapes[] = {
     {"3b", 6656},
@@ -183,14 +186,22 @@ int ifp_synth_write_gguf(const ifp_model_t *m, const char *path, const ifp_synth
 
 /* ---- a synthetic predictor -------------------------------------------------------------------- */
 
+/* A backbone of the paper's proportions: heads of 64 (no GQA, RoPE over the
+ * whole head), d_ffn = 4 d_model.  The paper's own is d 1024, 16 layers. */
+static ifp_config_t backbone_shape(int dim, int n_layers, int vocab, int ctx) {
+    ifp_config_t c = {.dim = dim, .n_layers = n_layers, .n_heads = dim / 64, .n_kv_heads = dim / 64, .head_dim = 64,
+                      .d_ffn = 4 * dim, .vocab = vocab, .ctx = ctx, .norm_eps = 1e-5f, .rope_theta = 10000.0f,
+                      .rope_dim = 64};
+    return c;
+}
+
 int ifp_synth_predictor_default(const char *target_shape, ifp_synth_predictor_t *p, ifp_err_t *err) {
     const ifp_synth_shape_t *s = ifp_synth_shape_find(target_shape);
     if (!s)
         return ifp_errf(err, IFP_EINVAL, "unknown shape '%s' (known: 3b, 6b, 9b, 12b)",
                         target_shape ? target_shape : "(null)");
     ifp_synth_predictor_t d = {
-        .backbone = {.dim = 1024, .n_layers = 16, .n_heads = 16, .n_kv_heads = 16, .head_dim = 64, .d_ffn = 4096,
-                     .vocab = IFP_SYNTH_VOCAB, .ctx = 512, .norm_eps = 1e-5f, .rope_theta = 10000.0f, .rope_dim = 64},
+        .backbone = backbone_shape(1024, 16, IFP_SYNTH_VOCAB, 512),
         .hidden = 128,
         .target_layers = IFP_SYNTH_LAYERS,
         .target_ffn = s->d_ffn,
@@ -202,12 +213,18 @@ int ifp_synth_predictor_default(const char *target_shape, ifp_synth_predictor_t 
     return IFP_OK;
 }
 
+uint64_t ifp_synth_backbone_params(const ifp_config_t *c) {
+    return (uint64_t)c->n_layers * ifp_synth_layer_params(c, c->d_ffn) + (uint64_t)c->vocab * c->dim + c->dim;
+}
+
 uint64_t ifp_synth_predictor_params(const ifp_synth_predictor_t *p) {
     const ifp_config_t *c = &p->backbone;
     uint64_t S = (uint64_t)p->target_layers * p->target_ffn, H = (uint64_t)p->hidden;
-    return (uint64_t)c->n_layers * ifp_synth_layer_params(c, c->d_ffn) + (uint64_t)c->vocab * c->dim + c->dim +
-           H * c->dim + H + S * H + S;
+    return ifp_synth_backbone_params(c) + H * c->dim + H + S * H + S;
 }
+
+#define TOK_PREFIX "tokenizer.ggml."
+#define TOK_PREFIX_LEN (sizeof TOK_PREFIX - 1)
 
 /* splitmix64 uniforms in [-scale, scale). */
 static void fill_uniform(float *v, size_t n, float scale, uint64_t *s) {
@@ -254,6 +271,16 @@ int ifp_synth_predictor_write(const ifp_synth_predictor_t *p, const char *path, 
     if (!rc) rc = ifp_gguf_writer_set_u32(wr.w, "ifp.predictor.head_hidden", (uint32_t)p->hidden);
     if (!rc) rc = ifp_gguf_writer_set_str(wr.w, "ifp.predictor.feature", "last_token_final_norm");
     if (!rc) rc = ifp_gguf_writer_set_str(wr.w, "ifp.predictor.head_activation", "silu");
+    if (!rc) rc = ifp_gguf_writer_set_u64(wr.w, "ifp.synth.seed", p->seed);
+    for (uint64_t i = 0; p->tokenizer && !rc && i < ifp_gguf_n_kv(p->tokenizer); i++) {
+        const ifp_gguf_kv_t *kv = ifp_gguf_kv_at(p->tokenizer, i);
+        if (kv->key.len > TOK_PREFIX_LEN && !memcmp(kv->key.ptr, TOK_PREFIX, TOK_PREFIX_LEN) &&
+            (rc = ifp_gguf_writer_copy_kv(wr.w, kv)) == IFP_EINVAL) {
+            rc = ifp_errf(err, rc, "%s: cannot copy tokenizer key %.*s from %s", path, (int)kv->key.len, kv->key.ptr,
+                          ifp_gguf_path(p->tokenizer));
+            goto done;
+        }
+    }
     if (!rc) rc = put_layers(&wr, bb);
     if (!rc) rc = put_tensor(&wr, "output_norm.weight", norm, D, 1, 1);
     if (!rc) rc = put_tensor(&wr, "ifp.head.fc1.weight", w1, D, H, 0);
@@ -270,4 +297,116 @@ done:
     ifp_model_free(&bb);
     free(norm), free(w1), free(b1), free(w2), free(b2);
     return rc;
+}
+
+/* ---- a predictor for an existing model -------------------------------------------------------- */
+
+int ifp_synth_parse_size(const char *s, uint64_t *out, ifp_err_t *err) {
+    const char *what = "a parameter count such as 302m, 30m, 1.2b, 500k or 2000000";
+    /* digits [. digits] [suffix]: checked here, so strtod sees no sign, hex, exponent or inf */
+    size_t i = 0, digits = 0;
+    for (; s && isdigit((unsigned char)s[i]); i++) digits++;
+    if (s && s[i] == '.')
+        for (i++; isdigit((unsigned char)s[i]); i++) digits++;
+    if (!s || !digits) return ifp_errf(err, IFP_EINVAL, "'%s' is not a size (%s)", s ? s : "", what);
+    double mult = 1;
+    int c = tolower((unsigned char)s[i]);
+    if (c == 'k') mult = 1e3, i++;
+    else if (c == 'm') mult = 1e6, i++;
+    else if (c == 'b' || c == 'g') mult = 1e9, i++;
+    if (s[i]) return ifp_errf(err, IFP_EINVAL, "'%s' is not a size (%s)", s, what);
+    errno = 0;
+    double v = strtod(s, NULL);
+    if (errno == ERANGE || !isfinite(v)) return ifp_errf(err, IFP_EINVAL, "'%s' is not a size (%s)", s, what);
+    v *= mult;
+    if (!(v >= 1 && v <= IFP_SYNTH_MAX_SIZE))
+        return ifp_errf(err, IFP_ERANGE, "size '%s' is out of range (1 .. %.0fb parameters)", s,
+                        IFP_SYNTH_MAX_SIZE / 1e9);
+    *out = (uint64_t)llround(v);
+    return IFP_OK;
+}
+
+#define FIT_MAX_DIM 8192      /* 128 heads of 64 */
+#define FIT_MAX_LAYERS 256
+#define FIT_MAX_ERROR 0.15    /* |count / size - 1| */
+#define FIT_PAPER_ASPECT 64.0 /* d_model per layer of the paper's backbone: 1024 / 16 */
+#define FIT_ASPECT_WEIGHT 0.02
+
+int ifp_synth_backbone(const char *size, int vocab, int ctx, ifp_config_t *cfg, ifp_err_t *err) {
+    if (!size || !strcasecmp(size, IFP_SYNTH_PAPER_BACKBONE)) {
+        ifp_config_t c = backbone_shape(1024, 16, vocab, ctx);
+        int rc = ifp_config_validate(&c, err);
+        if (!rc) *cfg = c;
+        return rc;
+    }
+    uint64_t want;
+    int rc = ifp_synth_parse_size(size, &want, err);
+    if (rc) return rc;
+    /* every d_model (multiples of 64) with the layer count(s) in 1..256
+     * nearest the size; the best by |ln(count / size)| + 0.02 |ln((d / layers) / 64)| */
+    double T = (double)want, best = INFINITY;
+    for (int d = 64; d <= FIT_MAX_DIM; d += 64) {
+        ifp_config_t c = backbone_shape(d, 1, vocab, ctx);
+        double per = (double)ifp_synth_layer_params(&c, c.d_ffn), fixed = (double)vocab * d + d;
+        double exact = (T - fixed) / per;
+        if (exact > FIT_MAX_LAYERS + 1) exact = FIT_MAX_LAYERS + 1; /* int-safe; clamped below */
+        for (int k = 0; k < 2; k++) {
+            int n = k ? (int)ceil(exact) : (int)floor(exact);
+            n = n < 1 ? 1 : n > FIT_MAX_LAYERS ? FIT_MAX_LAYERS : n;
+            double count = n * per + fixed;
+            if (fabs(count / T - 1) > FIT_MAX_ERROR) continue;
+            double score = fabs(log(count / T)) + FIT_ASPECT_WEIGHT * fabs(log((double)d / n / FIT_PAPER_ASPECT));
+            if (score < best) best = score, c.n_layers = n, *cfg = c;
+        }
+    }
+    if (best < INFINITY) return ifp_config_validate(cfg, err);
+    ifp_config_t lo = backbone_shape(64, 1, vocab, ctx), hi = backbone_shape(FIT_MAX_DIM, FIT_MAX_LAYERS, vocab, ctx);
+    uint64_t n_lo = ifp_synth_backbone_params(&lo), n_hi = ifp_synth_backbone_params(&hi);
+    if (want < n_lo)
+        return ifp_errf(err, IFP_ERANGE,
+                        "size '%s' is too small: with a %d-token vocabulary the smallest backbone (d_model 64, 1 layer) "
+                        "holds %llu parameters", size, vocab, (unsigned long long)n_lo);
+    return ifp_errf(err, IFP_ERANGE, "no backbone (d_model 64..%d, 1..%d layers) is within %.0f%% of %s parameters%s",
+                    FIT_MAX_DIM, FIT_MAX_LAYERS, FIT_MAX_ERROR * 100, size, want > n_hi ? ": too large" : "");
+}
+
+int ifp_synth_keep_default(int d_ffn) {
+    int64_t k = ((int64_t)d_ffn * IFP_SYNTH_KEEP + 24576 / 2) / 24576; /* the paper's 9B -> 3B: 6656 of 24576 */
+    return k < 1 ? 1 : (int)k;
+}
+
+int ifp_synth_predictor_prompt(int model_ctx) { return model_ctx < 512 ? model_ctx : 512; }
+
+int ifp_synth_check_target(const ifp_gguf_t *g, ifp_config_t *model, ifp_err_t *err) {
+    const char *path = ifp_gguf_path(g);
+    int rc = ifp_config_from_gguf(g, model, err);
+    if (rc) return ifp_err_prefix(err, "%s: not a llama model", path);
+    if (ifp_gguf_find(g, "ifp.predictor.target_block_count"))
+        return ifp_errf(err, IFP_EINVAL, "%s is a sparsity predictor, not a model to prune", path);
+    if (!ifp_gguf_find(g, TOK_PREFIX "tokens"))
+        return ifp_errf(err, IFP_ENOTFOUND,
+                        "%s has no tokenizer (no " TOK_PREFIX "tokens): a predictor reads its model's token ids, so it "
+                        "carries the model's tokenizer", path);
+    ifp_tokenizer_t *tok = NULL;
+    if ((rc = ifp_tokenizer_from_gguf(g, &tok, err))) return ifp_err_prefix(err, "%s", path);
+    int n = ifp_tokenizer_n_vocab(tok);
+    ifp_tokenizer_destroy(&tok);
+    if (n != model->vocab)
+        return ifp_errf(err, IFP_EFORMAT, "%s: the tokenizer has %d tokens, the vocabulary %d", path, n, model->vocab);
+    return IFP_OK;
+}
+
+int ifp_synth_predictor_for(const ifp_config_t *model, const ifp_config_t *backbone, int keep, uint64_t seed,
+                            ifp_synth_predictor_t *p, ifp_err_t *err) {
+    int max_prompt = ifp_synth_predictor_prompt(model->ctx);
+    if (keep == 0) keep = ifp_synth_keep_default(model->d_ffn);
+    if (keep < 1 || keep > model->d_ffn)
+        return ifp_errf(err, IFP_ERANGE, "keep %d is out of range [1, %d] (the model's d_ffn)", keep, model->d_ffn);
+    if (backbone->vocab != model->vocab || backbone->ctx < max_prompt)
+        return ifp_errf(err, IFP_EINVAL, "the backbone's vocabulary (%d) and context (%d) must be the model's (%d) "
+                        "and at least %d", backbone->vocab, backbone->ctx, model->vocab, max_prompt);
+    ifp_synth_predictor_t d = {.backbone = *backbone, .hidden = 128, .target_layers = model->n_layers,
+                               .target_ffn = model->d_ffn, .keep = keep, .max_prompt = max_prompt, .seed = seed};
+    *p = d;
+    return IFP_OK;
 }

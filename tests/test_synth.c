@@ -1,7 +1,8 @@
 /* test_synth — the paper's shape table, seeded synthetic weights (same seed
  * same weights; a stage's layers do not depend on which layers it holds),
  * GGUF write -> load round trips (library and `ifp synth`), the synthetic
- * predictor, and bad flags. */
+ * predictor, a predictor for ifp-mix (`ifp synth --predictor-for`: backbone
+ * sizes, loading, target, tokenizer, masks, seeds, `ifp run`), and bad flags. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +18,7 @@
 #include "predictor.h"
 #include "synth.h"
 #include "testutil.h"
+#include "tokenizer.h"
 
 #define IFP_BIN IFP_BINARY_DIR "/tools/ifp"
 
@@ -268,10 +270,203 @@ static void synthetic_predictor(void **unused) {
     assert_int_equal(ifp_synth_predictor_write(&t, path, &err), IFP_ERANGE);
 }
 
+/* ---- a predictor for an existing model ---- */
+
+#define MIX MODEL_PATH("ifp-mix/ifp-mix.gguf")
+
+/* Sizes, the backbone rule (the paper's shape for 302m; within 15% of any
+ * other size, at a small and a large vocabulary), keep and prompt defaults. */
+static void predictor_sizes(void **unused) {
+    (void)unused;
+    static const struct { const char *s; uint64_t v; } ok[] = {
+        {"302m", 302000000}, {"30M", 30000000}, {"1.2b", 1200000000}, {"5m", 5000000}, {"500k", 500000},
+        {"2000000", 2000000}, {".5m", 500000}, {"2G", 2000000000}};
+    for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
+        uint64_t v = 0;
+        assert_int_equal(ifp_synth_parse_size(ok[i].s, &v, NULL), IFP_OK);
+        assert_int_equal(v, ok[i].v);
+    }
+    static const char *bad[] = {"", "m", ".", "-5m", "+5m", "5x", "5mb", "nan", "inf", " 5m", "0x10", "1,5m", "1e3"};
+    uint64_t v;
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) assert_int_equal(ifp_synth_parse_size(bad[i], &v, NULL), IFP_EINVAL);
+    assert_int_equal(ifp_synth_parse_size("0", &v, NULL), IFP_ERANGE);
+    assert_int_equal(ifp_synth_parse_size("2000b", &v, NULL), IFP_ERANGE);
+    ifp_config_t c;
+    ifp_err_t err = {0};
+    assert_int_equal(ifp_synth_backbone(NULL, 2048, 256, &c, NULL), IFP_OK); /* the paper's shape, whatever the vocab */
+    assert_true(c.dim == 1024 && c.n_layers == 16 && c.n_heads == 16 && c.n_kv_heads == 16 && c.d_ffn == 4096);
+    assert_true(c.head_dim == 64 && c.vocab == 2048 && c.ctx == 256);
+    assert_int_equal(ifp_synth_backbone_params(&c), 270566400ull);
+    assert_int_equal(ifp_synth_backbone("302M", 2048, 256, &c, NULL), IFP_OK);
+    assert_int_equal(c.n_layers, 16);
+    assert_int_equal(ifp_synth_backbone("302000000", 32000, 512, &c, NULL), IFP_OK); /* the rule finds it too */
+    assert_true(c.dim == 1024 && c.n_layers == 16);
+    static const char *sizes[] = {"500k", "2m", "5m", "30m", "100m", "1.2b"};
+    for (int vi = 0; vi < 2; vi++)
+        for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+            int vocab = vi ? 32000 : 2048, rc = ifp_synth_backbone(sizes[i], vocab, 512, &c, &err);
+            assert_int_equal(ifp_synth_parse_size(sizes[i], &v, NULL), IFP_OK);
+            if (64.0 * vocab + 64 + 65664 > 1.15 * (double)v) { /* d 64 x 1 layer is > 15% above */
+                assert_int_equal(rc, IFP_ERANGE);
+                assert_non_null(strstr(err.msg, "too small"));
+                continue;
+            }
+            assert_int_equal(rc, IFP_OK);
+            assert_true(fabs((double)ifp_synth_backbone_params(&c) / (double)v - 1) <= 0.15);
+            assert_true(c.head_dim == 64 && c.n_heads == c.dim / 64 && c.n_kv_heads == c.n_heads && c.d_ffn == 4 * c.dim);
+            assert_true(c.vocab == vocab && c.ctx == 512);
+        }
+    assert_int_equal(ifp_synth_backbone("2m", 2048, 256, &c, NULL), IFP_OK);
+    assert_true(c.dim == 128 && c.n_layers == 7); /* 2,099,072: +5.0% */
+    assert_int_equal(ifp_synth_backbone("10k", 2048, 256, &c, &err), IFP_ERANGE);
+    assert_non_null(strstr(err.msg, "smallest backbone (d_model 64, 1 layer) holds 196800 parameters"));
+    assert_int_equal(ifp_synth_keep_default(768), 208);
+    assert_int_equal(ifp_synth_keep_default(24576), 6656);
+    assert_int_equal(ifp_synth_keep_default(1), 1);
+    assert_int_equal(ifp_synth_predictor_prompt(256), 256);
+    assert_int_equal(ifp_synth_predictor_prompt(2048), 512);
+}
+
+/* Scores of a prompt through the predictor at path. */
+static void scores_of(const char *path, const int32_t *ids, int n, float *s) {
+    ifp_predictor_t *p = NULL;
+    assert_int_equal(ifp_predictor_load(path, &p, NULL), IFP_OK);
+    assert_int_equal(ifp_predictor_scores(p, ids, n, s, NULL), IFP_OK);
+    ifp_predictor_destroy(&p);
+}
+
+/* `ifp synth --predictor-for` ifp-mix with a 2M backbone: it loads, targets
+ * ifp-mix, carries its tokenizer, masks keep channels per layer, the same
+ * seed writes the same file and another seed other scores; `ifp run` uses it. */
+static void predictor_for_model(void **unused) {
+    (void)unused;
+    char path[3][512];
+    const char *tags[3] = {"pf_a", "pf_b", "pf_c"}, *seeds[3] = {"5", "5", "6"};
+    for (int i = 0; i < 3; i++) {
+        tmp_path(path[i], sizeof path[i], tags[i]);
+        const char *argv[] = {IFP_BIN, "synth", "--predictor-for", MIX, "--backbone", "2m", "--seed", seeds[i],
+                              "-o", path[i], NULL};
+        tu_run_t r = tu_run(argv);
+        if (r.status != 0) fprintf(stderr, "%s%s", r.out, r.err);
+        assert_int_equal(r.status, 0);
+        assert_non_null(strstr(r.out, "backbone 2m: d_model 128, 7 layers"));
+        assert_non_null(strstr(r.out, "parameters: backbone 2,099,072"));
+        assert_non_null(strstr(r.out, "keep 208 per layer, reads 256 prompt tokens"));
+        tu_run_free(&r);
+    }
+    ifp_model_t *m = NULL;
+    ifp_tokenizer_t *mt = NULL, *pt = NULL;
+    ifp_predictor_t *p = NULL;
+    ifp_gguf_t *g = NULL;
+    ifp_err_t err = {0};
+    assert_int_equal(ifp_model_load(MIX, NULL, &m, NULL), IFP_OK);
+    assert_int_equal(ifp_tokenizer_from_gguf(m->gguf, &mt, NULL), IFP_OK);
+    if (ifp_predictor_load(path[0], &p, &err)) fprintf(stderr, "%s\n", err.msg);
+    assert_non_null(p);
+    assert_int_equal(ifp_predictor_check_target(p, &m->cfg, &err), IFP_OK);
+    assert_true(ifp_predictor_n_layers(p) == 4 && ifp_predictor_d_ffn(p) == 768 && ifp_predictor_keep(p) == 208);
+    assert_true(ifp_predictor_max_prompt(p) == 256 && ifp_predictor_backbone(p)->cfg.ctx >= 256);
+    /* the tokenizer: every tokenizer.ggml.* key of the model, so the same ids */
+    assert_int_equal(ifp_gguf_open(path[0], &g, NULL), IFP_OK);
+    int n_tok_keys = 0;
+    for (uint64_t i = 0; i < ifp_gguf_n_kv(m->gguf); i++) {
+        const ifp_gguf_kv_t *kv = ifp_gguf_kv_at(m->gguf, i), *pk;
+        char key[128];
+        snprintf(key, sizeof key, "%.*s", (int)kv->key.len, kv->key.ptr);
+        if (strncmp(key, "tokenizer.ggml.", 15)) continue;
+        assert_non_null(pk = ifp_gguf_find(g, key));
+        assert_true(pk->type == kv->type && pk->arr_n == kv->arr_n);
+        n_tok_keys++;
+    }
+    assert_true(n_tok_keys >= 4);
+    assert_int_equal(ifp_tokenizer_from_gguf(g, &pt, NULL), IFP_OK);
+    const char *text = "Question: What is 2+3?\nAnswer:";
+    int32_t a[64], b[64];
+    int na = ifp_tokenizer_encode(mt, text, 1, a, 64), nb = ifp_tokenizer_encode(pt, text, 1, b, 64);
+    assert_true(na > 5 && na == nb);
+    assert_memory_equal(a, b, sizeof *a * (size_t)na);
+    ifp_mask_t *mask = NULL;
+    assert_int_equal(ifp_predictor_mask_text(p, pt, text, 0, &mask, &err), IFP_OK);
+    for (int l = 0; l < 4; l++) assert_int_equal(mask->n_kept[l], 208);
+    assert_int_equal(ifp_mask_validate(mask, NULL), IFP_OK);
+    /* a seed is one file; another seed, other scores */
+    size_t la = 0, lb = 0;
+    char *fa = tu_read_file(path[0], &la), *fb = tu_read_file(path[1], &lb);
+    assert_true(fa && fb && la == lb && !memcmp(fa, fb, la));
+    free(fa), free(fb);
+    float *s0 = malloc(3072 * sizeof *s0), *s1 = malloc(3072 * sizeof *s1), *s2 = malloc(3072 * sizeof *s2);
+    scores_of(path[0], a, na, s0), scores_of(path[1], a, na, s1), scores_of(path[2], a, na, s2);
+    assert_memory_equal(s0, s1, 3072 * sizeof *s0);
+    assert_true(memcmp(s0, s2, 3072 * sizeof *s0) != 0);
+    const char *run[] = {IFP_BIN, "run", "--model", MIX, "--predictor", path[0], "--prompt", text, "-n", "4",
+                         "--temp", "0", NULL};
+    tu_run_t r = tu_run(run);
+    if (r.status != 0) fprintf(stderr, "%s%s", r.out, r.err);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.err, "kept 208 208 208 208 of 768"));
+    tu_run_free(&r);
+    free(s0), free(s1), free(s2);
+    ifp_mask_destroy(&mask);
+    ifp_tokenizer_destroy(&mt), ifp_tokenizer_destroy(&pt);
+    ifp_gguf_close(&g);
+    ifp_predictor_destroy(&p);
+    ifp_model_free(&m);
+    for (int i = 0; i < 3; i++) remove(path[i]);
+}
+
+/* Every flag of --predictor-for mode checked with a message naming it. */
+static void predictor_for_bad_flags(void **unused) {
+    (void)unused;
+    char out[512], notok[512];
+    tmp_path(out, sizeof out, "pf_bad");
+    tmp_path(notok, sizeof notok, "pf_notok"); /* a llama model without a tokenizer */
+    ifp_config_t c = {.dim = 64, .n_layers = 1, .n_heads = 4, .n_kv_heads = 4, .head_dim = 16, .d_ffn = 128,
+                      .vocab = 32, .ctx = 64, .norm_eps = 1e-5f, .rope_theta = 10000.0f, .rope_dim = 16};
+    ifp_model_t *m = NULL;
+    assert_int_equal(ifp_model_synth(&c, 1, NULL, &m, NULL), IFP_OK);
+    assert_int_equal(ifp_synth_write_gguf(m, notok, NULL, NULL), IFP_OK);
+    ifp_model_free(&m);
+    const char *P = MODEL_PATH("ifp-mix/ifp-mix-predictor.gguf"), *CL = MODEL_PATH("ifp-mix/clusters-k4.gguf");
+    const struct { const char *args[8]; int status; const char *msg; } cases[] = {
+        {{"--predictor-for", MIX, "--backbone", "2q", "-o", out}, 2, "--backbone: '2q' is not a size"},
+        {{"--predictor-for", MIX, "--backbone", "10k", "-o", out}, 2, "--backbone: size '10k' is too small"},
+        {{"--predictor-for", MIX, "--backbone", "5000b", "-o", out}, 2, "--backbone: size '5000b' is out of range"},
+        {{"--predictor-for", MIX, "--keep", "769", "-o", out}, 2, "--keep: 769 is out of range [1, 768]"},
+        {{"--predictor-for", MIX, "--keep", "0", "-o", out}, 2, "--keep: 0 is out of range"},
+        {{"--predictor-for", MIX, "--seed", "x", "-o", out}, 2, "--seed: expected an integer"},
+        {{"--predictor-for", MIX}, 2, "--predictor-for needs -o P.gguf"},
+        {{"--predictor-for", MIX, "--shape", "9b", "-o", out}, 2, "--shape does not apply with --predictor-for"},
+        {{"--predictor-for", MIX, "--vocab", "10", "-o", out}, 2, "--vocab does not apply with --predictor-for"},
+        {{"--shape", "3b", "--backbone", "2m"}, 2, "--backbone needs --predictor-for"},
+        {{"--shape", "3b", "--keep", "2"}, 2, "--keep needs --predictor-for"},
+        {{"--predictor-for", "/nonexistent/m.gguf", "-o", out}, 1, "--predictor-for: /nonexistent/m.gguf: cannot open"},
+        {{"--predictor-for", IFP_SOURCE_DIR "/README.md", "-o", out}, 1, "README.md: not a GGUF file"},
+        {{"--predictor-for", CL, "-o", out}, 1, "clusters-k4.gguf: not a llama model"},
+        {{"--predictor-for", P, "-o", out}, 1, "ifp-mix-predictor.gguf is a sparsity predictor"},
+        {{"--predictor-for", notok, "-o", out}, 1, "has no tokenizer"},
+        {{"--predictor-for", MIX, "-o", "/nonexistent-dir/p.gguf"}, 1, "-o: cannot write into directory"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const char *argv[12] = {IFP_BIN, "synth"};
+        int n = 2;
+        for (int k = 0; k < 8 && cases[i].args[k]; k++) argv[n++] = cases[i].args[k];
+        argv[n] = NULL;
+        tu_run_t r = tu_run(argv);
+        if (r.status != cases[i].status || !strstr(r.err, cases[i].msg))
+            fprintf(stderr, "case %zu: status %d, stderr: %s\n", i, r.status, r.err);
+        assert_int_equal(r.status, cases[i].status);
+        assert_non_null(strstr(r.err, cases[i].msg));
+        assert_int_equal(access(out, F_OK), -1);
+        tu_run_free(&r);
+    }
+    remove(notok);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(shape_table),     cmocka_unit_test(determinism),    cmocka_unit_test(gguf_round_trip),
         cmocka_unit_test(cli_round_trip),  cmocka_unit_test(bad_flags),      cmocka_unit_test(synthetic_predictor),
+        cmocka_unit_test(predictor_sizes), cmocka_unit_test(predictor_for_model), cmocka_unit_test(predictor_for_bad_flags),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

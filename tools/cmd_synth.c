@@ -1,13 +1,16 @@
 /* ifp synth — a model of the IFPruning paper's shapes with seeded random
  * weights, built in memory (a summary: shape, parameters, bytes) or written
  * as a tokenizer-free GGUF llama model that `ifp info` and ifp_model_load
- * read back.  Progress goes to the terminal for big writes: a thread polls
- * the size of the file being written (the writer fills FILE.tmp, then
- * renames it). */
+ * read back; or (--predictor-for MODEL.gguf) a sparsity predictor for an
+ * existing model, with a random backbone of the paper's or a given size and
+ * the model's tokenizer, that `ifp run --predictor` uses.  Progress goes to
+ * the terminal for big writes: a thread polls the size of the file being
+ * written (the writers fill FILE.tmp, then rename it). */
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <strings.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -15,6 +18,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "gguf.h"
 #include "model.h"
 #include "synth.h"
 #include "tools.h"
@@ -25,6 +29,8 @@ typedef struct {
     const char *shape, *out;
     int layers, vocab, ctx, f16;
     uint64_t seed;
+    const char *predictor_for, *backbone; /* --predictor-for mode */
+    int keep;
 } synth_args_t;
 
 static double now_s(void) {
@@ -102,27 +108,37 @@ static void *progress_main(void *arg) {
     return NULL;
 }
 
+static progress_t g_progress = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+static pthread_t g_progress_th;
+
+/* Starts the progress line for writing total bytes to out (on a terminal,
+ * for big files); returns 1 if it runs (stop it with progress_stop). */
+static int progress_start(const char *out, uint64_t total) {
+    progress_t *p = &g_progress;
+    int show = isatty(STDERR_FILENO) && total >= SYNTH_PROGRESS_MIN_BYTES &&
+               (size_t)snprintf(p->tmp, sizeof p->tmp, "%s.tmp", out) < sizeof p->tmp;
+    p->total = total, p->stop = 0;
+    return show && pthread_create(&g_progress_th, NULL, progress_main, p) == 0;
+}
+
+static void progress_stop(int shown) {
+    if (!shown) return;
+    pthread_mutex_lock(&g_progress.mu);
+    g_progress.stop = 1;
+    pthread_cond_signal(&g_progress.cv);
+    pthread_mutex_unlock(&g_progress.mu);
+    pthread_join(g_progress_th, NULL);
+}
+
 /* Writes m to a->out, with a progress line on a terminal for big files. */
 static int write_model(const synth_args_t *a, const ifp_model_t *m, ifp_err_t *err) {
     ifp_synth_write_params_t wp = ifp_synth_write_default_params();
     char name[64];
     snprintf(name, sizeof name, "ifp-synth-%s", a->shape);
     wp.f16 = a->f16, wp.name = name, wp.shape = a->shape, wp.seed = a->seed;
-    uint64_t total = ifp_synth_gguf_data_bytes(m, a->f16);
-    static progress_t p = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
-    pthread_t th;
-    int show = isatty(STDERR_FILENO) && total >= SYNTH_PROGRESS_MIN_BYTES &&
-               (size_t)snprintf(p.tmp, sizeof p.tmp, "%s.tmp", a->out) < sizeof p.tmp;
-    p.total = total, p.stop = 0;
-    if (show && pthread_create(&th, NULL, progress_main, &p) != 0) show = 0;
+    int shown = progress_start(a->out, ifp_synth_gguf_data_bytes(m, a->f16));
     int rc = ifp_synth_write_gguf(m, a->out, &wp, err);
-    if (show) {
-        pthread_mutex_lock(&p.mu);
-        p.stop = 1;
-        pthread_cond_signal(&p.cv);
-        pthread_mutex_unlock(&p.mu);
-        pthread_join(th, NULL);
-    }
+    progress_stop(shown);
     return rc;
 }
 
@@ -149,11 +165,118 @@ static void print_summary(const synth_args_t *a, const ifp_model_t *m) {
     putchar('\n');
 }
 
+/* ---- --predictor-for: a predictor for an existing model ---- */
+
+/* The flags of the other mode are refused by name. */
+static int check_predictor_flags(const synth_args_t *a, const cli_opt_t *opts) {
+    for (const cli_opt_t *o = opts; o->name; o++) {
+        int model_only = !strcmp(o->name, "shape") || !strcmp(o->name, "layers") || !strcmp(o->name, "vocab") ||
+                         !strcmp(o->name, "ctx") || !strcmp(o->name, "f16");
+        int predictor_only = !strcmp(o->name, "backbone") || !strcmp(o->name, "keep");
+        if (a->predictor_for && model_only && o->seen) {
+            fprintf(stderr, "ifp synth: --%s does not apply with --predictor-for (%s)\n", o->name,
+                    !strcmp(o->name, "shape") ? "two modes: give one"
+                                              : "the predictor's vocabulary, context and target come from MODEL");
+            return 2;
+        }
+        if (!a->predictor_for && predictor_only && o->seen) {
+            fprintf(stderr, "ifp synth: --%s needs --predictor-for MODEL.gguf\n", o->name);
+            return 2;
+        }
+    }
+    if (a->predictor_for && !a->out) {
+        fprintf(stderr, "ifp synth: --predictor-for needs -o P.gguf (where the predictor is written)\n");
+        return 2;
+    }
+    return 0;
+}
+
+static void print_predictor(const synth_args_t *a, const ifp_synth_predictor_t *p, const ifp_config_t *mc) {
+    const ifp_config_t *b = &p->backbone;
+    const char *size = a->backbone ? a->backbone : IFP_SYNTH_PAPER_BACKBONE;
+    int paper = !strcasecmp(size, IFP_SYNTH_PAPER_BACKBONE);
+    char b1[32], b2[32], b3[32], b4[32];
+    uint64_t bb = ifp_synth_backbone_params(b), all = ifp_synth_predictor_params(p), want = 0;
+    ifp_synth_parse_size(size, &want, NULL);
+    printf("predictor for %s: %d layers x d_ffn %d, vocabulary %d (its tokenizer), keep %d per layer, reads %d prompt "
+           "tokens, seed %" PRIu64 "\n", a->predictor_for, mc->n_layers, mc->d_ffn, mc->vocab, p->keep,
+           p->max_prompt, p->seed);
+    printf("backbone %s%s: d_model %d, %d layer%s, %d head%s of %d (no GQA), d_ffn %d, ctx %d\n", size,
+           paper ? " (the paper's)" : "", b->dim, b->n_layers, b->n_layers == 1 ? "" : "s", b->n_heads,
+           b->n_heads == 1 ? "" : "s", b->head_dim, b->d_ffn, b->ctx);
+    printf("parameters: backbone %s = %d x %s per layer + embedding %s + norm %d (%+.1f%% of %s", commas(bb, b1, sizeof b1),
+           b->n_layers, commas(ifp_synth_layer_params(b, b->d_ffn), b2, sizeof b2),
+           commas((uint64_t)b->vocab * b->dim, b3, sizeof b3), b->dim, 100.0 * ((double)bb / (double)want - 1), size);
+    if (paper && b->vocab != IFP_SYNTH_VOCAB)
+        printf("; the paper's 302M counts the embedding of %d tokens", IFP_SYNTH_VOCAB);
+    printf(")\n  head %s (fc1 %d -> %d, fc2 %d -> %d x %d); total %s\n", commas(all - bb, b1, sizeof b1), b->dim,
+           p->hidden, p->hidden, p->target_layers, p->target_ffn, commas(all, b4, sizeof b4));
+}
+
+static int synth_predictor(const synth_args_t *a) {
+    ifp_err_t err = {0};
+    ifp_gguf_t *g = NULL;
+    ifp_config_t mc, bc;
+    ifp_synth_predictor_t p;
+    if (ifp_gguf_open(a->predictor_for, &g, &err) || ifp_synth_check_target(g, &mc, &err)) {
+        fprintf(stderr, "ifp synth: --predictor-for: %s\n", err.msg);
+        ifp_gguf_close(&g);
+        return 1;
+    }
+    int rc = 2;
+    if (a->keep > mc.d_ffn) {
+        fprintf(stderr, "ifp synth: --keep: %d is out of range [1, %d] (d_ffn of %s)\n", a->keep, mc.d_ffn,
+                a->predictor_for);
+        goto done;
+    }
+    if (ifp_synth_backbone(a->backbone, mc.vocab, ifp_synth_predictor_prompt(mc.ctx), &bc, &err)) {
+        fprintf(stderr, "ifp synth: --backbone: %s\n", err.msg);
+        goto done;
+    }
+    if (ifp_synth_predictor_for(&mc, &bc, a->keep, a->seed, &p, &err)) {
+        fprintf(stderr, "ifp synth: %s\n", err.msg);
+        goto done;
+    }
+    p.tokenizer = g;
+    rc = 1;
+    if (check_output(a->out)) goto done;
+    uint64_t bytes = 4 * ifp_synth_predictor_params(&p), avail = mem_available(); /* all F32 */
+    if (avail && (double)bytes > 0.9 * (double)avail) {
+        fprintf(stderr, "ifp synth: --backbone: the predictor needs %.1f GB in memory, %.1f GB are available\n",
+                (double)bytes / 1e9, (double)avail / 1e9);
+        goto done;
+    }
+    print_predictor(a, &p, &mc);
+    fflush(stdout);
+    double t0 = now_s();
+    if (isatty(STDERR_FILENO) && bytes >= SYNTH_PROGRESS_MIN_BYTES) /* until the writer creates FILE.tmp */
+        fprintf(stderr, "  generating %.2f GB of weights...", (double)bytes / 1e9);
+    int shown = progress_start(a->out, bytes);
+    int wrc = ifp_synth_predictor_write(&p, a->out, &err);
+    progress_stop(shown); /* clears the line */
+    if (wrc) {
+        fprintf(stderr, "ifp synth: %s\n", err.msg);
+        goto done;
+    }
+    struct stat st;
+    printf("wrote %s: %.3f GB (F32) in %.2f s\n", a->out, stat(a->out, &st) == 0 ? (double)st.st_size / 1e9 : 0.0,
+           now_s() - t0);
+    rc = 0;
+done:
+    ifp_gguf_close(&g);
+    return rc;
+}
+
 int ifp_cmd_synth(int argc, char **argv) {
     synth_args_t a = {.shape = NULL, .out = NULL, .layers = IFP_SYNTH_LAYERS, .vocab = IFP_SYNTH_VOCAB,
                       .ctx = IFP_SYNTH_CTX, .f16 = 0, .seed = 1};
     cli_opt_t opts[] = {
-        {"shape", 0, CLI_STR, &a.shape, 0, 0, "3b | 6b | 9b | 12b: d_ffn 6656 / 16384 / 24576 / 32768 (required)", 0},
+        {"shape", 0, CLI_STR, &a.shape, 0, 0, "3b | 6b | 9b | 12b: d_ffn 6656 / 16384 / 24576 / 32768 (a model)", 0},
+        {"predictor-for", 0, CLI_STR, &a.predictor_for, 0, 0,
+         "MODEL.gguf: write a predictor for this llama model (its tokenizer, its layers x d_ffn), with -o", 0},
+        {"backbone", 0, CLI_STR, &a.backbone, 0, 0,
+         "302m (default: the paper's, d 1024 x 16 layers) | SIZE like 30m, 1.2b: a backbone within 15%", 0},
+        {"keep", 0, CLI_INT, &a.keep, 1, 1 << 22, "channels kept per layer (default d_ffn x 6656/24576, rounded)", 0},
         {"layers", 0, CLI_INT, &a.layers, 1, 1024, "layers of the model (default 56, the paper's)", 0},
         {"seed", 0, CLI_U64, &a.seed, 0, 1.8e19, "weight seed (default 1)", 0},
         {"out", 'o', CLI_STR, &a.out, 0, 0, "write FILE.gguf (default: build in memory, print the summary)", 0},
@@ -165,18 +288,22 @@ int ifp_cmd_synth(int argc, char **argv) {
     const char *pos[1];
     int n_pos;
     int rc = cli_parse("synth", argc, argv, 2, opts, pos, 0, &n_pos,
-                       "--shape 3b|6b|9b|12b [--layers N] [--seed S] [-o FILE.gguf] [--vocab V] [--ctx C] [--f16]");
+                       "--shape 3b|6b|9b|12b [--layers N] [--seed S] [-o FILE.gguf] [--vocab V] [--ctx C] [--f16]\n"
+                       "       ifp synth --predictor-for MODEL.gguf -o P.gguf [--backbone 302m|SIZE] [--keep K] "
+                       "[--seed S]");
     if (rc) return rc > 0 ? 0 : 2;
+    if (a.out && !*a.out) {
+        fprintf(stderr, "ifp synth: -o: empty file name\n");
+        return 2;
+    }
+    if ((rc = check_predictor_flags(&a, opts))) return rc;
+    if (a.predictor_for) return synth_predictor(&a);
     if (!a.shape) {
-        fprintf(stderr, "ifp synth: --shape is required (3b, 6b, 9b or 12b)\n");
+        fprintf(stderr, "ifp synth: --shape is required (3b, 6b, 9b or 12b), or --predictor-for MODEL.gguf\n");
         return 2;
     }
     if (a.f16 && !a.out) {
         fprintf(stderr, "ifp synth: --f16 applies to the written file: give -o FILE.gguf\n");
-        return 2;
-    }
-    if (a.out && !*a.out) {
-        fprintf(stderr, "ifp synth: -o: empty file name\n");
         return 2;
     }
     ifp_err_t err = {0};
