@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/run.sh stage|predictor|membw|load|sim [--quick] [args...] — the one
+# bench/run.sh stage|predictor|router|membw|load|sim [--quick] [args...] — the one
 # entry point of the benchmarks: builds what the benchmark needs, runs it, and
 # (stage, predictor) draws its plots.  Every benchmark ends with one headline
 # line of key=value pairs: the last line of stdout.
@@ -10,6 +10,12 @@
 #              stage.txt (the output), stage_{decode,prefill,bw}.png
 #   predictor  bench_predictor: predictor + routing as a share of TTFT (~1.5 min;
 #              --quick ~12 s).  Results: bench/results/predictor.{csv,txt,png}
+#   router     bench_router: the router with a paper-size (302M) predictor made by
+#              `ifp synth --predictor-for`: admission req/s at 1 and 2 predictor
+#              threads, the loop's answer time to Ping while the predictor is
+#              saturated, the heartbeat read lag, and predictor + routing as a
+#              share of TTFT at the 9B shape (~4 min; --quick ~1.5 min).
+#              Results: bench/results/router.{csv,txt,png}, router.csv.pings.csv
 #   membw      bench_membw: DRAM read bandwidth at 1 and 2 threads
 #   load, sim  bench/run_load.sh, bench/run_sim.sh (see their headers)
 #
@@ -38,7 +44,7 @@ case "$what" in
 load) exec bench/run_load.sh "$@" ;;
 sim) exec bench/run_sim.sh "$@" ;;
 # ---- stage, predictor, membw: below ----
-stage | predictor | membw) ;;
+stage | predictor | router | membw) ;;
 -h | --help | help) usage; exit 0 ;;
 *) printf 'bench/run.sh: unknown benchmark %s\n' "$what" >&2; usage >&2; exit 2 ;;
 esac
@@ -57,10 +63,20 @@ mkdir -p "$out"
     esac
     ifp_info "GLIBC_TUNABLES=$GLIBC_TUNABLES (huge pages for the weights)"
     cmake -S . -B build >/dev/null
-    cmake --build build --target "bench_$what" -- -j"$(ifp_nproc)"
+    targets=("bench_$what")
+    [[ "$what" == router ]] && targets+=(ifp ifp-router)
+    cmake --build build --target "${targets[@]}" -- -j"$(ifp_nproc)"
 } >&2
 
 csv_args=(--csv "$out/$what.csv")
+if [[ "$what" == router ]]; then
+    # the paper's predictor size, for the embedded model (progress on the terminal)
+    tmp="$( [[ -w /dev/shm ]] && echo /dev/shm || echo "${TMPDIR:-/tmp}" )"
+    pred="$tmp/ifp-bench-router-302m-$$.gguf"
+    trap 'rm -f "$pred"' EXIT
+    ./build/tools/ifp synth --predictor-for models/ifp-mix/ifp-mix.gguf --backbone 302m -o "$pred" >&2
+    csv_args+=(--predictor "$pred")
+fi
 ./build/bench/"bench_$what" "$@" "${csv_args[@]}" | tee "$out/$what.txt"
 
 [[ "$what" == membw ]] && exit 0
@@ -78,6 +94,9 @@ fi
 if [[ "$what" == stage ]]; then
     gnuplot -e "summary='$out/stage_summary.csv'; outdir='$out'" bench/plot_stage.gp >&2
     ifp_info "plots: $out/stage_decode.png $out/stage_prefill.png $out/stage_bw.png" >&2
+elif [[ "$what" == router ]]; then
+    gnuplot -e "trace='$out/router.csv.pings.csv'; outdir='$out'" bench/plot_router.gp >&2
+    ifp_info "plot: $out/router.png" >&2
 else
     gnuplot -e "csv='$out/predictor.csv'; outdir='$out'" bench/plot_predictor.gp >&2
     ifp_info "plot: $out/predictor.png" >&2

@@ -125,6 +125,11 @@ static void run_job(worker_t *w, rt_job_t *j) {
     const rt_predict_params_t *P = &w->pool->p;
     ifp_err_t err = {0};
     j->rc = IFP_OK;
+    if (j->text && !w->tok) {
+        job_fail(j, IFP_EINVAL, "prompt: this predictor pool has no tokenizer (give token ids)");
+        j->tok_failed = 1;
+        return;
+    }
     if (j->text) {
         int n = ifp_tokenizer_encode(w->tok, j->text, ifp_tokenizer_add_bos(w->tok), j->ids, j->ids_cap);
         if (n < 0) {
@@ -146,10 +151,14 @@ static void run_job(worker_t *w, rt_job_t *j) {
     ifp_mask_t *m = NULL;
     int rc;
     if (j->mode == IFP__MASK_MODE__MASK_TASK) {
+        if (!w->tok) {
+            job_fail(j, IFP_EINVAL, "task: this predictor pool has no tokenizer");
+            return;
+        }
         rc = ifp_predictor_mask_text(w->pred, w->tok, j->task ? j->task : "", 0, &m, &err);
     } else {
         /* [BOS] + prompt: text prompts have it already */
-        int bos = ifp_tokenizer_bos(w->tok);
+        int bos = w->tok ? ifp_tokenizer_bos(w->tok) : -1; /* no tokenizer: the ids are given whole */
         if (bos >= 0 && j->n_ids > 0 && j->ids[0] != bos) {
             int32_t *ids = malloc((size_t)(j->n_ids + 1) * sizeof *ids);
             if (!ids) {
@@ -224,11 +233,14 @@ static void *worker_main(void *arg) {
 /* ---------------------------------------------------------------- pool */
 
 static int load_worker(rt_predict_t *P, worker_t *w, const ifp_predictor_t *first, ifp_err_t *err) {
-    ifp_gguf_t *g = NULL;
-    int rc = ifp_gguf_open(P->p.model, &g, err);
-    if (!rc) rc = ifp_tokenizer_from_gguf(g, &w->tok, err);
-    ifp_gguf_close(&g);
-    if (rc) return ifp_err_prefix(err, "[model] model");
+    int rc = IFP_OK;
+    if (P->p.model) {
+        ifp_gguf_t *g = NULL;
+        rc = ifp_gguf_open(P->p.model, &g, err);
+        if (!rc) rc = ifp_tokenizer_from_gguf(g, &w->tok, err);
+        ifp_gguf_close(&g);
+        if (rc) return ifp_err_prefix(err, "[model] model");
+    }
     if (P->p.predictor && P->p.predictor[0]) {
         /* one copy of the weights: the first worker loads, the others fork */
         rc = first ? ifp_predictor_fork(first, &w->pred, err) : ifp_predictor_load(P->p.predictor, &w->pred, err);

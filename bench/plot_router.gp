@@ -1,0 +1,21 @@
+# plot_router.gp — PNG from bench_router's ping trace.
+# usage: gnuplot -e "trace='bench/results/router.csv.pings.csv'; outdir='bench/results'" bench/plot_router.gp
+# Writes OUTDIR/router.png: the event loop's answer time to each Ping over the
+# admission run, with 1 and 2 predictor threads (points where the predictor
+# was saturated are filled), and the 50 ms target as a line.
+# Columns: threads(1) t_s(2) ping_ms(3) predicting(4) saturated(5)
+if (!exists("trace")) trace = 'bench/results/router.csv.pings.csv'
+if (!exists("outdir")) outdir = 'bench/results'
+set datafile separator ','
+set terminal pngcairo size 800,480 font 'sans,10' noenhanced
+set output outdir.'/router.png'
+set title 'ifp-router: Ping answer time while a 302M predictor admits a burst'
+set xlabel 'seconds since the burst'
+set ylabel 'Ping round trip (ms, log)'
+set logscale y
+set grid
+set key outside bottom center horizontal
+set arrow 1 from graph 0, first 50 to graph 1, first 50 nohead dt 2 lw 2 lc rgb '#c00000'
+set label 1 'target 50 ms' at graph 0.02, first 60 tc rgb '#c00000'
+plot trace using ($1==1 && $5==1 ? $2 : 1/0):3 skip 1 with points pt 7 ps 0.5 lc rgb '#4472c4' title '1 predictor thread', \
+     trace using ($1==2 && $5==1 ? $2 : 1/0):3 skip 1 with points pt 7 ps 0.5 lc rgb '#ed7d31' title '2 predictor threads'
