@@ -20,7 +20,7 @@
 #define RT_TASK_CACHE 32
 #define RT_MAX_WAIT_MS 1000    /* longest poll even with no timer due */
 #define RT_FRONT_RCVHWM 256    /* messages queued per client connection */
-#define RT_FRONT_SNDHWM 4096   /* token events queued per client before a stream defers */
+#define RT_FRONT_SNDHWM 1000   /* messages queued per client before a stream defers (resent by the sweep) */
 #define RT_HARD_MIN (8 << 20)  /* a client message larger than max(this, 4 x the largest valid) closes its connection */
 
 rt_router_opts_t rt_router_default_opts(void) {
@@ -191,8 +191,9 @@ int rt_router_new(const ifp_config_file_t *cfg, const rt_router_opts_t *opts, rt
     if (rc) goto fail;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts); /* rids differ from any earlier run's */
-    R->reqs = rt_reqtable_new(((uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u) * 1000u,
-                              rt_balancer_n_groups(R->bal));
+    uint64_t first = R->opt.first_rid ? R->opt.first_rid
+                                      : ((uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u) * 1000u;
+    R->reqs = rt_reqtable_new(first, rt_balancer_n_groups(R->bal));
     R->tasks = rt_taskcache_new(RT_TASK_CACHE, R->mask_bytes, R->n_clusters);
     R->ids_cap = R->model.ctx + 1;
     R->ids = malloc((size_t)R->ids_cap * sizeof *R->ids);
@@ -219,7 +220,22 @@ int rt_router_new(const ifp_config_file_t *cfg, const rt_router_opts_t *opts, rt
     if (back_hwm > 1000) back_hwm = 1000;
     int64_t back_max = (int64_t)R->model.ctx * 8 + (int64_t)R->mask_bytes + ((int64_t)R->hb_max_finished << 6) +
                        (int64_t)(R->hb_max_running + 64) * 1024 + (1 << 20);
-    if (!(R->front = router_socket(R, R->cfg.frontend, R->front_hard_max, RT_FRONT_RCVHWM, RT_FRONT_SNDHWM, 0, err)) ||
+    if (R->opt.no_sockets) {
+        /* a socket to send into that goes nowhere: every send fails fast */
+        R->front = zmq_socket(R->zctx, ZMQ_ROUTER);
+        R->back = zmq_socket(R->zctx, ZMQ_ROUTER);
+        int one = 1, linger = 0;
+        for (int i = 0; i < 2; i++) {
+            void *s = i ? R->back : R->front;
+            if (!s) continue;
+            zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+            zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+        }
+        if (!R->front || !R->back) {
+            rc = ifp_errf(err, IFP_EIO, "zmq_socket: %s", zmq_strerror(errno));
+            goto fail;
+        }
+    } else if (!(R->front = router_socket(R, R->cfg.frontend, R->front_hard_max, RT_FRONT_RCVHWM, RT_FRONT_SNDHWM, 0, err)) ||
         !(R->back = router_socket(R, R->cfg.backend, back_max, back_hwm, back_hwm, 1, err))) {
         rc = err ? err->code : IFP_EIO;
         goto fail;

@@ -12,6 +12,7 @@
 #define RT_ROUTER_H
 
 #include <signal.h>
+#include <stdint.h>
 
 #include "config.h"
 #include "err.h"
@@ -22,6 +23,8 @@ typedef struct {
     int verbose;             /* periodic one-line stats and per-event logs on stderr */
     int shutdown_groups;     /* send Control SHUTDOWN to every group on exit */
     double stats_ms;         /* stats period with verbose (default 2000) */
+    uint64_t first_rid;      /* 0: from the wall clock (rids differ across runs); fuzz targets fix it */
+    int no_sockets;          /* bind nothing (fuzz targets call the handlers directly) */
 } rt_router_opts_t;
 
 rt_router_opts_t rt_router_default_opts(void);
