@@ -59,7 +59,7 @@ int rt_group_send_work(rt_router_t *R, rt_req_t *r, int g) {
         w.mask.data = r->mask_bits;
         w.mask.len = R->mask_bytes;
     }
-    w.eos = R->eos;
+    w.eos = r->ignore_eos ? -1 : R->eos;
     w.debug = r->debug;
     w.router_epoch = R->epoch;
     w.seq = G->send_seq + 1;

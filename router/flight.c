@@ -417,7 +417,7 @@ void rt_flight_token(rt_router_t *R, int g, const Ifp__GroupToken *t) {
         rt_flight_replay(R, &r, g, why);
         return;
     }
-    int is_eos = t->token == R->eos;
+    int is_eos = t->token == R->eos && !r->ignore_eos;
     int fin = (int)t->finish;
     if ((!is_eos && (t->token < 0 || t->token >= R->lim.vocab)) ||
         (fin != RT_FIN_NONE && fin != RT_FIN_LENGTH && fin != RT_FIN_EOS)) {

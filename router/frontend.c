@@ -239,6 +239,7 @@ static void on_request(rt_router_t *R, const void *ident, size_t ilen, int delim
     r->seed = q->seed;
     r->stream = q->stream;
     r->debug = q->debug;
+    r->ignore_eos = q->ignore_eos;
     r->max_tokens_req = q->max_tokens;
     r->deadline = q->deadline_ms ? t0 + q->deadline_ms : 0;
     if (r->deadline && (!R->next_flight || r->deadline < R->next_flight)) R->next_flight = r->deadline;

@@ -76,7 +76,7 @@ struct rt_req {
     int n_stop;
     char stop[RT_MAX_STOP][RT_STOP_MAX + 1];
     int stop_len[RT_MAX_STOP];
-    int stream, debug;
+    int stream, debug, ignore_eos;
     double deadline;            /* absolute ms (ifp_now_ms), 0 = none */
     /* progress */
     rt_req_state_t state;

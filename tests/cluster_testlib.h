@@ -72,6 +72,7 @@ typedef struct {
     uint32_t top_k;
     uint64_t seed;
     Ifp__MaskMode mode;
+    int ignore_eos;
 } ct_params_t;
 
 static inline double ct_now_ms(void) { return ifp_now_ms(); }
@@ -284,6 +285,7 @@ static inline int ct_send(void *sock, ct_req_t *r, const char *id, const ct_para
     q.top_k = p->top_k;
     q.seed = p->seed;
     q.mask_mode = p->mode;
+    q.ignore_eos = p->ignore_eos;
     q.stream = 1;
     Ifp__ClientMessage m = IFP__CLIENT_MESSAGE__INIT;
     m.msg_case = IFP__CLIENT_MESSAGE__MSG_REQUEST;

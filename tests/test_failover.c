@@ -228,6 +228,7 @@ static void router_restart(void **state) {
         snprintf(id, sizeof id, "old-%d", i);
         ct_params_t p = stream_params(f, i);
         p.max_tokens = LONG_TOKENS;
+        p.ignore_eos = 1; /* every one runs to LONG_TOKENS unless cancelled */
         assert_int_equal(ct_send(f->sock[i], &f->run[i], id, &p), 0);
     }
     int streaming = 0;
@@ -240,8 +241,6 @@ static void router_restart(void **state) {
     assert_int_equal(streaming, N_STREAMS);
     /* freeze the groups, kill -9 the router, start a new one */
     signal_ranks(cl, SIGSTOP);
-    int budget = 0;
-    for (int i = 0; i < N_STREAMS; i++) budget += LONG_TOKENS - f->run[i].n_events; /* at most, left for nobody */
     kill(cl->router, SIGKILL);
     ct_stop_pgroup(&cl->router, SIGKILL, 0);
     ct_start_router(cl);
@@ -254,7 +253,9 @@ static void router_restart(void **state) {
     /* the groups register with the new router; it cancels the work it does not know */
     while ((alive = groups_sum(cl, 2)) < cl->n_groups && ct_now_ms() < end) usleep(50000);
     assert_int_equal(alive, cl->n_groups);
-    gen0 = groups_sum(cl, 1);
+    gen0 = groups_sum(cl, 1); /* the groups' own count when they registered with the new router */
+    long long budget = (long long)N_STREAMS * LONG_TOKENS - gen0; /* left then, for nobody */
+    assert_true(budget > N_STREAMS);
     long long running = -1;
     while ((running = groups_sum(cl, 0)) != 0 && ct_now_ms() < end) usleep(50000);
     assert_int_equal(running, 0);
@@ -265,7 +266,7 @@ static void router_restart(void **state) {
     assert_non_null(p);
     long long orphans = ct_counter(p, "orphans_cancelled");
     ifp__server_message__free_unpacked(p, NULL);
-    fprintf(stderr, "  router killed with %d streams running (%d tokens of budget left): the new router cancelled %lld "
+    fprintf(stderr, "  router killed with %d streams running (%lld tokens of budget left): the new router cancelled %lld "
                     "orphaned requests; the groups generated %lld tokens after registering, then none (%lld -> %lld)\n",
             streaming, budget, orphans, gen1 - gen0, gen1, gen2);
     assert_true(orphans >= 1);
@@ -278,7 +279,25 @@ static void router_restart(void **state) {
     assert_int_equal(ct_wait_all(f->sock[0], &again, 1, 30000), 1);
     check_stream(&again);
     ct_req_free(&again);
+    /* `ifp status` shows the new router's view: every group alive, exit 0 */
+    char *out = NULL, *err = NULL;
+    const char *st[] = {CT_IFP_BIN, "status", "--router", cl->frontend, "--json", NULL};
+    assert_int_equal(ct_run(st, &out, &err), 0);
+    cJSON *j = cJSON_Parse(out);
+    assert_non_null(j);
+    const cJSON *groups = cJSON_GetObjectItem(j, "groups");
+    assert_int_equal(cJSON_GetArraySize(groups), cl->n_groups);
+    for (const cJSON *g = groups->child; g; g = g->next) assert_true(cJSON_IsTrue(cJSON_GetObjectItem(g, "alive")));
+    assert_true(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "counters"), "orphans_cancelled")->valuedouble >= 1);
+    cJSON_Delete(j);
+    free(out), free(err);
     assert_true(ct_alive(cl->router));
+    /* and a router that does not answer: exit 2 */
+    ct_stop_pgroup(&cl->router, SIGKILL, 0);
+    const char *st2[] = {CT_IFP_BIN, "status", "--router", cl->frontend, "--timeout-ms", "300", NULL};
+    assert_int_equal(ct_run(st2, &out, &err), 2);
+    assert_non_null(strstr(err, "no answer"));
+    free(out), free(err);
     cl->ok = 1;
 }
 

@@ -15,6 +15,7 @@ static const struct {
     {"eval", ifp_cmd_eval, "per-domain response perplexity under mask modes (dense, input, task, ...)"},
     {"calibrate", ifp_cmd_calibrate, "fit a predictor for a model trained without one (channel importance)"},
     {"client", ifp_cmd_client, "send a prompt to an ifp-router and stream the answer"},
+    {"status", ifp_cmd_status, "how a running ifp-router and its groups are (groups, requests, counters)"},
     {"synth", ifp_cmd_synth, "a model of the paper's shapes (3b/6b/9b/12b) with seeded random weights"},
 };
 
