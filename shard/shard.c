@@ -1,14 +1,41 @@
 #include "shard.h"
 
 #include <mpi.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 
 #include "kernels.h"
 #include "wire.h"
 #include "clock.h"
+
+/* ---------------------------------------------------------------- signals */
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_signal(int sig) {
+    (void)sig;
+    stop_flag = 1;
+}
+
+void sh_signals_install(void) {
+    /* naps of tens of microseconds must not become the default 50 us slack
+     * longer: the pipe's wake-up latency is most of its overhead */
+    prctl(PR_SET_TIMERSLACK, 5000UL, 0, 0, 0);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+}
+
+int sh_stop_requested(void) { return stop_flag != 0; }
+
+/* ---------------------------------------------------------------- the rank */
 
 size_t sh_setup_cap(int ctx, size_t mask_bytes) {
     /* Work: prompt as packed varints (<= 5 bytes per id) + mask + scalars */
@@ -54,7 +81,7 @@ static int build_rank(sh_group_t *G, int rank, int size, ifp_err_t *err) {
     G->rows = calloc((size_t)s->max_rows, sizeof *G->rows);
     G->toks = calloc((size_t)s->max_rows, sizeof *G->toks);
     if (!G->rbuf || !G->rows || !G->toks) return ifp_errf(err, IFP_ENOMEM, "out of memory");
-    if (s->last && !(G->tail = sh_tail_new(s->slots, s->max_rows, s->cfg->vocab, s->ctx, g->name)))
+    if (s->last && !(G->sampling = sh_sampling_new(s->slots, s->max_rows, s->cfg->vocab, s->ctx, g->name)))
         return ifp_errf(err, IFP_ENOMEM, "out of memory");
     if (size > 1) {
         int dest = s->last ? 0 : rank + 1, tag = s->last ? SH_TAG_TOKENS : SH_TAG_PIPE;
@@ -64,16 +91,16 @@ static int build_rank(sh_group_t *G, int rank, int size, ifp_err_t *err) {
     if (s->first || s->last) {
         char id[IFP_CFG_NAME + 8];
         snprintf(id, sizeof id, s->first ? "%s" : "%s.out", g->name);
-        int rc = sh_link_open(&G->link, G->cfg->backend, id, err);
+        int rc = sh_routerlink_open(&G->link, G->cfg->backend, id, err);
         if (rc) return rc;
     }
     return IFP_OK;
 }
 
 static void free_rank(sh_group_t *G) {
-    if (G->link.sock) sh_link_close(&G->link, 500);
+    if (G->link.sock) sh_routerlink_close(&G->link, 500);
     sh_ring_destroy(&G->ring);
-    sh_tail_destroy(&G->tail);
+    sh_sampling_destroy(&G->sampling);
     sh_stage_destroy(&G->stage);
     free(G->rbuf);
     free(G->rows);
@@ -123,7 +150,7 @@ int sh_run(const sh_opts_t *o, int rank, int size) {
     sh_stage_describe(G.stage, desc, sizeof desc);
     if (load_ms > 1000) sh_log("%s; loaded in %.1f s", desc, load_ms / 1000);
     else sh_log("%s", desc);
-    code = rank == 0 ? sh_loop_first(&G) : sh_loop_rest(&G);
+    code = rank == 0 ? sh_intake_loop(&G) : sh_relay_loop(&G);
     free_rank(&G);
     free(cfg);
     return code;

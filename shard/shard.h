@@ -3,9 +3,10 @@
  *   mpirun -np P ifp-shard --config C --group G [--threads N] [--verbose]
  *
  * Rank r is pipeline stage r of group G and holds a contiguous layer range
- * (stage.h).  Stage 0 talks to the router (link.h), schedules micro-batches
- * (sched.h), embeds and runs its layers; the activations flow down the MPI
- * pipe (pipe.h); the last stage samples (tail.h), sends token events to the
+ * (stage.h).  Stage 0 (intake.c) talks to the router (routerlink.h),
+ * schedules micro-batches (sched.h), embeds and runs its layers; the
+ * activations flow down the MPI pipe (pipe.h) through stages 1..P-1
+ * (relay.c); the last stage samples (sampling.h), sends token events to the
  * router and the token ids back to stage 0.
  *
  * Lifecycle: MPI_Init -> validate topology and config (every rank reaches the
@@ -20,10 +21,11 @@
 #include <stdint.h>
 
 #include "config.h"
-#include "link.h"
+#include "log.h"
+#include "routerlink.h"
 #include "pipe.h"
 #include "stage.h"
-#include "tail.h"
+#include "sampling.h"
 
 typedef struct {
     const char *config;  /* --config */
@@ -43,8 +45,8 @@ typedef struct {
     const ifp_config_file_t *cfg;
     const ifp_group_cfg_t *group;
     sh_stage_t *stage;
-    sh_tail_t *tail;    /* last stage only */
-    sh_link_t link;     /* stage 0 and the last stage */
+    sh_sampling_t *sampling;    /* last stage only */
+    sh_routerlink_t link;     /* stage 0 and the last stage */
     sh_ring_t *ring;    /* sends: stage 0 and middles -> next rank; last -> rank 0 (NULL for P = 1) */
     uint8_t *rbuf;      /* one received message */
     size_t msg_cap;     /* bytes of the largest pipe message */
@@ -52,8 +54,12 @@ typedef struct {
     sh_tok_t *toks;     /* [max_rows] */
 } sh_group_t;
 
-int sh_loop_first(sh_group_t *g); /* stage 0 (also the last stage when P = 1) */
-int sh_loop_rest(sh_group_t *g);  /* stages 1 .. P-1 */
+int sh_intake_loop(sh_group_t *g); /* stage 0 (also the last stage when P = 1): intake.c */
+int sh_relay_loop(sh_group_t *g);  /* stages 1 .. P-1: relay.c */
+
+/* ---- stop requests (SIGTERM / SIGINT) ---- */
+void sh_signals_install(void);
+int sh_stop_requested(void);
 
 /* Largest SETUP payload (a packed Work) for a context of ctx and a mask of
  * mask_bytes. */

@@ -6,7 +6,7 @@
 
 #include "compact.h"
 #include "gguf.h"
-#include "link.h"
+#include "log.h"
 #include "wire.h"
 
 int sh_stage_cluster_ok(const sh_stage_t *s, int cluster, ifp_err_t *err) {

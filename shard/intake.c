@@ -1,5 +1,6 @@
-/* first.c — stage 0's loop: the router link, admission, the scheduler, the
- * embedding and the first layers, and (P = 1) sampling.
+/* intake.c — stage 0's loop: router work in (the router link, admission
+ * into slots), the scheduler, the embedding and the first layers, and
+ * (P = 1) sampling.
  *
  * One iteration: zmq_poll (timeout 0 while there is work; while micro-batches
  * are in flight the adaptive nap comes first, since MPI cannot wake
@@ -68,29 +69,29 @@ static void heartbeat(first_t *f) {
     Ifp__GroupToRouter m = IFP__GROUP_TO_ROUTER__INIT;
     m.msg_case = IFP__GROUP_TO_ROUTER__MSG_HEARTBEAT;
     m.heartbeat = &hb;
-    sh_link_send(&f->G->link, &m.base);
+    sh_routerlink_send(&f->G->link, &m.base);
 }
 
 static void on_work(first_t *f, Ifp__RouterToGroup **mp) {
     const Ifp__Work *w = (*mp)->work;
-    sh_link_t *l = &f->G->link;
+    sh_routerlink_t *l = &f->G->link;
     char why[256];
     if (f->shutting || f->draining) {
-        sh_link_work_error(l, w->rid, "group %s is %s", f->G->group->name, f->shutting ? "shutting down" : "draining");
+        sh_routerlink_work_error(l, w->rid, "group %s is %s", f->G->group->name, f->shutting ? "shutting down" : "draining");
         return;
     }
     if (sh_work_check(w, f->st->cfg, f->st->ctx, why, sizeof why)) {
-        sh_link_work_error(l, w->rid, "invalid work: %s", why);
+        sh_routerlink_work_error(l, w->rid, "invalid work: %s", why);
         return;
     }
     if (sh_sched_has_rid(f->sched, w->rid)) {
-        sh_link_work_error(l, w->rid, "request %llu is already running on group %s", (unsigned long long)w->rid,
+        sh_routerlink_work_error(l, w->rid, "request %llu is already running on group %s", (unsigned long long)w->rid,
                            f->G->group->name);
         return;
     }
     uint64_t rid = w->rid;
     if (sh_sched_enqueue(f->sched, mp)) {
-        sh_link_work_error(l, rid, "group %s is full: %d slots busy and %d requests queued", f->G->group->name,
+        sh_routerlink_work_error(l, rid, "group %s is full: %d slots busy and %d requests queued", f->G->group->name,
                            f->st->slots, f->sched->q_cap);
         return;
     }
@@ -127,7 +128,7 @@ static void on_control(first_t *f, const Ifp__Control *c) {
 static int handle_router(first_t *f) {
     int n = 0, waiting;
     for (; n < 256; n++) {
-        Ifp__RouterToGroup *m = sh_link_recv(&f->G->link, &waiting);
+        Ifp__RouterToGroup *m = sh_routerlink_recv(&f->G->link, &waiting);
         if (!waiting) break;
         if (!m) continue; /* malformed: counted and logged */
         switch (m->msg_case) {
@@ -187,12 +188,12 @@ static int admit(first_t *f) {
         const Ifp__Work *w = m->work;
         ifp_err_t err = {0};
         if (sh_stage_setup_slot(f->st, slot, w, &err)) {
-            sh_link_work_error(&G->link, w->rid, "cannot set up the request: %s", err.msg);
+            sh_routerlink_work_error(&G->link, w->rid, "cannot set up the request: %s", err.msg);
             sh_sched_release(f->sched, slot);
             ifp__router_to_group__free_unpacked(m, NULL);
             continue;
         }
-        if (G->tail) sh_tail_setup(G->tail, slot, w);
+        if (G->sampling) sh_sampling_setup(G->sampling, slot, w);
         if (buf) {
             /* a clean copy: unknown fields a sender added do not travel */
             Ifp__Work c = IFP__WORK__INIT;
@@ -241,8 +242,8 @@ static int schedule(first_t *f) {
         if (rc < 0) sh_log("micro-batch %u (%d rows) failed: %s", seq, n, err.msg);
         if (f->P == 1) {
             const float *logits = rc < 0 ? NULL : ifp_state_logits(f->st->st);
-            int nt = sh_tail_sample(G->tail, G->rows, n, logits, G->toks);
-            sh_tail_flush(G->tail, &G->link);
+            int nt = sh_sampling_sample(G->sampling, G->rows, n, logits, G->toks);
+            sh_sampling_flush(G->sampling, &G->link);
             sh_sched_complete(f->sched, seq, G->toks, nt);
         } else {
             double t1 = ifp_now_ms();
@@ -284,7 +285,7 @@ static int drain_results(first_t *f) {
     return got;
 }
 
-int sh_loop_first(sh_group_t *G) {
+int sh_intake_loop(sh_group_t *G) {
     first_t F = {.G = G, .st = G->stage, .P = G->stage->n_stages, .pending_cluster = NO_CLUSTER};
     first_t *f = &F;
     const sh_stage_t *st = G->stage;

@@ -1,4 +1,4 @@
-/* rest.c — the loop of stages 1 .. P-1: receive from the previous rank,
+/* relay.c — the loop of stages 1 .. P-1: receive from the previous rank,
  * run the held layers, pass on (a middle stage) or sample and answer (the
  * last stage: token events to the router, token ids to stage 0).
  *
@@ -55,8 +55,8 @@ static void on_setup(rest_t *r, const sh_hdr_t *h, long len) {
         sh_log("setup for slot %d: the Work does not decode", h->slot);
     } else if (sh_stage_setup_slot(r->st, h->slot, w, &err)) {
         sh_log("setup for slot %d (request %llu): %s", h->slot, (unsigned long long)w->rid, err.msg);
-    } else if (G->tail) {
-        sh_tail_setup(G->tail, h->slot, w);
+    } else if (G->sampling) {
+        sh_sampling_setup(G->sampling, h->slot, w);
     }
     if (w) ifp__work__free_unpacked(w, NULL);
     if (!r->st->last) forward_raw(r, len);
@@ -91,8 +91,8 @@ static void on_batch(rest_t *r, const sh_hdr_t *h, long len) {
         memcpy(sh_batch_hidden(b, n), ifp_state_hidden(st->st), sizeof(float) * (size_t)n * dim);
         sh_ring_send(G->ring, idx, sh_batch_bytes(n, dim));
     } else {
-        int nt = sh_tail_sample(G->tail, G->rows, n, failed ? NULL : ifp_state_logits(st->st), G->toks);
-        sh_tail_flush(G->tail, &G->link);
+        int nt = sh_sampling_sample(G->sampling, G->rows, n, failed ? NULL : ifp_state_logits(st->st), G->toks);
+        sh_sampling_flush(G->sampling, &G->link);
         float busy = h->busy_ms + (float)(ifp_now_ms() - t0);
         uint8_t *b = ring_buf(r, &idx);
         if (!b) return;
@@ -116,7 +116,7 @@ static void on_cluster(rest_t *r, const sh_hdr_t *h, long len) {
     if (!r->st->last) forward_raw(r, len);
 }
 
-int sh_loop_rest(sh_group_t *G) {
+int sh_relay_loop(sh_group_t *G) {
     rest_t R = {.G = G, .st = G->stage, .rank = G->stage->rank};
     sh_idle_t idle;
     sh_idle_touch(&idle);

@@ -1,4 +1,4 @@
-/* tail.h — the last stage's sampling: per slot, the request's sampling
+/* sampling.h — the last stage's sampling: per slot, the request's sampling
  * parameters and limits; per micro-batch, one token per `want` row, the
  * finish decision, one TokenBatch to the router and the token ids for stage 0.
  *
@@ -9,13 +9,13 @@
  * the sampled token.  Finish: the token is eos -> EOS (the event carries it);
  * the request's max_new tokens are out -> LENGTH; the new token takes the
  * last context position -> LENGTH. */
-#ifndef SH_TAIL_H
-#define SH_TAIL_H
+#ifndef SH_SAMPLING_H
+#define SH_SAMPLING_H
 
 #include <stdint.h>
 
 #include "ifp.pb-c.h"
-#include "link.h"
+#include "routerlink.h"
 #include "pipe.h"
 #include "sampler.h"
 
@@ -28,12 +28,12 @@ typedef struct {
     uint32_t first_index, generated, max_new;
     int32_t eos;
     int debug;  /* Work.debug: GroupToken.debug with the first token */
-} sh_tail_slot_t;
+} sh_sampling_slot_t;
 
 typedef struct {
     int n_slots, max_rows, vocab, ctx;
     char group[64];
-    sh_tail_slot_t *slot;
+    sh_sampling_slot_t *slot;
     ifp_sampler_t *smp;
     /* the TokenBatch of the last micro-batch */
     Ifp__GroupToken *gt;    /* [max_rows] */
@@ -43,22 +43,22 @@ typedef struct {
     int n_gt;
     uint64_t *failed;       /* [max_rows] rids of a failed micro-batch */
     int n_failed;
-} sh_tail_t;
+} sh_sampling_t;
 
-sh_tail_t *sh_tail_new(int n_slots, int max_rows, int vocab, int ctx, const char *group);
-void sh_tail_destroy(sh_tail_t **t);
+sh_sampling_t *sh_sampling_new(int n_slots, int max_rows, int vocab, int ctx, const char *group);
+void sh_sampling_destroy(sh_sampling_t **t);
 
 /* Work w now occupies slot. */
-void sh_tail_setup(sh_tail_t *t, int slot, const Ifp__Work *w);
+void sh_sampling_setup(sh_sampling_t *t, int slot, const Ifp__Work *w);
 
 /* Samples the `want` rows of rows[0..n) (logits: one row per want row, in
  * order; NULL when the micro-batch failed upstream — its requests then end
  * with a WorkError).  Writes one sh_tok_t per want row to out and returns
  * their count. */
-int sh_tail_sample(sh_tail_t *t, const sh_row_t *rows, int n, const float *logits, sh_tok_t *out);
+int sh_sampling_sample(sh_sampling_t *t, const sh_row_t *rows, int n, const float *logits, sh_tok_t *out);
 
-/* Sends the TokenBatch of the last sh_tail_sample (if it has tokens) and the
+/* Sends the TokenBatch of the last sh_sampling_sample (if it has tokens) and the
  * work errors of a failed micro-batch. */
-void sh_tail_flush(sh_tail_t *t, sh_link_t *l);
+void sh_sampling_flush(sh_sampling_t *t, sh_routerlink_t *l);
 
 #endif

@@ -1,4 +1,4 @@
-#include "tail.h"
+#include "sampling.h"
 
 #include <limits.h>
 #include <math.h>
@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-sh_tail_t *sh_tail_new(int n_slots, int max_rows, int vocab, int ctx, const char *group) {
-    sh_tail_t *t = calloc(1, sizeof *t);
+sh_sampling_t *sh_sampling_new(int n_slots, int max_rows, int vocab, int ctx, const char *group) {
+    sh_sampling_t *t = calloc(1, sizeof *t);
     if (!t) return NULL;
     t->n_slots = n_slots;
     t->max_rows = max_rows;
@@ -21,13 +21,13 @@ sh_tail_t *sh_tail_new(int n_slots, int max_rows, int vocab, int ctx, const char
     t->head = calloc((size_t)max_rows * SH_LOGITS_HEAD, sizeof *t->head);
     t->dbg = calloc((size_t)max_rows, sizeof *t->dbg);
     t->failed = calloc((size_t)max_rows, sizeof *t->failed);
-    if (!t->slot || !t->smp || !t->gt || !t->gtp || !t->head || !t->dbg || !t->failed) sh_tail_destroy(&t);
+    if (!t->slot || !t->smp || !t->gt || !t->gtp || !t->head || !t->dbg || !t->failed) sh_sampling_destroy(&t);
     return t;
 }
 
-void sh_tail_destroy(sh_tail_t **tp) {
+void sh_sampling_destroy(sh_sampling_t **tp) {
     if (!tp || !*tp) return;
-    sh_tail_t *t = *tp;
+    sh_sampling_t *t = *tp;
     free(t->slot);
     ifp_sampler_destroy(&t->smp);
     free(t->gt);
@@ -39,9 +39,9 @@ void sh_tail_destroy(sh_tail_t **tp) {
     *tp = NULL;
 }
 
-void sh_tail_setup(sh_tail_t *t, int slot, const Ifp__Work *w) {
+void sh_sampling_setup(sh_sampling_t *t, int slot, const Ifp__Work *w) {
     if (slot < 0 || slot >= t->n_slots) return;
-    sh_tail_slot_t *s = &t->slot[slot];
+    sh_sampling_slot_t *s = &t->slot[slot];
     s->active = 1;
     s->rid = w->rid;
     s->sp.temperature = w->temperature;
@@ -65,7 +65,7 @@ static float log_prob(const float *x, int n, int i) {
     return (float)((double)(x[i] - mx) - log(sum));
 }
 
-int sh_tail_sample(sh_tail_t *t, const sh_row_t *rows, int n, const float *logits, sh_tok_t *out) {
+int sh_sampling_sample(sh_sampling_t *t, const sh_row_t *rows, int n, const float *logits, sh_tok_t *out) {
     int r = 0, k = 0;
     t->n_gt = 0;
     t->n_failed = 0;
@@ -74,7 +74,7 @@ int sh_tail_sample(sh_tail_t *t, const sh_row_t *rows, int n, const float *logit
         int slot = rows[i].slot;
         const float *lg = logits ? logits + (size_t)r * t->vocab : NULL;
         r++;
-        sh_tail_slot_t *s = slot >= 0 && slot < t->n_slots ? &t->slot[slot] : NULL;
+        sh_sampling_slot_t *s = slot >= 0 && slot < t->n_slots ? &t->slot[slot] : NULL;
         if (!s || !s->active || !lg) {
             /* no request here (or the micro-batch failed): end the slot */
             if (s && s->active) t->failed[t->n_failed++] = s->rid;
@@ -114,7 +114,7 @@ int sh_tail_sample(sh_tail_t *t, const sh_row_t *rows, int n, const float *logit
     return k;
 }
 
-void sh_tail_flush(sh_tail_t *t, sh_link_t *l) {
+void sh_sampling_flush(sh_sampling_t *t, sh_routerlink_t *l) {
     if (t->n_gt) {
         Ifp__TokenBatch tb = IFP__TOKEN_BATCH__INIT;
         tb.group = t->group;
@@ -123,10 +123,10 @@ void sh_tail_flush(sh_tail_t *t, sh_link_t *l) {
         Ifp__GroupToRouter m = IFP__GROUP_TO_ROUTER__INIT;
         m.msg_case = IFP__GROUP_TO_ROUTER__MSG_TOKENS;
         m.tokens = &tb;
-        sh_link_send(l, &m.base);
+        sh_routerlink_send(l, &m.base);
         t->n_gt = 0;
     }
     for (int i = 0; i < t->n_failed; i++)
-        sh_link_work_error(l, t->failed[i], "internal error in the shard group's pipeline; request abandoned");
+        sh_routerlink_work_error(l, t->failed[i], "internal error in the shard group's pipeline; request abandoned");
     t->n_failed = 0;
 }

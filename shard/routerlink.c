@@ -1,8 +1,6 @@
-#include "link.h"
+#include "routerlink.h"
 
 #include <errno.h>
-#include <signal.h>
-#include <sys/prctl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,81 +10,9 @@
 #include "wire.h"
 #include "clock.h"
 
-/* ---------------------------------------------------------------- logging */
-
-static char log_prefix[128] = "ifp-shard";
-static int log_verbose;
-
-void sh_log_init(const char *group, int rank, int verbose) {
-    snprintf(log_prefix, sizeof log_prefix, "ifp-shard %s/%d", group, rank);
-    log_verbose = verbose;
-}
-
-static void vlog_line(const char *fmt, va_list ap, const char *suffix) {
-    char line[1024];
-    int n = snprintf(line, sizeof line, "%s: ", log_prefix);
-    if (n < 0) n = 0;
-    if ((size_t)n < sizeof line) vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
-    fprintf(stderr, "%s%s\n", line, suffix ? suffix : "");
-}
-
-void sh_log(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vlog_line(fmt, ap, NULL);
-    va_end(ap);
-}
-
-void sh_vlog(const char *fmt, ...) {
-    if (!log_verbose) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vlog_line(fmt, ap, NULL);
-    va_end(ap);
-}
-
-void sh_log_limited(sh_ratelimit_t *rl, const char *fmt, ...) {
-    double now = ifp_now_ms();
-    if (rl->last_ms > 0 && now - rl->last_ms < (rl->every_ms > 0 ? rl->every_ms : 1000.0)) {
-        rl->suppressed++;
-        return;
-    }
-    char suffix[64] = "";
-    if (rl->suppressed) snprintf(suffix, sizeof suffix, " (%lu more like it suppressed)", rl->suppressed);
-    rl->last_ms = now;
-    rl->suppressed = 0;
-    va_list ap;
-    va_start(ap, fmt);
-    vlog_line(fmt, ap, suffix);
-    va_end(ap);
-}
-
-/* ---------------------------------------------------------------- signals */
-
-static volatile sig_atomic_t stop_flag;
-
-static void on_signal(int sig) {
-    (void)sig;
-    stop_flag = 1;
-}
-
-void sh_signals_install(void) {
-    /* naps of tens of microseconds must not become the default 50 us slack
-     * longer: the pipe's wake-up latency is most of its overhead */
-    prctl(PR_SET_TIMERSLACK, 5000UL, 0, 0, 0);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-}
-
-int sh_stop_requested(void) { return stop_flag != 0; }
-
 /* ---------------------------------------------------------------- socket */
 
-int sh_link_open(sh_link_t *l, const char *endpoint, const char *identity, ifp_err_t *err) {
+int sh_routerlink_open(sh_routerlink_t *l, const char *endpoint, const char *identity, ifp_err_t *err) {
     memset(l, 0, sizeof *l);
     l->opened_ms = ifp_now_ms();
     l->rl_drop.every_ms = 10000;
@@ -95,7 +21,7 @@ int sh_link_open(sh_link_t *l, const char *endpoint, const char *identity, ifp_e
     zmq_ctx_set(l->zctx, ZMQ_BLOCKY, 0);
     if (!(l->sock = zmq_socket(l->zctx, ZMQ_DEALER))) {
         int e = errno;
-        sh_link_close(l, 0);
+        sh_routerlink_close(l, 0);
         return ifp_errf(err, IFP_EIO, "zmq_socket: %s", zmq_strerror(e));
     }
     zmq_setsockopt(l->sock, ZMQ_ROUTING_ID, identity, strlen(identity));
@@ -103,13 +29,13 @@ int sh_link_open(sh_link_t *l, const char *endpoint, const char *identity, ifp_e
     zmq_setsockopt(l->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
     if (zmq_connect(l->sock, endpoint)) {
         int e = errno;
-        sh_link_close(l, 0);
+        sh_routerlink_close(l, 0);
         return ifp_errf(err, IFP_EINVAL, "cannot connect to the router backend %s: %s", endpoint, zmq_strerror(e));
     }
     return IFP_OK;
 }
 
-void sh_link_close(sh_link_t *l, int linger_ms) {
+void sh_routerlink_close(sh_routerlink_t *l, int linger_ms) {
     if (l->sock) {
         zmq_setsockopt(l->sock, ZMQ_LINGER, &linger_ms, sizeof linger_ms);
         zmq_close(l->sock);
@@ -121,7 +47,7 @@ void sh_link_close(sh_link_t *l, int linger_ms) {
     l->cap = 0;
 }
 
-int sh_link_send(sh_link_t *l, const ProtobufCMessage *m) {
+int sh_routerlink_send(sh_routerlink_t *l, const ProtobufCMessage *m) {
     size_t len = protobuf_c_message_get_packed_size(m);
     if (len > l->cap) {
         size_t cap = len < 4096 ? 4096 : len * 2;
@@ -146,7 +72,7 @@ int sh_link_send(sh_link_t *l, const ProtobufCMessage *m) {
     return -1;
 }
 
-int sh_link_work_error(sh_link_t *l, uint64_t rid, const char *fmt, ...) {
+int sh_routerlink_work_error(sh_routerlink_t *l, uint64_t rid, const char *fmt, ...) {
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
@@ -159,10 +85,10 @@ int sh_link_work_error(sh_link_t *l, uint64_t rid, const char *fmt, ...) {
     out.msg_case = IFP__GROUP_TO_ROUTER__MSG_ERROR;
     out.error = &we;
     sh_vlog("work error for rid %llu: %s", (unsigned long long)rid, msg);
-    return sh_link_send(l, &out.base);
+    return sh_routerlink_send(l, &out.base);
 }
 
-Ifp__RouterToGroup *sh_link_recv(sh_link_t *l, int *waiting) {
+Ifp__RouterToGroup *sh_routerlink_recv(sh_routerlink_t *l, int *waiting) {
     ifp_frames_t f;
     *waiting = 0;
     for (;;) {
