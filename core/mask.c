@@ -91,11 +91,11 @@ int ifp_mask_validate(const ifp_mask_t *m, ifp_err_t *err) {
  * keys exceed the k-th largest key t, plus the lowest-indexed channels equal
  * to t. */
 static inline uint32_t topk_key(float x) {
-    uint32_t u;
+    uint32_t u, a;
     memcpy(&u, &x, sizeof u);
-    if ((u & 0x7FFFFFFFu) > 0x7F800000u) u = 0xFF800000u; /* NaN ranks as -inf */
-    if ((u & 0x7FFFFFFFu) == 0) u = 0;                   /* -0 == +0 */
-    return u & 0x80000000u ? ~u : u | 0x80000000u;       /* negative: flip all; positive: set the sign bit */
+    a = u & 0x7FFFFFFFu;
+    u = a > 0x7F800000u ? 0xFF800000u : a == 0 ? 0 : u; /* NaN ranks as -inf; -0 == +0 */
+    return u ^ ((uint32_t)-(int32_t)(u >> 31) | 0x80000000u); /* negative: flip all; positive: set the sign bit */
 }
 
 /* Radix select, O(d) with no scratch but the layer's own kept block: the
@@ -122,11 +122,16 @@ int ifp_mask_set_topk(ifp_mask_t *m, int l, const float *scores, int k) {
         const int sh = shift[pass];
         const uint32_t nb = 1u << width[pass], bmask = nb - 1;
         memset(hist, 0, nb * sizeof *hist);
-        if (pass == 0)
-            for (int j = 0; j < d; j++) hist[(key[j] = topk_key(scores[j])) >> sh]++;
-        else
+        if (pass == 0) { /* the keys in blocks of 16 (vectorized at -O2 too), then the histogram */
+            int j = 0;
+            for (; j + 16 <= d; j += 16)
+                for (int i = 0; i < 16; i++) key[j + i] = topk_key(scores[j + i]);
+            for (; j < d; j++) key[j] = topk_key(scores[j]);
+            for (j = 0; j < d; j++) hist[key[j] >> sh]++;
+        } else {
             for (int j = 0; j < d; j++)
                 if ((key[j] & fixed) == prefix) hist[(key[j] >> sh) & bmask]++;
+        }
         uint32_t b = bmask; /* buckets from the highest: every key above bucket b is kept */
         while (hist[b] < (uint32_t)need) need -= (int)hist[b--];
         prefix |= b << sh;
@@ -138,9 +143,12 @@ int ifp_mask_set_topk(ifp_mask_t *m, int l, const float *scores, int k) {
     }
     const uint32_t t = prefix;
     int n = 0;
-    for (int j = 0; j < d; j++) {
+    for (int j = 0; j < d; j++) { /* branch-free: x > t is a coin flip the predictor would miss */
         uint32_t x = key[j];
-        if (x > t || (x == t && need-- > 0)) out[n++] = j;
+        int tie = (x == t) & (need > 0);
+        out[n] = j; /* n <= j: over a key already read */
+        n += (x > t) | tie;
+        need -= tie;
     }
     assert(n == k);
     return IFP_OK;
