@@ -1,6 +1,5 @@
-/* intake.c — stage 0's loop: router work in (the router link, admission
- * into slots), the scheduler, the embedding and the first layers, and
- * (P = 1) sampling.
+/* intake.c — stage 0's loop: router work in (admission into slots), the
+ * scheduler, the embedding and the first layers, and (P = 1) sampling.
  *
  * One iteration: zmq_poll (timeout 0 while there is work; while micro-batches
  * are in flight the adaptive nap comes first, since MPI cannot wake
@@ -8,7 +7,6 @@
  * MPI then) -> router messages -> tokens back from the last stage -> the
  * heartbeat if due -> re-compaction if asked and idle -> admission -> as
  * many micro-batches as the pipeline has room for. */
-#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,10 +16,9 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "clock.h"
 #include "sched.h"
 #include "shard.h"
-#include "wire.h"
-#include "clock.h"
 
 #define NO_CLUSTER INT_MIN
 #define SHUTDOWN_GRACE_MS 10000.0
@@ -34,14 +31,16 @@ typedef struct {
     int draining, shutting, pending_cluster;
     double shutting_since;
     uint64_t incarnation;
-    uint64_t *rids;
-    unsigned long admitted, batches;
+    uint64_t router_epoch, work_seen; /* of the last Work received */
+    uint64_t *rids;                   /* [slots + queue] heartbeat scratch */
+    sh_finished_t *fin;               /* [SH_SCHED_FINISHED_PER_SLOT × slots] heartbeat scratch */
+    unsigned long admitted, batches, works;
     /* pipeline accounting: when each in-flight micro-batch left (by seq % P),
      * and over the completed ones, round trips vs compute in all stages */
     double *sent_at;
     double rt_ms, busy_ms;
     unsigned long n_rt;
-} first_t;
+} intake_t;
 
 static uint64_t random64(void) {
     uint64_t x = 0;
@@ -51,107 +50,116 @@ static uint64_t random64(void) {
     return ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 16);
 }
 
-static void heartbeat(first_t *f) {
+static void heartbeat(intake_t *f) {
     sh_sched_stats_t s;
     sh_sched_stats(f->sched, &s, f->rids);
-    Ifp__Heartbeat hb = IFP__HEARTBEAT__INIT;
-    hb.group = (char *)f->G->group->name;
-    hb.cluster = f->st->cluster;
-    hb.stages = (uint32_t)f->P;
-    hb.slots = (uint32_t)f->st->slots;
-    hb.free_slots = (uint32_t)s.free_slots;
-    hb.queued_tokens = s.queued_tokens;
-    hb.kv_free = s.kv_free;
-    hb.incarnation = f->incarnation;
-    hb.draining = f->draining || f->shutting;
-    hb.n_running = (size_t)s.n_running;
-    hb.running = f->rids;
-    Ifp__GroupToRouter m = IFP__GROUP_TO_ROUTER__INIT;
-    m.msg_case = IFP__GROUP_TO_ROUTER__MSG_HEARTBEAT;
-    m.heartbeat = &hb;
-    sh_routerlink_send(&f->G->link, &m.base);
+    double keep = SH_SCHED_FINISHED_PER_SLOT * (double)f->G->cfg->heartbeat_ms; /* >= 4 heartbeat periods */
+    sh_heartbeat_t hb = {
+        .group = f->G->group->name,
+        .cluster = f->st->cluster,
+        .stages = f->P,
+        .slots = f->st->slots,
+        .free_slots = s.free_slots,
+        .draining = f->draining || f->shutting,
+        .queued_tokens = s.queued_tokens,
+        .kv_free = s.kv_free,
+        .incarnation = f->incarnation,
+        .running = f->rids,
+        .n_running = s.n_running,
+        .router_epoch = f->router_epoch,
+        .work_seen = f->work_seen,
+        .finished = f->fin,
+        .n_finished = sh_sched_finished(f->sched, ifp_now_ms(), keep, f->fin),
+        .tokens_generated = s.tokens_generated,
+        .requests_done = s.requests_done,
+    };
+    sh_routerlink_heartbeat(&f->G->link, &hb);
 }
 
-static void on_work(first_t *f, Ifp__RouterToGroup **mp) {
-    const Ifp__Work *w = (*mp)->work;
+static void on_work(intake_t *f, sh_router_msg_t *m) {
     sh_routerlink_t *l = &f->G->link;
+    uint64_t rid = m->work->rid;
     char why[256];
+    /* Work arrives in order on one connection: the last one seen tells the
+     * router which of its Work reached us (refused ones included) */
+    f->router_epoch = m->router_epoch;
+    f->work_seen = m->seq;
+    f->works++;
     if (f->shutting || f->draining) {
-        sh_routerlink_work_error(l, w->rid, "group %s is %s", f->G->group->name, f->shutting ? "shutting down" : "draining");
+        sh_routerlink_work_error(l, rid, "group %s is %s", f->G->group->name,
+                                 f->shutting ? "shutting down" : "draining");
         return;
     }
-    if (sh_work_check(w, f->st->cfg, f->st->ctx, why, sizeof why)) {
-        sh_routerlink_work_error(l, w->rid, "invalid work: %s", why);
+    if (sh_work_check(m->work, f->st->cfg, f->st->ctx, why, sizeof why)) {
+        sh_routerlink_work_error(l, rid, "invalid work: %s", why);
         return;
     }
-    if (sh_sched_has_rid(f->sched, w->rid)) {
-        sh_routerlink_work_error(l, w->rid, "request %llu is already running on group %s", (unsigned long long)w->rid,
-                           f->G->group->name);
+    if (sh_sched_has_rid(f->sched, rid)) {
+        sh_routerlink_work_error(l, rid, "request %llu is already running on group %s", (unsigned long long)rid,
+                                 f->G->group->name);
         return;
     }
-    uint64_t rid = w->rid;
-    if (sh_sched_enqueue(f->sched, mp)) {
-        sh_routerlink_work_error(l, rid, "group %s is full: %d slots busy and %d requests queued", f->G->group->name,
-                           f->st->slots, f->sched->q_cap);
+    if (sh_sched_enqueue(f->sched, &m->work)) {
+        sh_routerlink_work_error(l, rid, "group %s is full: %d slots busy and %d requests queued",
+                                 f->G->group->name, f->st->slots, f->sched->q_cap);
         return;
     }
-    sh_vlog("queued request %llu", (unsigned long long)rid);
+    sh_vlog("queued request %llu (work %llu of router epoch %llx)", (unsigned long long)rid,
+            (unsigned long long)m->seq, (unsigned long long)m->router_epoch);
 }
 
-static void on_control(first_t *f, const Ifp__Control *c) {
+static void on_control(intake_t *f, const sh_router_msg_t *m) {
     ifp_err_t err = {0};
-    switch (c->kind) {
-    case IFP__CONTROL__KIND__DRAIN:
+    switch (m->control) {
+    case SH_CONTROL_DRAIN:
         if (!f->draining) sh_log("draining: no new work accepted");
         f->draining = 1;
         break;
-    case IFP__CONTROL__KIND__SHUTDOWN:
+    case SH_CONTROL_SHUTDOWN:
         if (!f->shutting) sh_log("shutdown requested by the router");
         f->shutting = 1;
         break;
-    case IFP__CONTROL__KIND__LOAD_CLUSTER:
-        if (sh_stage_cluster_ok(f->st, c->cluster, &err)) {
+    case SH_CONTROL_LOAD_CLUSTER:
+        if (sh_stage_cluster_ok(f->st, m->cluster, &err)) {
             sh_log("load-cluster refused: %s", err.msg);
-        } else if (c->cluster != f->st->cluster || f->pending_cluster != NO_CLUSTER) {
-            f->pending_cluster = c->cluster;
-            sh_log("will load cluster %d once idle", c->cluster);
+        } else if (m->cluster != f->st->cluster || f->pending_cluster != NO_CLUSTER) {
+            f->pending_cluster = m->cluster;
+            sh_log("will load cluster %d once idle", m->cluster);
         }
         break;
     default:
         f->G->link.malformed++;
-        sh_log_limited(&f->G->link.rl_malformed, "unknown control kind %d ignored", (int)c->kind);
+        sh_log_limited(&f->G->link.rl_malformed, "unknown control kind %d ignored", m->control_raw);
     }
 }
 
 /* Drains the router socket (bounded, so batches keep flowing).  Returns the
  * number of messages read. */
-static int handle_router(first_t *f) {
-    int n = 0, waiting;
+static int handle_router(intake_t *f) {
+    int n = 0;
     for (; n < 256; n++) {
-        Ifp__RouterToGroup *m = sh_routerlink_recv(&f->G->link, &waiting);
-        if (!waiting) break;
-        if (!m) continue; /* malformed: counted and logged */
-        switch (m->msg_case) {
-        case IFP__ROUTER_TO_GROUP__MSG_WORK:
+        sh_router_msg_t m;
+        int got = sh_routerlink_recv(&f->G->link, &m);
+        if (got == 0) break;
+        if (got < 0) continue; /* malformed: counted and logged */
+        switch (m.kind) {
+        case SH_ROUTER_WORK:
             on_work(f, &m);
             break;
-        case IFP__ROUTER_TO_GROUP__MSG_CANCEL:
-            if (sh_sched_cancel(f->sched, m->cancel->rid))
-                sh_vlog("cancelled request %llu", (unsigned long long)m->cancel->rid);
+        case SH_ROUTER_CANCEL:
+            if (sh_sched_cancel(f->sched, m.rid)) sh_vlog("cancelled request %llu", (unsigned long long)m.rid);
             break;
-        case IFP__ROUTER_TO_GROUP__MSG_CONTROL:
-            on_control(f, m->control);
-            break;
-        default:
+        case SH_ROUTER_CONTROL:
+            on_control(f, &m);
             break;
         }
-        if (m) ifp__router_to_group__free_unpacked(m, NULL);
+        sh_router_msg_clear(&m);
     }
     return n;
 }
 
 /* Re-compacts every stage once nothing is running.  Returns 1 if done. */
-static int recompact(first_t *f) {
+static int recompact(intake_t *f) {
     if (f->pending_cluster == NO_CLUSTER || sh_sched_busy_slots(f->sched) || sh_sched_inflight(f->sched)) return 0;
     int c = f->pending_cluster, idx = 0;
     uint8_t *buf = NULL;
@@ -176,48 +184,32 @@ static int recompact(first_t *f) {
 
 /* Moves queued requests into free slots; each slot's SETUP goes down the
  * pipe before any of its rows.  Returns the number admitted. */
-static int admit(first_t *f) {
+static int admit(intake_t *f) {
     int n = 0;
     sh_group_t *G = f->G;
     while (f->pending_cluster == NO_CLUSTER) {
         int idx = 0, slot;
         uint8_t *buf = NULL;
         if (f->P > 1 && !(buf = sh_ring_acquire(G->ring, &idx))) break;
-        Ifp__RouterToGroup *m = NULL;
-        if (!sh_sched_admit(f->sched, &slot, &m)) break;
-        const Ifp__Work *w = m->work;
+        sh_work_t *w = NULL;
+        if (!sh_sched_admit(f->sched, &slot, &w)) break;
         ifp_err_t err = {0};
         if (sh_stage_setup_slot(f->st, slot, w, &err)) {
             sh_routerlink_work_error(&G->link, w->rid, "cannot set up the request: %s", err.msg);
             sh_sched_release(f->sched, slot);
-            ifp__router_to_group__free_unpacked(m, NULL);
+            sh_work_destroy(&w);
             continue;
         }
         if (G->sampling) sh_sampling_setup(G->sampling, slot, w);
         if (buf) {
-            /* a clean copy: unknown fields a sender added do not travel */
-            Ifp__Work c = IFP__WORK__INIT;
-            c.rid = w->rid;
-            c.n_prompt = w->n_prompt;
-            c.prompt = w->prompt;
-            c.max_new = w->max_new;
-            c.first_index = w->first_index;
-            c.temperature = w->temperature;
-            c.top_p = w->top_p;
-            c.top_k = w->top_k;
-            c.seed = w->seed;
-            c.mask = w->mask;
-            c.eos = w->eos;
-            c.debug = w->debug;
-            size_t len = ifp__work__get_packed_size(&c);
-            /* sh_work_check bounds the prompt by ctx, so it fits the ring buffer */
-            ifp__work__pack(&c, buf + sizeof(sh_hdr_t));
+            /* sh_work_check bounded the mask, so it fits the ring buffer */
+            size_t len = sh_setup_pack(w, buf + sizeof(sh_hdr_t));
             *(sh_hdr_t *)buf = (sh_hdr_t){.kind = SH_MSG_SETUP, .n = (int32_t)len, .slot = slot};
             if (sh_ring_send(G->ring, idx, sizeof(sh_hdr_t) + len)) sh_log("MPI_Isend of a setup failed");
         }
-        sh_vlog("request %llu -> slot %d (%zu prompt tokens, max_new %u, %s)", (unsigned long long)w->rid, slot,
-                w->n_prompt, w->max_new, w->mask.len ? "masked" : "dense");
-        ifp__router_to_group__free_unpacked(m, NULL);
+        sh_vlog("request %llu -> slot %d (%d prompt tokens, max_new %u, %s)", (unsigned long long)w->rid, slot,
+                w->n_prompt, w->max_new, w->mask_len ? "masked" : "dense");
+        sh_work_destroy(&w);
         f->admitted++;
         n++;
     }
@@ -226,7 +218,7 @@ static int admit(first_t *f) {
 
 /* Runs and sends micro-batches while the pipeline has room.  Returns the
  * number started. */
-static int schedule(first_t *f) {
+static int schedule(intake_t *f) {
     sh_group_t *G = f->G;
     int started = 0;
     while (sh_sched_inflight(f->sched) < f->P) {
@@ -238,30 +230,30 @@ static int schedule(first_t *f) {
         if (n == 0) break;
         ifp_err_t err = {0};
         double t0 = ifp_now_ms();
+        f->sent_at[seq % (uint32_t)f->P] = t0;
+        f->batches++;
+        started++;
         int rc = sh_stage_forward(f->st, G->rows, n, &err);
         if (rc < 0) sh_log("micro-batch %u (%d rows) failed: %s", seq, n, err.msg);
         if (f->P == 1) {
             const float *logits = rc < 0 ? NULL : ifp_state_logits(f->st->st);
             int nt = sh_sampling_sample(G->sampling, G->rows, n, logits, G->toks);
             sh_sampling_flush(G->sampling, &G->link);
-            sh_sched_complete(f->sched, seq, G->toks, nt);
+            sh_sched_complete(f->sched, seq, G->toks, nt, ifp_now_ms());
         } else {
             double t1 = ifp_now_ms();
-            f->sent_at[seq % (uint32_t)f->P] = t0;
             *(sh_hdr_t *)buf =
                 (sh_hdr_t){.kind = SH_MSG_BATCH, .n = n, .slot = rc < 0, .seq = seq, .busy_ms = (float)(t1 - t0)};
             memcpy(sh_batch_rows(buf), G->rows, sizeof(sh_row_t) * (size_t)n);
             memcpy(sh_batch_hidden(buf, n), ifp_state_hidden(f->st->st), sizeof(float) * (size_t)n * f->st->cfg->dim);
             if (sh_ring_send(G->ring, idx, sh_batch_bytes(n, f->st->cfg->dim))) sh_log("MPI_Isend of a batch failed");
         }
-        f->batches++;
-        started++;
     }
     return started;
 }
 
 /* Token ids back from the last stage.  Returns the number of messages. */
-static int drain_results(first_t *f) {
+static int drain_results(intake_t *f) {
     sh_group_t *G = f->G;
     int got = 0;
     for (;;) {
@@ -274,11 +266,12 @@ static int drain_results(first_t *f) {
             sh_log("bad message from the last stage (%ld bytes) dropped", len);
             continue;
         }
-        if (sh_sched_complete(f->sched, h->seq, sh_tokens(G->rbuf), h->n)) {
+        double now = ifp_now_ms();
+        if (sh_sched_complete(f->sched, h->seq, sh_tokens(G->rbuf), h->n, now)) {
             sh_log("tokens for micro-batch %u arrived out of order; dropped", h->seq);
             continue;
         }
-        f->rt_ms += ifp_now_ms() - f->sent_at[h->seq % (uint32_t)f->P];
+        f->rt_ms += now - f->sent_at[h->seq % (uint32_t)f->P];
         f->busy_ms += h->busy_ms;
         f->n_rt++;
     }
@@ -286,19 +279,19 @@ static int drain_results(first_t *f) {
 }
 
 int sh_intake_loop(sh_group_t *G) {
-    first_t F = {.G = G, .st = G->stage, .P = G->stage->n_stages, .pending_cluster = NO_CLUSTER};
-    first_t *f = &F;
+    intake_t F = {.G = G, .st = G->stage, .P = G->stage->n_stages, .pending_cluster = NO_CLUSTER};
+    intake_t *f = &F;
     const sh_stage_t *st = G->stage;
     int qcap = 4 * st->slots;
     f->sched = sh_sched_new(st->slots, st->ctx, G->group->max_batch, f->P, qcap);
     f->rids = calloc((size_t)(st->slots + qcap), sizeof *f->rids);
+    f->fin = calloc((size_t)(SH_SCHED_FINISHED_PER_SLOT * st->slots), sizeof *f->fin);
     f->sent_at = calloc((size_t)f->P, sizeof *f->sent_at);
-    if (!f->sched || !f->rids || !f->sent_at) {
+    int code = 0;
+    if (!f->sched || !f->rids || !f->fin || !f->sent_at) {
         sh_log("out of memory");
-        sh_sched_destroy(&f->sched);
-        free(f->rids);
-        free(f->sent_at);
-        return 1;
+        code = 1;
+        goto out;
     }
     f->incarnation = random64();
     sh_idle_t idle;
@@ -356,14 +349,17 @@ int sh_intake_loop(sh_group_t *G) {
         }
         if (sh_ring_drain(G->ring, 10000)) sh_log("sends to stage 1 did not complete");
     }
-    sh_log("stopped: %lu requests admitted, %lu micro-batches, %lu malformed messages, %lu sends dropped",
-           f->admitted, f->batches, G->link.malformed, G->link.send_drops);
+    sh_log("stopped: %lu works received, %lu requests admitted, %lu micro-batches, %lu malformed messages, %lu sends "
+           "dropped",
+           f->works, f->admitted, f->batches, G->link.malformed, G->link.send_drops);
     if (f->n_rt)
         sh_log("pipeline: %lu micro-batches, round trip %.3f ms on average: compute %.0f%%, pipe %.0f%% (MPI "
                "transfers, wake-ups, waiting behind other micro-batches)",
                f->n_rt, f->rt_ms / f->n_rt, 100 * f->busy_ms / f->rt_ms, 100 * (1 - f->busy_ms / f->rt_ms));
+out:
     sh_sched_destroy(&f->sched);
     free(f->rids);
+    free(f->fin);
     free(f->sent_at);
-    return 0;
+    return code;
 }

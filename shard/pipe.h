@@ -3,7 +3,7 @@
  * Rank r is pipeline stage r.  Two streams, on separate tags:
  *
  *   SH_TAG_PIPE   rank r -> r+1, strictly ordered (one tag, one source):
- *                 SETUP  (a slot's Work, before that slot's first rows),
+ *                 SETUP  (a slot's request, before that slot's first rows),
  *                 BATCH  (a micro-batch: rows + hidden activations),
  *                 CLUSTER (re-compact to another cluster; sent when idle),
  *                 SHUTDOWN (the last message; every stage forwards it and exits).
@@ -12,7 +12,7 @@
  *
  * Every message is one MPI_BYTE buffer that starts with an sh_hdr_t:
  *
- *   SETUP    hdr{n = Work bytes, slot}    + protobuf-packed ifp.Work
+ *   SETUP    hdr{n = payload bytes, slot} + sh_setup_wire_t + mask bits (work.h)
  *   BATCH    hdr{n = rows, seq, busy_ms, slot = 1 if a stage failed it}
  *                                         + sh_row_t[n] + float hidden[n][dim]
  *   TOKENS   hdr{n = entries, seq, busy_ms} + sh_tok_t[n]
@@ -42,7 +42,7 @@ enum { SH_MSG_SETUP = 1, SH_MSG_BATCH = 2, SH_MSG_TOKENS = 3, SH_MSG_CLUSTER = 4
 
 typedef struct {
     int32_t kind;  /* SH_MSG_* */
-    int32_t n;     /* rows / entries / Work bytes */
+    int32_t n;     /* rows / entries / SETUP payload bytes */
     int32_t slot;  /* SETUP: slot; CLUSTER: cluster id */
     uint32_t seq;  /* BATCH / TOKENS: micro-batch sequence number */
     float busy_ms; /* BATCH / TOKENS: compute time spent on it so far */
@@ -54,7 +54,9 @@ typedef struct {
     int32_t slot, pos, token, want;
 } sh_row_t;
 
-enum { SH_TOK_FINISHED = 1 }; /* sh_tok_t.flags: the slot's request is complete */
+/* sh_tok_t.flags: the slot's request is complete; it failed (its micro-batch
+ * failed in some stage: the last stage sent the router a WorkError) */
+enum { SH_TOK_FINISHED = 1, SH_TOK_FAILED = 2 };
 
 /* The token sampled after a `want` row, sent back to stage 0. */
 typedef struct {

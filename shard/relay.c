@@ -12,9 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "shard.h"
-#include "wire.h"
 #include "clock.h"
+#include "shard.h"
 
 #define STOP_GRACE_MS 15000.0
 #define RING_WAIT_MS 30000.0
@@ -44,21 +43,19 @@ static void forward_raw(rest_t *r, long len) {
 
 static void on_setup(rest_t *r, const sh_hdr_t *h, long len) {
     sh_group_t *G = r->G;
-    if (h->n < 0 || (size_t)len != sizeof *h + (size_t)h->n) {
+    sh_work_t w;
+    if (h->n < 0 || (size_t)len != sizeof *h + (size_t)h->n ||
+        sh_setup_unpack(G->rbuf + sizeof *h, (size_t)h->n, &w)) {
         r->bad++;
         sh_log("bad setup message (%ld bytes) dropped", len);
         return;
     }
-    Ifp__Work *w = ifp__work__unpack(NULL, (size_t)h->n, G->rbuf + sizeof *h);
     ifp_err_t err = {0};
-    if (!w) {
-        sh_log("setup for slot %d: the Work does not decode", h->slot);
-    } else if (sh_stage_setup_slot(r->st, h->slot, w, &err)) {
-        sh_log("setup for slot %d (request %llu): %s", h->slot, (unsigned long long)w->rid, err.msg);
+    if (sh_stage_setup_slot(r->st, h->slot, &w, &err)) {
+        sh_log("setup for slot %d (request %llu): %s", h->slot, (unsigned long long)w.rid, err.msg);
     } else if (G->sampling) {
-        sh_sampling_setup(G->sampling, h->slot, w);
+        sh_sampling_setup(G->sampling, h->slot, &w);
     }
-    if (w) ifp__work__free_unpacked(w, NULL);
     if (!r->st->last) forward_raw(r, len);
 }
 

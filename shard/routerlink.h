@@ -1,11 +1,15 @@
-/* routerlink.h — a shard stage's ZeroMQ link to the router backend.
+/* routerlink.h — a shard stage's ZeroMQ link to the router backend: the only
+ * place in the shard that sees protobuf (proto/ifp.proto).
  *
  * A DEALER connected to the router's backend ROUTER: stage 0's identity is
  * the group name (it receives RouterToGroup and sends heartbeats, work errors
  * and — for a one-stage group — token batches); the last stage's identity is
- * "<group>.out" (token batches only).  Every message is one frame holding a
- * protobuf envelope (proto/ifp.proto).  Sends never block: with the router
- * gone (ZMQ_IMMEDIATE) or its queue full, a message is dropped and counted —
+ * "<group>.out" (token batches and the work errors of failed micro-batches).
+ * Every message is one frame holding a protobuf envelope.  Incoming messages
+ * are decoded and converted once, into plain structs (sh_router_msg_t, with
+ * an sh_work_t for a Work); outgoing ones are built here from plain structs
+ * (sh_heartbeat_t, sh_token_t).  Sends never block: with the router gone
+ * (ZMQ_IMMEDIATE) or its queue full, a message is dropped and counted —
  * heartbeats are periodic anyway and a restarted router replays work. */
 #ifndef SH_ROUTERLINK_H
 #define SH_ROUTERLINK_H
@@ -14,35 +18,88 @@
 #include <stdint.h>
 
 #include "err.h"
-#include "ifp.pb-c.h"
 #include "log.h"
+#include "work.h"
+
+/* ---- incoming: RouterToGroup ---- */
+enum { SH_ROUTER_WORK = 1, SH_ROUTER_CANCEL = 2, SH_ROUTER_CONTROL = 3 };
+enum { SH_CONTROL_UNKNOWN = 0, SH_CONTROL_SHUTDOWN = 1, SH_CONTROL_LOAD_CLUSTER = 2, SH_CONTROL_DRAIN = 3 };
+
+typedef struct {
+    int kind;                     /* SH_ROUTER_* */
+    sh_work_t *work;              /* WORK: owned here until taken (set it NULL), unchecked (sh_work_check) */
+    uint64_t router_epoch, seq;   /* WORK: Work.router_epoch / Work.seq, for Heartbeat.router_epoch / work_seen */
+    uint64_t rid;                 /* CANCEL */
+    int control, control_raw;     /* CONTROL: SH_CONTROL_*, and the kind as received */
+    int cluster;                  /* CONTROL LOAD_CLUSTER */
+} sh_router_msg_t;
+
+/* Frees m's work if still owned and clears m. */
+void sh_router_msg_clear(sh_router_msg_t *m);
+
+/* ---- outgoing ---- */
+enum { SH_FINISH_NONE = 0, SH_FINISH_LENGTH = 1, SH_FINISH_EOS = 2 };
+
+/* One GroupToken. */
+typedef struct {
+    uint64_t rid;
+    uint32_t index;
+    int32_t token;
+    float logprob;
+    int finish;          /* SH_FINISH_* */
+    int n_head;          /* > 0: the Debug fields: head[0..n_head) logits at the last prompt position, argmax */
+    const float *head;
+    int32_t argmax;
+} sh_token_t;
+
+/* One Heartbeat (arrays borrowed for the call). */
+typedef struct {
+    const char *group;
+    int cluster, stages, slots, free_slots, draining;
+    uint32_t queued_tokens, kv_free;
+    uint64_t incarnation;
+    const uint64_t *running;        /* [n_running] rids queued or in a slot, not cancelled */
+    int n_running;
+    uint64_t router_epoch, work_seen;
+    const sh_finished_t *finished;  /* [n_finished] recently finished requests */
+    int n_finished;
+    uint64_t tokens_generated, requests_done;
+} sh_heartbeat_t;
+
+typedef struct sh_routerlink_scratch sh_routerlink_scratch_t;
 
 typedef struct {
     void *zctx, *sock;
     uint8_t *buf; /* packing buffer, grown as needed */
     size_t cap;
+    sh_routerlink_scratch_t *scr; /* protobuf structs for up to max_tokens tokens */
+    int max_tokens;
     unsigned long malformed, send_drops, sent;
     double opened_ms;
     sh_ratelimit_t rl_malformed, rl_drop;
 } sh_routerlink_t;
 
-/* Connects a DEALER with the given identity to endpoint. */
-int sh_routerlink_open(sh_routerlink_t *l, const char *endpoint, const char *identity, ifp_err_t *err);
+/* Connects a DEALER with the given identity to endpoint; token batches of up
+ * to max_tokens tokens can be sent without allocating. */
+int sh_routerlink_open(sh_routerlink_t *l, const char *endpoint, const char *identity, int max_tokens,
+                       ifp_err_t *err);
 /* Closes the socket (lingering up to linger_ms for queued messages). */
 void sh_routerlink_close(sh_routerlink_t *l, int linger_ms);
 
-/* Sends one message without blocking.  Returns 0, or -1 (dropped, counted;
- * logged every 10 s at most, and not while the router has never been
- * reached in the first 5 s — a group may start before its router). */
-int sh_routerlink_send(sh_routerlink_t *l, const ProtobufCMessage *m);
-/* GroupToRouter.error for rid. */
-int sh_routerlink_work_error(sh_routerlink_t *l, uint64_t rid, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The next message from the router: 1 with *m filled (sh_router_msg_clear
+ * it), 0 if none is waiting, -1 if one was malformed (not exactly one frame,
+ * bytes that do not decode, an empty oneof: counted and logged at most once
+ * a second; call again). */
+int sh_routerlink_recv(sh_routerlink_t *l, sh_router_msg_t *m);
 
-/* The next RouterToGroup if one is waiting (free it with
- * ifp__router_to_group__free_unpacked), else NULL with *waiting = 0.
- * Malformed input (not exactly one frame, bytes that do not decode, an
- * empty oneof) is counted and logged at most once a second; then NULL with
- * *waiting = 1 (call again). */
-Ifp__RouterToGroup *sh_routerlink_recv(sh_routerlink_t *l, int *waiting);
+/* Sends without blocking.  Each returns 0, or -1 (dropped, counted; logged
+ * every 10 s at most, and not while the router has never been reached in the
+ * first 5 s — a group may start before its router). */
+int sh_routerlink_heartbeat(sh_routerlink_t *l, const sh_heartbeat_t *hb);
+/* One TokenBatch of n <= max_tokens tokens. */
+int sh_routerlink_tokens(sh_routerlink_t *l, const char *group, const sh_token_t *t, int n);
+/* GroupToRouter.error for rid. */
+int sh_routerlink_work_error(sh_routerlink_t *l, uint64_t rid, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -8,16 +8,18 @@
  * seed and parameters.  The logprob is the log-softmax of the raw logits at
  * the sampled token.  Finish: the token is eos -> EOS (the event carries it);
  * the request's max_new tokens are out -> LENGTH; the new token takes the
- * last context position -> LENGTH. */
+ * last context position -> LENGTH.  A request with sh_work_t.debug gets the
+ * Debug fields (first SH_LOGITS_HEAD logits at the last prompt position, the
+ * argmax there) with its token of index 0. */
 #ifndef SH_SAMPLING_H
 #define SH_SAMPLING_H
 
 #include <stdint.h>
 
-#include "ifp.pb-c.h"
-#include "routerlink.h"
 #include "pipe.h"
+#include "routerlink.h"
 #include "sampler.h"
+#include "work.h"
 
 #define SH_LOGITS_HEAD 16
 
@@ -27,7 +29,7 @@ typedef struct {
     ifp_sampler_params_t sp;
     uint32_t first_index, generated, max_new;
     int32_t eos;
-    int debug;  /* Work.debug: GroupToken.debug with the first token */
+    int debug;
 } sh_sampling_slot_t;
 
 typedef struct {
@@ -35,12 +37,10 @@ typedef struct {
     char group[64];
     sh_sampling_slot_t *slot;
     ifp_sampler_t *smp;
-    /* the TokenBatch of the last micro-batch */
-    Ifp__GroupToken *gt;    /* [max_rows] */
-    Ifp__GroupToken **gtp;  /* [max_rows] */
+    /* the tokens of the last micro-batch, for the router */
+    sh_token_t *out;        /* [max_rows] */
     float *head;            /* [max_rows × SH_LOGITS_HEAD] */
-    Ifp__Debug *dbg;        /* [max_rows] */
-    int n_gt;
+    int n_out;
     uint64_t *failed;       /* [max_rows] rids of a failed micro-batch */
     int n_failed;
 } sh_sampling_t;
@@ -48,17 +48,17 @@ typedef struct {
 sh_sampling_t *sh_sampling_new(int n_slots, int max_rows, int vocab, int ctx, const char *group);
 void sh_sampling_destroy(sh_sampling_t **t);
 
-/* Work w now occupies slot. */
-void sh_sampling_setup(sh_sampling_t *t, int slot, const Ifp__Work *w);
+/* Request w now occupies slot. */
+void sh_sampling_setup(sh_sampling_t *t, int slot, const sh_work_t *w);
 
 /* Samples the `want` rows of rows[0..n) (logits: one row per want row, in
  * order; NULL when the micro-batch failed upstream — its requests then end
- * with a WorkError).  Writes one sh_tok_t per want row to out and returns
- * their count. */
+ * with a WorkError and SH_TOK_FAILED).  Writes one sh_tok_t per want row to
+ * out and returns their count. */
 int sh_sampling_sample(sh_sampling_t *t, const sh_row_t *rows, int n, const float *logits, sh_tok_t *out);
 
-/* Sends the TokenBatch of the last sh_sampling_sample (if it has tokens) and the
- * work errors of a failed micro-batch. */
+/* Sends the TokenBatch of the last sh_sampling_sample (if it has tokens) and
+ * the work errors of a failed micro-batch. */
 void sh_sampling_flush(sh_sampling_t *t, sh_routerlink_t *l);
 
 #endif

@@ -1,11 +1,7 @@
 #include "sched.h"
 
-#include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "wire.h"
 
 sh_sched_t *sh_sched_new(int n_slots, int ctx, int max_prefill, int depth, int queue_cap) {
     if (n_slots < 1 || ctx < 2 || max_prefill < 1 || depth < 1 || queue_cap < 0) return NULL;
@@ -20,7 +16,9 @@ sh_sched_t *sh_sched_new(int n_slots, int ctx, int max_prefill, int depth, int q
     s->queue = calloc((size_t)(queue_cap ? queue_cap : 1), sizeof *s->queue);
     s->flight = calloc((size_t)depth, sizeof *s->flight);
     s->mark = calloc((size_t)n_slots, 1);
-    int ok = s->slot && s->queue && s->flight && s->mark;
+    s->d_cap = SH_SCHED_FINISHED_PER_SLOT * n_slots;
+    s->done = calloc((size_t)s->d_cap, sizeof *s->done);
+    int ok = s->slot && s->queue && s->flight && s->mark && s->done;
     for (int i = 0; ok && i < n_slots; i++) ok = (s->slot[i].prompt = malloc(sizeof(int32_t) * (size_t)ctx)) != NULL;
     for (int i = 0; ok && i < depth; i++) ok = (s->flight[i].slots = malloc(sizeof(int) * (size_t)n_slots)) != NULL;
     if (!ok) sh_sched_destroy(&s);
@@ -32,20 +30,20 @@ void sh_sched_destroy(sh_sched_t **sp) {
     sh_sched_t *s = *sp;
     for (int i = 0; s->slot && i < s->n_slots; i++) free(s->slot[i].prompt);
     for (int i = 0; s->flight && i < s->depth; i++) free(s->flight[i].slots);
-    for (int i = 0; s->queue && i < s->q_len; i++)
-        ifp__router_to_group__free_unpacked(s->queue[(s->q_head + i) % s->q_cap], NULL);
+    for (int i = 0; s->queue && i < s->q_len; i++) sh_work_destroy(&s->queue[(s->q_head + i) % s->q_cap]);
     free(s->slot);
     free(s->queue);
     free(s->flight);
     free(s->mark);
+    free(s->done);
     free(s);
     *sp = NULL;
 }
 
-int sh_sched_enqueue(sh_sched_t *s, Ifp__RouterToGroup **m) {
+int sh_sched_enqueue(sh_sched_t *s, sh_work_t **w) {
     if (s->q_len >= s->q_cap) return -1;
-    s->queue[(s->q_head + s->q_len++) % s->q_cap] = *m;
-    *m = NULL;
+    s->queue[(s->q_head + s->q_len++) % s->q_cap] = *w;
+    *w = NULL;
     return 0;
 }
 
@@ -53,20 +51,19 @@ int sh_sched_has_rid(const sh_sched_t *s, uint64_t rid) {
     for (int i = 0; i < s->n_slots; i++)
         if (s->slot[i].busy && !s->slot[i].cancelled && s->slot[i].rid == rid) return 1;
     for (int i = 0; i < s->q_len; i++)
-        if (s->queue[(s->q_head + i) % s->q_cap]->work->rid == rid) return 1;
+        if (s->queue[(s->q_head + i) % s->q_cap]->rid == rid) return 1;
     return 0;
 }
 
-int sh_sched_admit(sh_sched_t *s, int *slot, Ifp__RouterToGroup **m) {
+int sh_sched_admit(sh_sched_t *s, int *slot, sh_work_t **wp) {
     if (s->q_len == 0) return 0;
     int k = -1;
     for (int i = 0; i < s->n_slots && k < 0; i++)
         if (!s->slot[i].busy) k = i;
     if (k < 0) return 0;
-    Ifp__RouterToGroup *msg = s->queue[s->q_head];
+    sh_work_t *w = s->queue[s->q_head];
     s->q_head = (s->q_head + 1) % s->q_cap;
     s->q_len--;
-    const Ifp__Work *w = msg->work;
     sh_slot_t *sl = &s->slot[k];
     int32_t *prompt = sl->prompt;
     memset(sl, 0, sizeof *sl);
@@ -74,11 +71,12 @@ int sh_sched_admit(sh_sched_t *s, int *slot, Ifp__RouterToGroup **m) {
     sl->busy = 1;
     sl->rid = w->rid;
     sl->order = s->next_order++;
-    sl->n_prompt = (int)w->n_prompt; /* checked: 1 <= n_prompt < ctx */
-    memcpy(sl->prompt, w->prompt, sizeof(int32_t) * w->n_prompt);
+    sl->n_prompt = w->n_prompt; /* checked: 1 <= n_prompt < ctx */
+    memcpy(sl->prompt, w->prompt, sizeof(int32_t) * (size_t)w->n_prompt);
     sl->max_new = w->max_new;
+    sl->first_index = w->first_index;
     *slot = k;
-    *m = msg;
+    *wp = w;
     return 1;
 }
 
@@ -91,8 +89,8 @@ void sh_sched_release(sh_sched_t *s, int slot) {
 int sh_sched_cancel(sh_sched_t *s, uint64_t rid) {
     for (int i = 0; i < s->q_len; i++) {
         int at = (s->q_head + i) % s->q_cap;
-        if (s->queue[at]->work->rid != rid) continue;
-        ifp__router_to_group__free_unpacked(s->queue[at], NULL);
+        if (s->queue[at]->rid != rid) continue;
+        sh_work_destroy(&s->queue[at]);
         for (int j = i; j + 1 < s->q_len; j++)
             s->queue[(s->q_head + j) % s->q_cap] = s->queue[(s->q_head + j + 1) % s->q_cap];
         s->q_len--;
@@ -165,7 +163,19 @@ int sh_sched_build(sh_sched_t *s, sh_row_t *rows, uint32_t *seq) {
     return n;
 }
 
-int sh_sched_complete(sh_sched_t *s, uint32_t seq, const sh_tok_t *tok, int n) {
+/* Remembers a finished request for the heartbeats (the oldest entry goes
+ * when the ring is full). */
+static void record_done(sh_sched_t *s, const sh_slot_t *sl, double now_ms) {
+    if (s->d_len == s->d_cap) {
+        s->d_head = (s->d_head + 1) % s->d_cap;
+        s->d_len--;
+    }
+    s->done[(s->d_head + s->d_len++) % s->d_cap] =
+        (sh_done_t){.f = {.rid = sl->rid, .tokens = sl->first_index + sl->generated}, .at_ms = now_ms};
+    s->requests_done++;
+}
+
+int sh_sched_complete(sh_sched_t *s, uint32_t seq, const sh_tok_t *tok, int n, double now_ms) {
     if (s->f_len == 0 || s->flight[s->f_head].seq != seq) return -1;
     sh_flight_t *f = &s->flight[s->f_head];
     s->f_head = (s->f_head + 1) % s->depth;
@@ -173,11 +183,17 @@ int sh_sched_complete(sh_sched_t *s, uint32_t seq, const sh_tok_t *tok, int n) {
     for (int i = 0; i < f->n; i++) s->slot[f->slots[i]].inflight--;
     for (int i = 0; i < n; i++) {
         int k = tok[i].slot;
-        if (k < 0 || k >= s->n_slots || !s->slot[k].busy) continue;
+        if (k < 0 || k >= s->n_slots || !s->slot[k].busy || s->slot[k].finished) continue;
         sh_slot_t *sl = &s->slot[k];
-        sl->generated++;
-        if (tok[i].flags & SH_TOK_FINISHED) {
+        if (!(tok[i].flags & SH_TOK_FAILED)) {
+            sl->generated++;
+            /* a cancelled request's last in-flight tokens go nowhere: once
+             * nothing runs, the counter stands still */
+            if (!sl->cancelled) s->tokens_generated++;
+        }
+        if (tok[i].flags & (SH_TOK_FINISHED | SH_TOK_FAILED)) {
             sl->finished = 1;
+            if (!sl->cancelled) record_done(s, sl, now_ms);
         } else {
             sl->have_token = 1;
             sl->next = tok[i].token;
@@ -188,6 +204,12 @@ int sh_sched_complete(sh_sched_t *s, uint32_t seq, const sh_tok_t *tok, int n) {
         if (sl->busy && sl->inflight == 0 && (sl->finished || sl->cancelled || sl->fed >= s->ctx)) sl->busy = 0;
     }
     return 0;
+}
+
+int sh_sched_oldest(const sh_sched_t *s, uint32_t *seq) {
+    if (s->f_len == 0) return 0;
+    *seq = s->flight[s->f_head].seq;
+    return 1;
 }
 
 int sh_sched_inflight(const sh_sched_t *s) { return s->f_len; }
@@ -209,43 +231,35 @@ void sh_sched_stats(const sh_sched_t *s, sh_sched_stats_t *st, uint64_t *rids) {
             continue;
         }
         kv += (uint64_t)(s->ctx - sl->fed);
-        if (sl->cancelled) continue;
+        if (sl->cancelled || sl->finished) continue;
         if (sl->fed < sl->n_prompt) queued += (uint64_t)(sl->n_prompt - sl->fed);
         if (sl->generated < sl->max_new) queued += sl->max_new - sl->generated;
         rids[nr++] = sl->rid;
     }
     for (int i = 0; i < s->q_len; i++) {
-        const Ifp__Work *w = s->queue[(s->q_head + i) % s->q_cap]->work;
-        queued += w->n_prompt + (uint64_t)w->max_new;
+        const sh_work_t *w = s->queue[(s->q_head + i) % s->q_cap];
+        queued += (uint64_t)w->n_prompt + w->max_new;
         rids[nr++] = w->rid;
     }
     st->free_slots = free_slots;
     st->queued_tokens = queued > UINT32_MAX ? UINT32_MAX : (uint32_t)queued;
     st->kv_free = kv > UINT32_MAX ? UINT32_MAX : (uint32_t)kv;
     st->n_running = nr;
+    st->tokens_generated = s->tokens_generated;
+    st->requests_done = s->requests_done;
 }
 
-int sh_work_check(const Ifp__Work *w, const ifp_config_t *c, int ctx, char *why, size_t len) {
-    if (w->n_prompt == 0) return snprintf(why, len, "empty prompt"), -1;
-    if (w->n_prompt >= (size_t)ctx)
-        return snprintf(why, len, "prompt of %zu tokens does not fit the context of %d (room for one new token needed)",
-                        w->n_prompt, ctx),
-               -1;
-    for (size_t i = 0; i < w->n_prompt; i++)
-        if (w->prompt[i] < 0 || w->prompt[i] >= c->vocab)
-            return snprintf(why, len, "prompt token %zu: id %d out of range [0, %d)", i, w->prompt[i], c->vocab), -1;
-    if (w->max_new == 0) return snprintf(why, len, "max_new is 0"), -1;
-    if (w->eos < -1 || w->eos >= c->vocab)
-        return snprintf(why, len, "eos id %d out of range [-1, %d)", w->eos, c->vocab), -1;
-    if (!isfinite(w->temperature) || w->temperature < 0)
-        return snprintf(why, len, "temperature %g is not a finite number >= 0", (double)w->temperature), -1;
-    if (!isfinite(w->top_p)) return snprintf(why, len, "top_p is not finite"), -1;
-    if (w->mask.len) {
-        ifp_err_t err = {0};
-        ifp_mask_t *m = NULL;
-        if (ifp_wire_mask_unpack(w->mask.data, w->mask.len, c->n_layers, c->d_ffn, &m, &err))
-            return snprintf(why, len, "%s", err.msg), -1;
-        ifp_mask_destroy(&m);
+int sh_sched_finished(sh_sched_t *s, double now_ms, double keep_ms, sh_finished_t *out) {
+    /* entries are in finishing order, so the ones to drop come first */
+    while (s->d_len && now_ms - s->done[s->d_head].at_ms > keep_ms &&
+           s->done[s->d_head].listed >= SH_SCHED_FINISHED_BEATS) {
+        s->d_head = (s->d_head + 1) % s->d_cap;
+        s->d_len--;
     }
-    return 0;
+    for (int i = 0; i < s->d_len; i++) {
+        sh_done_t *d = &s->done[(s->d_head + i) % s->d_cap];
+        d->listed++;
+        out[i] = d->f;
+    }
+    return s->d_len;
 }

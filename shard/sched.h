@@ -1,7 +1,8 @@
-/* sched.h — stage 0's continuous-batching scheduler (no sockets, no MPI).
+/* sched.h — stage 0's continuous-batching scheduler (no sockets, no MPI,
+ * no protobuf).
  *
- * Requests (ifp.Work) wait in a bounded local queue until a sequence slot is
- * free.  Each step, sh_sched_build forms one micro-batch from the slots:
+ * Requests (sh_work_t, work.h) wait in a bounded local queue until a
+ * sequence slot is free.  Each step, sh_sched_build forms one micro-batch from the slots:
  *
  *   1. decode rows first: one row per slot whose sampled token came back and
  *      that is in no in-flight micro-batch, at most ceil(decoding / depth)
@@ -14,18 +15,26 @@
  *      row asks for logits.
  *
  * At most `depth` micro-batches are in flight.  They complete in order
- * (sh_sched_complete, with the tokens sampled for their `want` rows); a
- * finished or cancelled slot is freed once no in-flight micro-batch holds
- * it. */
+ * (sh_sched_complete, with the tokens sampled for their `want` rows): the
+ * pipe keeps order, so a result for any but the oldest means a micro-batch
+ * was lost (refused: -1).  A finished or
+ * cancelled slot is freed once no in-flight micro-batch holds it.
+ *
+ * The scheduler also keeps what the heartbeat reports: counters of tokens
+ * and requests done, and the requests finished recently (a bounded ring of
+ * SH_SCHED_FINISHED_PER_SLOT × n_slots entries, oldest dropped first). */
 #ifndef SH_SCHED_H
 #define SH_SCHED_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ifp.pb-c.h"
 #include "model.h"
 #include "pipe.h"
+#include "work.h"
+
+#define SH_SCHED_FINISHED_PER_SLOT 4 /* finished list: entries per slot */
+#define SH_SCHED_FINISHED_BEATS 4    /* heartbeats that list an entry at least */
 
 typedef struct {
     int busy;            /* holds a request */
@@ -37,7 +46,7 @@ typedef struct {
     int inflight;        /* in-flight micro-batches with rows of this slot */
     int have_token;      /* a sampled token waits to be fed */
     int32_t next;        /* that token */
-    uint32_t max_new, generated;
+    uint32_t max_new, generated, first_index;
     int finished, cancelled;
 } sh_slot_t;
 
@@ -48,9 +57,15 @@ typedef struct {
 } sh_flight_t;
 
 typedef struct {
+    sh_finished_t f;
+    double at_ms;  /* when it finished */
+    int listed;    /* heartbeats it went out with */
+} sh_done_t;
+
+typedef struct {
     int n_slots, ctx, max_prefill, depth;
     sh_slot_t *slot;
-    Ifp__RouterToGroup **queue; /* ring of waiting requests (msg->work), owned */
+    sh_work_t **queue;          /* ring of waiting requests, owned */
     int q_head, q_len, q_cap;
     sh_flight_t *flight;        /* ring of in-flight micro-batches, [depth] */
     int f_head, f_len;
@@ -58,27 +73,32 @@ typedef struct {
     uint64_t next_order;
     int rr;                     /* decode round-robin start */
     uint8_t *mark;              /* [n_slots] scratch */
+    sh_done_t *done;            /* ring of recently finished requests */
+    int d_head, d_len, d_cap;
+    uint64_t tokens_generated, requests_done;
 } sh_sched_t;
 
 typedef struct {
     int free_slots;
     uint32_t queued_tokens; /* prompt rows not yet fed + decode budget left, queue included */
     uint32_t kv_free;       /* KV positions not in use over all slots */
-    int n_running;          /* rids held (slots not cancelled, then the queue) */
+    int n_running;          /* rids held (slots not finished nor cancelled, then the queue) */
+    uint64_t tokens_generated; /* tokens sampled since start for requests not cancelled */
+    uint64_t requests_done;    /* requests finished (EOS, length or failed) since start, cancelled ones not */
 } sh_sched_stats_t;
 
 /* NULL on OOM or bad sizes. */
 sh_sched_t *sh_sched_new(int n_slots, int ctx, int max_prefill, int depth, int queue_cap);
 void sh_sched_destroy(sh_sched_t **s);
 
-/* Takes *m (a RouterToGroup holding a valid Work) into the queue and NULLs
- * it; -1 if the queue is full (*m untouched). */
-int sh_sched_enqueue(sh_sched_t *s, Ifp__RouterToGroup **m);
+/* Takes *w (a checked work, sh_work_check) into the queue and NULLs it; -1
+ * if the queue is full (*w untouched). */
+int sh_sched_enqueue(sh_sched_t *s, sh_work_t **w);
 /* 1 if rid is queued or in a slot (and not cancelled). */
 int sh_sched_has_rid(const sh_sched_t *s, uint64_t rid);
 /* If a slot is free and a request waits: moves it into the slot, returns 1
- * with *slot and *m (the caller sets the slot up and frees *m).  Else 0. */
-int sh_sched_admit(sh_sched_t *s, int *slot, Ifp__RouterToGroup **m);
+ * with *slot and *w (the caller sets the slot up and destroys *w).  Else 0. */
+int sh_sched_admit(sh_sched_t *s, int *slot, sh_work_t **w);
 /* Frees a slot at once (its setup failed).  It must not be in flight. */
 void sh_sched_release(sh_sched_t *s, int slot);
 /* Cancels rid: 1 = removed from the queue, 2 = its slot will be freed when
@@ -90,18 +110,21 @@ int sh_sched_cancel(sh_sched_t *s, uint64_t rid);
  * its sequence number in *seq. */
 int sh_sched_build(sh_sched_t *s, sh_row_t *rows, uint32_t *seq);
 /* The oldest in-flight micro-batch came back (it must be seq) with the
- * tokens of its want rows.  Returns 0, or -1 if seq is not the oldest. */
-int sh_sched_complete(sh_sched_t *s, uint32_t seq, const sh_tok_t *tok, int n);
+ * tokens of its want rows, at now_ms (stamps the requests it finished).
+ * Returns 0, or -1 if seq is not the oldest (nothing changes then). */
+int sh_sched_complete(sh_sched_t *s, uint32_t seq, const sh_tok_t *tok, int n, double now_ms);
+/* 1 with the oldest in-flight micro-batch's seq, or 0 if none is in flight. */
+int sh_sched_oldest(const sh_sched_t *s, uint32_t *seq);
 
 int sh_sched_inflight(const sh_sched_t *s);   /* micro-batches in flight */
 int sh_sched_busy_slots(const sh_sched_t *s); /* slots holding a request */
 /* Heartbeat numbers; rids (capacity n_slots + queue_cap) gets the running ids. */
 void sh_sched_stats(const sh_sched_t *s, sh_sched_stats_t *st, uint64_t *rids);
-
-/* Validates a Work for a model of config c and a context of ctx positions:
- * non-empty prompt shorter than ctx, token ids in the vocabulary, max_new >=
- * 1, eos in range, sane sampling parameters, a mask of the right size.
- * Returns 0, or -1 with a one-line reason in why. */
-int sh_work_check(const Ifp__Work *w, const ifp_config_t *c, int ctx, char *why, size_t len);
+/* The finished list for a heartbeat at now_ms: drops the entries older than
+ * keep_ms that went out with SH_SCHED_FINISHED_BEATS heartbeats already (a
+ * stalled loop does not lose any), copies the rest (oldest first) to out
+ * (capacity SH_SCHED_FINISHED_PER_SLOT × n_slots), counts them as listed
+ * once more and returns their count. */
+int sh_sched_finished(sh_sched_t *s, double now_ms, double keep_ms, sh_finished_t *out);
 
 #endif

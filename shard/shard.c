@@ -8,9 +8,8 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 
-#include "kernels.h"
-#include "wire.h"
 #include "clock.h"
+#include "kernels.h"
 
 /* ---------------------------------------------------------------- signals */
 
@@ -34,13 +33,6 @@ void sh_signals_install(void) {
 }
 
 int sh_stop_requested(void) { return stop_flag != 0; }
-
-/* ---------------------------------------------------------------- the rank */
-
-size_t sh_setup_cap(int ctx, size_t mask_bytes) {
-    /* Work: prompt as packed varints (<= 5 bytes per id) + mask + scalars */
-    return 6 * (size_t)ctx + mask_bytes + 128;
-}
 
 /* Validates the command line against the config; only rank 0 prints. */
 static int check_group(const sh_opts_t *o, const ifp_config_file_t *c, int rank, int size,
@@ -70,9 +62,9 @@ static int check_group(const sh_opts_t *o, const ifp_config_file_t *c, int rank,
 static int build_rank(sh_group_t *G, int rank, int size, ifp_err_t *err) {
     const sh_stage_t *s = G->stage;
     const ifp_group_cfg_t *g = G->group;
-    size_t mask_bytes = ifp_wire_mask_bytes(s->cfg->n_layers, s->cfg->d_ffn);
+    size_t mask_bytes = sh_mask_bytes(s->cfg->n_layers, s->cfg->d_ffn);
     size_t cap = sh_batch_bytes(s->max_rows, s->cfg->dim);
-    size_t setup = sizeof(sh_hdr_t) + sh_setup_cap(s->ctx, mask_bytes);
+    size_t setup = sizeof(sh_hdr_t) + sh_setup_bytes(mask_bytes);
     size_t toks = sizeof(sh_hdr_t) + (size_t)s->max_rows * sizeof(sh_tok_t);
     if (setup > cap) cap = setup;
     if (toks > cap) cap = toks;
@@ -91,7 +83,7 @@ static int build_rank(sh_group_t *G, int rank, int size, ifp_err_t *err) {
     if (s->first || s->last) {
         char id[IFP_CFG_NAME + 8];
         snprintf(id, sizeof id, s->first ? "%s" : "%s.out", g->name);
-        int rc = sh_routerlink_open(&G->link, G->cfg->backend, id, err);
+        int rc = sh_routerlink_open(&G->link, G->cfg->backend, id, s->max_rows, err);
         if (rc) return rc;
     }
     return IFP_OK;

@@ -3,11 +3,11 @@
  *   mpirun -np P ifp-shard --config C --group G [--threads N] [--verbose]
  *
  * Rank r is pipeline stage r of group G and holds a contiguous layer range
- * (stage.h).  Stage 0 (intake.c) talks to the router (routerlink.h),
- * schedules micro-batches (sched.h), embeds and runs its layers; the
- * activations flow down the MPI pipe (pipe.h) through stages 1..P-1
- * (relay.c); the last stage samples (sampling.h), sends token events to the
- * router and the token ids back to stage 0.
+ * (stage.h).  Stage 0 (intake.c) talks to the router (routerlink.h), admits
+ * work (work.h) into slots, schedules micro-batches (sched.h), embeds and
+ * runs its layers; the activations flow down the MPI pipe (pipe.h) through
+ * stages 1..P-1 (relay.c); the last stage samples (sampling.h), sends token
+ * events to the router and the token ids back to stage 0.
  *
  * Lifecycle: MPI_Init -> validate topology and config (every rank reaches the
  * same verdict, so all exit together) -> load this stage's slice (one
@@ -22,10 +22,10 @@
 
 #include "config.h"
 #include "log.h"
-#include "routerlink.h"
 #include "pipe.h"
-#include "stage.h"
+#include "routerlink.h"
 #include "sampling.h"
+#include "stage.h"
 
 typedef struct {
     const char *config;  /* --config */
@@ -45,7 +45,7 @@ typedef struct {
     const ifp_config_file_t *cfg;
     const ifp_group_cfg_t *group;
     sh_stage_t *stage;
-    sh_sampling_t *sampling;    /* last stage only */
+    sh_sampling_t *sampling;  /* last stage only */
     sh_routerlink_t link;     /* stage 0 and the last stage */
     sh_ring_t *ring;    /* sends: stage 0 and middles -> next rank; last -> rank 0 (NULL for P = 1) */
     uint8_t *rbuf;      /* one received message */
@@ -60,9 +60,5 @@ int sh_relay_loop(sh_group_t *g);  /* stages 1 .. P-1: relay.c */
 /* ---- stop requests (SIGTERM / SIGINT) ---- */
 void sh_signals_install(void);
 int sh_stop_requested(void);
-
-/* Largest SETUP payload (a packed Work) for a context of ctx and a mask of
- * mask_bytes. */
-size_t sh_setup_cap(int ctx, size_t mask_bytes);
 
 #endif

@@ -7,7 +7,6 @@
 #include "compact.h"
 #include "gguf.h"
 #include "log.h"
-#include "wire.h"
 
 int sh_stage_cluster_ok(const sh_stage_t *s, int cluster, ifp_err_t *err) {
     if (cluster == IFP_CLUSTER_DENSE) return IFP_OK;
@@ -47,13 +46,12 @@ static int alloc_buffers(sh_stage_t *s) {
     s->slot_layer = calloc((size_t)s->slots * L, sizeof *s->slot_layer);
     s->sub = calloc((size_t)s->slots * held * F, sizeof *s->sub);
     s->slot_masked = calloc((size_t)s->slots, 1);
-    s->scratch = calloc((size_t)F, sizeof *s->scratch);
     s->tok = calloc((size_t)R, sizeof *s->tok);
     s->pos = calloc((size_t)R, sizeof *s->pos);
     s->slot = calloc((size_t)R, sizeof *s->slot);
     s->want = calloc((size_t)R, 1);
     s->rmask = calloc((size_t)R, sizeof *s->rmask);
-    if (!s->slot_mask || !s->slot_layer || !s->sub || !s->slot_masked || !s->scratch || !s->tok || !s->pos ||
+    if (!s->slot_mask || !s->slot_layer || !s->sub || !s->slot_masked || !s->tok || !s->pos ||
         !s->slot || !s->want || !s->rmask)
         return -1;
     memset(s->slot_masked, SH_ROW_BROKEN, (size_t)s->slots); /* until set up */
@@ -144,7 +142,6 @@ void sh_stage_destroy(sh_stage_t **sp) {
     free(s->slot_layer);
     free(s->sub);
     free(s->slot_masked);
-    free(s->scratch);
     free(s->tok);
     free(s->pos);
     free(s->slot);
@@ -174,33 +171,26 @@ void sh_stage_describe(const sh_stage_t *s, char *buf, size_t len) {
 #undef PUT
 }
 
-int sh_stage_setup_slot(sh_stage_t *s, int slot, const Ifp__Work *w, ifp_err_t *err) {
+int sh_stage_setup_slot(sh_stage_t *s, int slot, const sh_work_t *w, ifp_err_t *err) {
     if (slot < 0 || slot >= s->slots) return ifp_errf(err, IFP_ERANGE, "slot %d out of range", slot);
     ifp_state_reset_slot(s->st, slot);
     s->slot_masked[slot] = SH_ROW_BROKEN;
-    if (w->mask.len == 0) {
+    if (w->mask_len == 0) {
         s->slot_masked[slot] = SH_ROW_DENSE; /* dense request: no row mask */
         return IFP_OK;
     }
-    ifp_mask_t *m = NULL;
-    int rc = ifp_wire_mask_unpack(w->mask.data, w->mask.len, s->cfg->n_layers, s->cfg->d_ffn, &m, err);
-    if (rc) return rc;
     int F = s->cfg->d_ffn;
-    /* writable rows of this slot's sub-mask; layers not held go to scratch */
-    float **sub = malloc(sizeof(float *) * (size_t)s->cfg->n_layers);
-    if (!sub) {
-        ifp_mask_destroy(&m);
-        return ifp_errf(err, IFP_ENOMEM, "out of memory");
+    char why[160];
+    if (sh_mask_check(w->mask, w->mask_len, s->cfg->n_layers, F, s->l0, s->l1, why, sizeof why))
+        return ifp_errf(err, IFP_EFORMAT, "%s", why);
+    /* the held layers only, bits -> 0/1 over the union (channels outside U
+     * are dropped: coverage < 1) or over all channels (dense weights) */
+    for (int l = s->l0; l < s->l1; l++) {
+        float *sub = (float *)s->slot_mask[slot].layer[l];
+        const uint8_t *bits = sh_mask_layer(w->mask, l, F);
+        if (s->uni) sh_submask_from_bits(bits, F, s->uni->kept[l], s->uni->n_kept[l], sub);
+        else sh_submask_from_bits(bits, F, NULL, 0, sub);
     }
-    for (int l = 0; l < s->cfg->n_layers; l++)
-        sub[l] = (l >= s->l0 && l < s->l1) ? (float *)s->slot_mask[slot].layer[l] : s->scratch;
-    if (s->uni) {
-        ifp_mask_submask(m, s->uni, sub); /* channels outside U are dropped (coverage < 1) */
-    } else {
-        for (int l = s->l0; l < s->l1; l++) ifp_mask_from_kept(sub[l], F, m->kept[l], m->n_kept[l]);
-    }
-    free(sub);
-    ifp_mask_destroy(&m);
     s->slot_masked[slot] = SH_ROW_MASKED;
     return IFP_OK;
 }

@@ -20,10 +20,10 @@
 #include "config.h"
 #include "err.h"
 #include "forward.h"
-#include "ifp.pb-c.h"
 #include "mask.h"
 #include "model.h"
 #include "pipe.h"
+#include "work.h"
 
 /* How a slot's rows run: no row mask, its sub-mask, or not at all (its
  * setup failed here: micro-batches holding it fail, ending its request with
@@ -50,7 +50,6 @@ typedef struct {
     const float **slot_layer;     /* [slots × n_layers] */
     float *sub;                   /* [slots × held layers × d_ffn] */
     uint8_t *slot_masked;         /* [slots] SH_ROW_DENSE / SH_ROW_MASKED / SH_ROW_BROKEN */
-    float *scratch;               /* [d_ffn] sub-mask rows of layers this stage does not hold */
 
     /* the batch handed to the forward pass, [max_rows] */
     int32_t *tok, *pos, *slot;
@@ -67,10 +66,11 @@ void sh_stage_destroy(sh_stage_t **s);
 /* "stage 1/2, layers [2,4), cluster 0 (|U| 412 398 of 768), 8 slots, ..." */
 void sh_stage_describe(const sh_stage_t *s, char *buf, size_t len);
 
-/* Work w now occupies slot: forgets the slot's KV positions and sets its
- * sub-mask for the held layers from w->mask (validated here too).  On error
- * the slot is SH_ROW_BROKEN until its next setup. */
-int sh_stage_setup_slot(sh_stage_t *s, int slot, const Ifp__Work *w, ifp_err_t *err);
+/* Request w now occupies slot: forgets the slot's KV positions and sets its
+ * sub-mask for the held layers straight from the bits of w->mask (only
+ * those layers are decoded, and checked: the size, >= 1 channel, no bit past
+ * d_ffn).  On error the slot is SH_ROW_BROKEN until its next setup. */
+int sh_stage_setup_slot(sh_stage_t *s, int slot, const sh_work_t *w, ifp_err_t *err);
 
 /* Runs rows[0..n) through the held layers: the embedding first on stage 0;
  * other stages must have copied the incoming activations into

@@ -3,7 +3,9 @@
  * dir, the INI config of one group g0, `mpirun -np P ifp-shard` started with
  * fork/exec (the leader of its own process group, output to a log in the
  * temp dir), and the group's messages collected per request: tokens in
- * order, finish, work errors, heartbeat fields.
+ * order, finish, work errors, the heartbeat fields (the finished list per
+ * request).  Work carries a router epoch and a dispatch number (1, 2, ...)
+ * as the real router's does.
  *
  * A test that fails mid-way leaves its job to rig_reap (call it from a
  * teardown); if the test process dies, the job gets SIGTERM
@@ -31,13 +33,18 @@
 #define MAX_REQ 128
 #define MAX_TOK 200
 
+#define RIG_EPOCH 0x5eed0000e90c4ULL
+
 typedef struct {
     uint64_t rid;
+    uint64_t seq;          /* Work.seq it was sent with */
     int n, finish, error;
     int32_t tok[MAX_TOK];
     int n_head, argmax;
     float head[16];
     double t_first, t_last;
+    int fin_seen;          /* heartbeats listing it as finished */
+    uint32_t fin_tokens;   /* Finished.tokens there */
 } req_t;
 
 typedef struct {
@@ -46,7 +53,10 @@ typedef struct {
     pid_t pid;
     req_t req[MAX_REQ];
     int n_req;
+    uint64_t work_seq; /* Work.seq of the last Work sent */
     int min_free, last_free, last_running, last_cluster, last_draining, heartbeats, work_errors;
+    uint64_t last_epoch, last_work_seen, last_tokens_generated, last_requests_done;
+    int max_finished; /* longest finished list seen */
     uint64_t error_rid[64];
 } rig_t;
 
@@ -179,6 +189,17 @@ static inline int rig_pump(rig_t *r, int timeout_ms) {
         r->last_running = (int)hb->n_running;
         r->last_cluster = hb->cluster;
         r->last_draining = hb->draining;
+        r->last_epoch = hb->router_epoch;
+        r->last_work_seen = hb->work_seen;
+        r->last_tokens_generated = hb->tokens_generated;
+        r->last_requests_done = hb->requests_done;
+        if ((int)hb->n_finished > r->max_finished) r->max_finished = (int)hb->n_finished;
+        for (size_t i = 0; i < hb->n_finished; i++) {
+            req_t *q = find_req(r, hb->finished[i]->rid);
+            assert_non_null(q); /* only requests we sent */
+            if (q->fin_seen++) assert_int_equal(q->fin_tokens, hb->finished[i]->tokens);
+            q->fin_tokens = hb->finished[i]->tokens;
+        }
     } else if (m->msg_case == IFP__GROUP_TO_ROUTER__MSG_TOKENS) {
         assert_string_equal(m->tokens->group, "g0");
         for (size_t i = 0; i < m->tokens->n_tokens; i++) {
@@ -240,6 +261,8 @@ static inline req_t *rig_work(rig_t *r, uint64_t rid, const int32_t *prompt, int
     w.max_new = (uint32_t)max_new;
     w.eos = eos;
     w.debug = 1;
+    w.router_epoch = RIG_EPOCH;
+    w.seq = ++r->work_seq;
     w.mask.data = packed;
     w.mask.len = mb;
     Ifp__RouterToGroup m = IFP__ROUTER_TO_GROUP__INIT;
@@ -249,6 +272,7 @@ static inline req_t *rig_work(rig_t *r, uint64_t rid, const int32_t *prompt, int
     req_t *q = &r->req[r->n_req++];
     memset(q, 0, sizeof *q);
     q->rid = rid;
+    q->seq = w.seq;
     rig_send_msg(r, &m);
     free(packed);
     return q;
