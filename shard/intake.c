@@ -1,12 +1,19 @@
 /* intake.c — stage 0's loop: router work in (admission into slots), the
- * scheduler, the embedding and the first layers, and (P = 1) sampling.
+ * scheduler, the embedding and the first layers, the deadlines of the
+ * micro-batches in flight, and (P = 1) sampling.
  *
  * One iteration: zmq_poll (timeout 0 while there is work; while micro-batches
  * are in flight the adaptive nap comes first, since MPI cannot wake
  * zmq_poll; when idle, until the next heartbeat — nothing can arrive over
  * MPI then) -> router messages -> tokens back from the last stage -> the
- * heartbeat if due -> re-compaction if asked and idle -> admission -> as
- * many micro-batches as the pipeline has room for. */
+ * oldest in-flight deadline -> the heartbeat if due -> re-compaction if
+ * asked and idle -> admission -> as many micro-batches as the pipeline has
+ * room for.
+ *
+ * A micro-batch lost in the pipe, a result that is bad or out of order, or a
+ * send that cannot get out ends the job (sh_abort, shard.h): a group that
+ * lost a micro-batch would otherwise keep heartbeating with slots that never
+ * finish. */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,9 +42,11 @@ typedef struct {
     uint64_t *rids;                   /* [slots + queue] heartbeat scratch */
     sh_finished_t *fin;               /* [SH_SCHED_FINISHED_PER_SLOT × slots] heartbeat scratch */
     unsigned long admitted, batches, works;
-    /* pipeline accounting: when each in-flight micro-batch left (by seq % P),
-     * and over the completed ones, round trips vs compute in all stages */
+    /* in-flight micro-batches (by seq % P): when each left and its rows; and
+     * over the completed ones, round trips vs compute in all stages */
     double *sent_at;
+    int *sent_rows;
+    double grace_ms; /* added to deadlines while the later stages re-compact */
     double rt_ms, busy_ms;
     unsigned long n_rt;
 } intake_t;
@@ -171,13 +180,17 @@ static int recompact(intake_t *f) {
         sh_log("cannot load cluster %d: %s; keeping cluster %d", c, err.msg, f->st->cluster);
         return 1;
     }
+    double took = ifp_now_ms() - t0;
     if (buf) {
         *(sh_hdr_t *)buf = (sh_hdr_t){.kind = SH_MSG_CLUSTER, .slot = c};
-        sh_ring_send(f->G->ring, idx, sizeof(sh_hdr_t));
+        sh_ring_send_or_abort(f->G, idx, sizeof(sh_hdr_t), "a load-cluster message");
+        /* the next micro-batches wait behind the later stages' own
+         * re-compaction, about as long as this one took */
+        f->grace_ms = 2 * took;
     }
     char desc[512];
     sh_stage_describe(f->st, desc, sizeof desc);
-    sh_log("loaded cluster %d in %.0f ms: %s", c, ifp_now_ms() - t0, desc);
+    sh_log("loaded cluster %d in %.0f ms: %s", c, took, desc);
     heartbeat(f);
     return 1;
 }
@@ -205,7 +218,7 @@ static int admit(intake_t *f) {
             /* sh_work_check bounded the mask, so it fits the ring buffer */
             size_t len = sh_setup_pack(w, buf + sizeof(sh_hdr_t));
             *(sh_hdr_t *)buf = (sh_hdr_t){.kind = SH_MSG_SETUP, .n = (int32_t)len, .slot = slot};
-            if (sh_ring_send(G->ring, idx, sizeof(sh_hdr_t) + len)) sh_log("MPI_Isend of a setup failed");
+            sh_ring_send_or_abort(G, idx, sizeof(sh_hdr_t) + len, "a setup");
         }
         sh_vlog("request %llu -> slot %d (%d prompt tokens, max_new %u, %s)", (unsigned long long)w->rid, slot,
                 w->n_prompt, w->max_new, w->mask_len ? "masked" : "dense");
@@ -231,22 +244,29 @@ static int schedule(intake_t *f) {
         ifp_err_t err = {0};
         double t0 = ifp_now_ms();
         f->sent_at[seq % (uint32_t)f->P] = t0;
+        f->sent_rows[seq % (uint32_t)f->P] = n;
         f->batches++;
         started++;
+        if (f->P == 1 && G->fault.drop_batch == f->batches) {
+            sh_log("test hook %s: dropping micro-batch %u (%d row%s; number %lu formed)", SH_FAULT_ENV, seq, n,
+                   n == 1 ? "" : "s", f->batches);
+            continue; /* never run, never completed: the deadline must catch it */
+        }
         int rc = sh_stage_forward(f->st, G->rows, n, &err);
         if (rc < 0) sh_log("micro-batch %u (%d rows) failed: %s", seq, n, err.msg);
         if (f->P == 1) {
             const float *logits = rc < 0 ? NULL : ifp_state_logits(f->st->st);
             int nt = sh_sampling_sample(G->sampling, G->rows, n, logits, G->toks);
             sh_sampling_flush(G->sampling, &G->link);
-            sh_sched_complete(f->sched, seq, G->toks, nt, ifp_now_ms());
+            if (sh_sched_complete(f->sched, seq, G->toks, nt, ifp_now_ms()))
+                sh_abort("micro-batch %u completed out of order", seq); /* cannot happen: one stage */
         } else {
             double t1 = ifp_now_ms();
             *(sh_hdr_t *)buf =
                 (sh_hdr_t){.kind = SH_MSG_BATCH, .n = n, .slot = rc < 0, .seq = seq, .busy_ms = (float)(t1 - t0)};
             memcpy(sh_batch_rows(buf), G->rows, sizeof(sh_row_t) * (size_t)n);
             memcpy(sh_batch_hidden(buf, n), ifp_state_hidden(f->st->st), sizeof(float) * (size_t)n * f->st->cfg->dim);
-            if (sh_ring_send(G->ring, idx, sh_batch_bytes(n, f->st->cfg->dim))) sh_log("MPI_Isend of a batch failed");
+            sh_ring_send_or_abort(G, idx, sh_batch_bytes(n, f->st->cfg->dim), "a micro-batch");
         }
     }
     return started;
@@ -262,20 +282,42 @@ static int drain_results(intake_t *f) {
         got++;
         const sh_hdr_t *h = (const sh_hdr_t *)G->rbuf;
         if (len < 0 || h->kind != SH_MSG_TOKENS || h->n < 0 ||
-            (size_t)len != sizeof *h + (size_t)h->n * sizeof(sh_tok_t)) {
-            sh_log("bad message from the last stage (%ld bytes) dropped", len);
-            continue;
-        }
+            (size_t)len != sizeof *h + (size_t)h->n * sizeof(sh_tok_t))
+            sh_abort("bad result message from the last stage (%ld bytes, kind %d, %d entries)", len,
+                     len < 0 ? -1 : h->kind, len < 0 ? -1 : h->n);
         double now = ifp_now_ms();
+        uint32_t oldest;
+        if (!sh_sched_oldest(f->sched, &oldest))
+            sh_abort("tokens for micro-batch %u arrived with no micro-batch in flight", h->seq);
         if (sh_sched_complete(f->sched, h->seq, sh_tokens(G->rbuf), h->n, now)) {
-            sh_log("tokens for micro-batch %u arrived out of order; dropped", h->seq);
-            continue;
+            uint32_t k = oldest % (uint32_t)f->P;
+            sh_abort("micro-batch %u lost: sent to stage 1 %.0f ms ago (%d row%s), but the tokens of micro-batch %u "
+                     "came back first and the pipe keeps order",
+                     oldest, now - f->sent_at[k], f->sent_rows[k], f->sent_rows[k] == 1 ? "" : "s", h->seq);
         }
         f->rt_ms += now - f->sent_at[h->seq % (uint32_t)f->P];
         f->busy_ms += h->busy_ms;
         f->n_rt++;
+        f->grace_ms = 0;
     }
     return got;
+}
+
+/* The oldest micro-batch in flight must be back within batch_timeout_ms. */
+static void check_deadline(intake_t *f, double now) {
+    uint32_t seq;
+    if (!sh_sched_oldest(f->sched, &seq)) return;
+    uint32_t k = seq % (uint32_t)f->P;
+    double age = now - f->sent_at[k];
+    if (age <= f->G->batch_timeout_ms + f->grace_ms) return;
+    int rows = f->sent_rows[k];
+    if (f->P == 1)
+        sh_abort("micro-batch %u lost: formed %.0f ms ago (%d row%s) on this stage, the only one, and never "
+                 "completed (batch_timeout_ms %.0f)",
+                 seq, age, rows, rows == 1 ? "" : "s", f->G->batch_timeout_ms);
+    sh_abort("micro-batch %u lost: sent to stage 1 %.0f ms ago (%d row%s), its tokens not back from stage %d "
+             "(batch_timeout_ms %.0f)",
+             seq, age, rows, rows == 1 ? "" : "s", f->P - 1, f->G->batch_timeout_ms);
 }
 
 int sh_intake_loop(sh_group_t *G) {
@@ -287,8 +329,9 @@ int sh_intake_loop(sh_group_t *G) {
     f->rids = calloc((size_t)(st->slots + qcap), sizeof *f->rids);
     f->fin = calloc((size_t)(SH_SCHED_FINISHED_PER_SLOT * st->slots), sizeof *f->fin);
     f->sent_at = calloc((size_t)f->P, sizeof *f->sent_at);
+    f->sent_rows = calloc((size_t)f->P, sizeof *f->sent_rows);
     int code = 0;
-    if (!f->sched || !f->rids || !f->fin || !f->sent_at) {
+    if (!f->sched || !f->rids || !f->fin || !f->sent_at || !f->sent_rows) {
         sh_log("out of memory");
         code = 1;
         goto out;
@@ -319,6 +362,7 @@ int sh_intake_loop(sh_group_t *G) {
         active += handle_router(f);
         if (f->P > 1) active += drain_results(f);
         double now = ifp_now_ms();
+        check_deadline(f, now); /* before a heartbeat: a stuck group must not report healthy */
         if (now >= next_hb) {
             heartbeat(f);
             next_hb = now + hb_ms;
@@ -340,14 +384,11 @@ int sh_intake_loop(sh_group_t *G) {
     }
     if (f->P > 1) {
         int idx;
-        uint8_t *buf = sh_ring_acquire_wait(G->ring, &idx, 5000);
-        if (buf) {
-            *(sh_hdr_t *)buf = (sh_hdr_t){.kind = SH_MSG_SHUTDOWN};
-            sh_ring_send(G->ring, idx, sizeof(sh_hdr_t));
-        } else {
-            sh_log("cannot send the shutdown down the pipe");
-        }
-        if (sh_ring_drain(G->ring, 10000)) sh_log("sends to stage 1 did not complete");
+        uint8_t *buf = sh_ring_acquire_or_abort(G, &idx, "the shutdown");
+        *(sh_hdr_t *)buf = (sh_hdr_t){.kind = SH_MSG_SHUTDOWN};
+        sh_ring_send_or_abort(G, idx, sizeof(sh_hdr_t), "the shutdown");
+        if (sh_ring_drain(G->ring, G->batch_timeout_ms))
+            sh_abort("the shutdown did not reach stage 1 within %.0f ms", G->batch_timeout_ms);
     }
     sh_log("stopped: %lu works received, %lu requests admitted, %lu micro-batches, %lu malformed messages, %lu sends "
            "dropped",
@@ -361,5 +402,6 @@ out:
     free(f->rids);
     free(f->fin);
     free(f->sent_at);
+    free(f->sent_rows);
     return code;
 }

@@ -3,11 +3,18 @@
  * last stage: token events to the router, token ids to stage 0).
  *
  * Only MPI_Improbe / MPI_Mrecv of arrived messages and MPI_Isend / MPI_Test:
- * no call waits for a peer.  With nothing to do the rank naps (sh_idle_t):
- * ~30 µs right after work, backing off to 10 ms when idle.  A signal does
- * not stop a stage by itself: stage 0 sends SHUTDOWN down the pipe once its
- * in-flight micro-batches are back; if none comes within STOP_GRACE_MS of
- * the signal (stage 0 gone), the stage leaves anyway. */
+ * no call waits for a peer, except for a free send buffer (bounded by
+ * batch_timeout_ms).  With nothing to do the rank naps (sh_idle_t): ~30 µs
+ * right after work, backing off to 10 ms when idle.  A signal does not stop
+ * a stage by itself: stage 0 sends SHUTDOWN down the pipe once its in-flight
+ * micro-batches are back; if none comes within STOP_GRACE_MS of the signal
+ * (stage 0 gone), the stage leaves anyway.
+ *
+ * Messages between the ranks of one job cannot be malformed unless
+ * something is badly wrong: a bad or oversized message, or a send buffer
+ * that does not free up within batch_timeout_ms, aborts the group
+ * (sh_abort) — dropping it would leave stage 0 waiting for a micro-batch
+ * that never comes. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,57 +23,49 @@
 #include "shard.h"
 
 #define STOP_GRACE_MS 15000.0
-#define RING_WAIT_MS 30000.0
 
 typedef struct {
     sh_group_t *G;
     sh_stage_t *st;
     int rank;
-    unsigned long batches, bad;
-} rest_t;
-
-/* A buffer of the send ring, waiting if every send is pending (bounded). */
-static uint8_t *ring_buf(rest_t *r, int *idx) {
-    uint8_t *b = sh_ring_acquire_wait(r->G->ring, idx, RING_WAIT_MS);
-    if (!b) sh_log("the next rank has not taken a message for %.0f s", RING_WAIT_MS / 1000);
-    return b;
-}
+    unsigned long received, batches; /* micro-batches received / run */
+} relay_t;
 
 /* Passes the message in rbuf (len bytes) on to the next rank unchanged. */
-static void forward_raw(rest_t *r, long len) {
+static void forward_raw(relay_t *r, long len, const char *what) {
     int idx;
-    uint8_t *b = ring_buf(r, &idx);
-    if (!b) return;
+    uint8_t *b = sh_ring_acquire_or_abort(r->G, &idx, what);
     memcpy(b, r->G->rbuf, (size_t)len);
-    sh_ring_send(r->G->ring, idx, (size_t)len);
+    sh_ring_send_or_abort(r->G, idx, (size_t)len, what);
 }
 
-static void on_setup(rest_t *r, const sh_hdr_t *h, long len) {
+static void on_setup(relay_t *r, const sh_hdr_t *h, long len) {
     sh_group_t *G = r->G;
     sh_work_t w;
     if (h->n < 0 || (size_t)len != sizeof *h + (size_t)h->n ||
-        sh_setup_unpack(G->rbuf + sizeof *h, (size_t)h->n, &w)) {
-        r->bad++;
-        sh_log("bad setup message (%ld bytes) dropped", len);
-        return;
-    }
+        sh_setup_unpack(G->rbuf + sizeof *h, (size_t)h->n, &w))
+        sh_abort("bad setup message from stage %d (%ld bytes, slot %d)", r->rank - 1, len, h->slot);
     ifp_err_t err = {0};
     if (sh_stage_setup_slot(r->st, h->slot, &w, &err)) {
+        /* the slot stays broken: its micro-batches fail and the request ends
+         * with a WorkError from the last stage */
         sh_log("setup for slot %d (request %llu): %s", h->slot, (unsigned long long)w.rid, err.msg);
     } else if (G->sampling) {
         sh_sampling_setup(G->sampling, h->slot, &w);
     }
-    if (!r->st->last) forward_raw(r, len);
+    if (!r->st->last) forward_raw(r, len, "a setup");
 }
 
-static void on_batch(rest_t *r, const sh_hdr_t *h, long len) {
+static void on_batch(relay_t *r, const sh_hdr_t *h, long len) {
     sh_group_t *G = r->G;
     sh_stage_t *st = r->st;
     int dim = st->cfg->dim, n = h->n;
-    if (n <= 0 || n > st->max_rows || (size_t)len != sh_batch_bytes(n, dim)) {
-        /* cannot happen between ranks of one job; the micro-batch is lost */
-        r->bad++;
-        sh_log("bad micro-batch message (%ld bytes, %d rows) dropped", len, n);
+    if (n <= 0 || n > st->max_rows || (size_t)len != sh_batch_bytes(n, dim))
+        sh_abort("bad micro-batch message from stage %d (%ld bytes, %d rows, seq %u)", r->rank - 1, len, n, h->seq);
+    r->received++;
+    if (r->rank == 1 && G->fault.drop_batch == r->received) {
+        sh_log("test hook %s: dropping micro-batch %u (%d row%s; number %lu received)", SH_FAULT_ENV, h->seq, n,
+               n == 1 ? "" : "s", r->received);
         return;
     }
     memcpy(G->rows, sh_batch_rows(G->rbuf), sizeof(sh_row_t) * (size_t)n);
@@ -81,26 +80,24 @@ static void on_batch(rest_t *r, const sh_hdr_t *h, long len) {
     int idx;
     if (!st->last) {
         float busy = h->busy_ms + (float)(ifp_now_ms() - t0);
-        uint8_t *b = ring_buf(r, &idx);
-        if (!b) return;
+        uint8_t *b = sh_ring_acquire_or_abort(G, &idx, "a micro-batch");
         *(sh_hdr_t *)b = (sh_hdr_t){.kind = SH_MSG_BATCH, .n = n, .slot = failed, .seq = h->seq, .busy_ms = busy};
         memcpy(sh_batch_rows(b), G->rows, sizeof(sh_row_t) * (size_t)n);
         memcpy(sh_batch_hidden(b, n), ifp_state_hidden(st->st), sizeof(float) * (size_t)n * dim);
-        sh_ring_send(G->ring, idx, sh_batch_bytes(n, dim));
+        sh_ring_send_or_abort(G, idx, sh_batch_bytes(n, dim), "a micro-batch");
     } else {
         int nt = sh_sampling_sample(G->sampling, G->rows, n, failed ? NULL : ifp_state_logits(st->st), G->toks);
         sh_sampling_flush(G->sampling, &G->link);
         float busy = h->busy_ms + (float)(ifp_now_ms() - t0);
-        uint8_t *b = ring_buf(r, &idx);
-        if (!b) return;
+        uint8_t *b = sh_ring_acquire_or_abort(G, &idx, "the tokens of a micro-batch");
         *(sh_hdr_t *)b = (sh_hdr_t){.kind = SH_MSG_TOKENS, .n = nt, .seq = h->seq, .busy_ms = busy};
         memcpy(sh_tokens(b), G->toks, sizeof(sh_tok_t) * (size_t)nt);
-        sh_ring_send(G->ring, idx, sizeof(sh_hdr_t) + sizeof(sh_tok_t) * (size_t)nt);
+        sh_ring_send_or_abort(G, idx, sizeof(sh_hdr_t) + sizeof(sh_tok_t) * (size_t)nt, "the tokens of a micro-batch");
     }
     r->batches++;
 }
 
-static void on_cluster(rest_t *r, const sh_hdr_t *h, long len) {
+static void on_cluster(relay_t *r, const sh_hdr_t *h, long len) {
     ifp_err_t err = {0};
     double t0 = ifp_now_ms();
     if (sh_stage_load_cluster(r->st, h->slot, &err)) {
@@ -110,11 +107,11 @@ static void on_cluster(rest_t *r, const sh_hdr_t *h, long len) {
         sh_stage_describe(r->st, desc, sizeof desc);
         sh_log("loaded cluster %d in %.0f ms: %s", h->slot, ifp_now_ms() - t0, desc);
     }
-    if (!r->st->last) forward_raw(r, len);
+    if (!r->st->last) forward_raw(r, len, "a load-cluster message");
 }
 
 int sh_relay_loop(sh_group_t *G) {
-    rest_t R = {.G = G, .st = G->stage, .rank = G->stage->rank};
+    relay_t R = {.G = G, .st = G->stage, .rank = G->stage->rank};
     sh_idle_t idle;
     sh_idle_touch(&idle);
     double stop_at = 0;
@@ -137,11 +134,9 @@ int sh_relay_loop(sh_group_t *G) {
             continue;
         }
         sh_idle_touch(&idle);
-        if (len < 0) {
-            R.bad++;
-            sh_log("oversized or truncated message from stage %d dropped", R.rank - 1);
-            continue;
-        }
+        if (len < 0)
+            sh_abort("oversized or truncated message from stage %d (not within [%zu, %zu] bytes)", R.rank - 1,
+                     sizeof(sh_hdr_t), G->msg_cap);
         sh_hdr_t h = *(const sh_hdr_t *)G->rbuf;
         switch (h.kind) {
         case SH_MSG_SETUP:
@@ -154,19 +149,18 @@ int sh_relay_loop(sh_group_t *G) {
             on_cluster(&R, &h, len);
             break;
         case SH_MSG_SHUTDOWN:
-            if (!R.st->last) forward_raw(&R, len);
+            if (!R.st->last) forward_raw(&R, len, "the shutdown");
             done = 1;
             break;
         default:
-            R.bad++;
-            sh_log("unknown pipe message kind %d dropped", h.kind);
+            sh_abort("unknown pipe message kind %d from stage %d (%ld bytes)", h.kind, R.rank - 1, len);
         }
     }
-    if (G->ring && sh_ring_drain(G->ring, 10000)) sh_log("sends to rank %d did not complete", G->ring->dest);
+    if (G->ring && sh_ring_drain(G->ring, G->batch_timeout_ms))
+        sh_log("sends to rank %d did not complete", G->ring->dest);
     if (R.st->last)
-        sh_log("stopped: %lu micro-batches, %lu bad pipe messages, %lu sends to the router dropped", R.batches, R.bad,
-               G->link.send_drops);
+        sh_log("stopped: %lu micro-batches, %lu sends to the router dropped", R.batches, G->link.send_drops);
     else
-        sh_log("stopped: %lu micro-batches, %lu bad pipe messages", R.batches, R.bad);
+        sh_log("stopped: %lu micro-batches", R.batches);
     return code;
 }

@@ -17,7 +17,7 @@
  * At most `depth` micro-batches are in flight.  They complete in order
  * (sh_sched_complete, with the tokens sampled for their `want` rows): the
  * pipe keeps order, so a result for any but the oldest means a micro-batch
- * was lost (refused: -1).  A finished or
+ * was lost — the caller aborts the group then (shard.h).  A finished or
  * cancelled slot is freed once no in-flight micro-batch holds it.
  *
  * The scheduler also keeps what the heartbeat reports: counters of tokens

@@ -1,15 +1,46 @@
 #include "shard.h"
 
+#include <errno.h>
 #include <mpi.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "kernels.h"
+
+/* ---------------------------------------------------------------- aborts */
+
+void sh_abort(const char *fmt, ...) {
+    char msg[900];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    sh_log("%s; aborting the group (MPI_Abort) so that it restarts and the router replays its work", msg);
+    fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, SH_EXIT_ABORT);
+    _exit(SH_EXIT_ABORT); /* MPI_Abort does not return; if it ever did, this rank still must not carry on */
+}
+
+uint8_t *sh_ring_acquire_or_abort(sh_group_t *g, int *idx, const char *what) {
+    uint8_t *b = sh_ring_acquire_wait(g->ring, idx, g->batch_timeout_ms);
+    if (!b)
+        sh_abort("cannot send %s: rank %d has not taken any of the %d messages in flight for %.0f ms "
+                 "(batch_timeout_ms)",
+                 what, g->ring->dest, g->ring->n, g->batch_timeout_ms);
+    return b;
+}
+
+void sh_ring_send_or_abort(sh_group_t *g, int idx, size_t len, const char *what) {
+    if (sh_ring_send(g->ring, idx, len))
+        sh_abort("MPI_Isend of %s (%zu bytes) to rank %d failed", what, len, g->ring->dest);
+}
 
 /* ---------------------------------------------------------------- signals */
 
@@ -33,6 +64,32 @@ void sh_signals_install(void) {
 }
 
 int sh_stop_requested(void) { return stop_flag != 0; }
+
+/* ---------------------------------------------------------------- fault hook */
+
+int sh_fault_parse(const char *spec, sh_fault_t *f, char *why, size_t len) {
+    *f = (sh_fault_t){0};
+    if (!spec || !*spec) return 0;
+    char buf[256];
+    if (strlen(spec) >= sizeof buf) return snprintf(why, len, "%s is too long", SH_FAULT_ENV), -1;
+    strcpy(buf, spec);
+    char *save = NULL;
+    for (char *item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+        const char *key = "drop-batch=";
+        if (strncmp(item, key, strlen(key)) == 0) {
+            const char *v = item + strlen(key);
+            char *end;
+            errno = 0;
+            unsigned long n = strtoul(v, &end, 10);
+            if (end == v || *end || errno || n < 1 || *v == '-')
+                return snprintf(why, len, "%s: drop-batch wants an integer >= 1, got '%s'", SH_FAULT_ENV, v), -1;
+            f->drop_batch = n;
+        } else {
+            return snprintf(why, len, "%s: unknown fault '%s' (known: drop-batch=N)", SH_FAULT_ENV, item), -1;
+        }
+    }
+    return 0;
+}
 
 /* Validates the command line against the config; only rank 0 prints. */
 static int check_group(const sh_opts_t *o, const ifp_config_file_t *c, int rank, int size,
@@ -118,6 +175,16 @@ int sh_run(const sh_opts_t *o, int rank, int size) {
         return code;
     }
     sh_log_init(G.group->name, rank, o->verbose);
+    char why[256];
+    if (sh_fault_parse(getenv(SH_FAULT_ENV), &G.fault, why, sizeof why)) {
+        if (rank == 0) sh_log("%s", why); /* every rank reads the same environment */
+        free(cfg);
+        return 2;
+    }
+    if (G.fault.drop_batch && rank == (size > 1 ? 1 : 0))
+        sh_log("test hook %s=%s: this stage will drop micro-batch %lu", SH_FAULT_ENV, getenv(SH_FAULT_ENV),
+               G.fault.drop_batch - 1);
+    G.batch_timeout_ms = G.group->batch_timeout_ms > 0 ? G.group->batch_timeout_ms : 30000;
     sh_signals_install();
     ifp_blas_threads(o->threads);
 

@@ -13,7 +13,16 @@
  * same verdict, so all exit together) -> load this stage's slice (one
  * collective check that every rank loaded) -> loop -> a SHUTDOWN flows down
  * the pipe (from the router's Control SHUTDOWN or SIGTERM/SIGINT at stage 0)
- * -> MPI_Finalize. */
+ * -> MPI_Finalize.
+ *
+ * Fail loudly, never hang: every micro-batch in flight has a deadline (sent
+ * + [group] batch_timeout_ms).  Stage 0 checks the oldest one every loop
+ * iteration; a micro-batch not back by then, a result that is bad or out of
+ * order (the pipe keeps order: an earlier micro-batch was lost), a bad pipe
+ * message or a send that cannot get out within batch_timeout_ms in any stage
+ * -> one log line naming it and MPI_Abort (exit code SH_EXIT_ABORT): the
+ * whole job dies, the supervisor restarts it, the router replays its work.
+ * So a stuck group heartbeats as healthy for batch_timeout_ms at most. */
 #ifndef SH_SHARD_H
 #define SH_SHARD_H
 
@@ -27,6 +36,10 @@
 #include "sampling.h"
 #include "stage.h"
 
+/* Exit codes: 0 clean stop, 1 runtime error, 2 usage / configuration error,
+ * SH_EXIT_ABORT the pipeline broke (MPI_Abort: mpirun exits non-zero). */
+#define SH_EXIT_ABORT 3
+
 typedef struct {
     const char *config;  /* --config */
     const char *group;   /* --group */
@@ -35,15 +48,36 @@ typedef struct {
 } sh_opts_t;
 
 /* Runs this rank of the group (MPI is initialized by the caller, who also
- * finalizes).  Returns the process exit code: 0, 1 runtime error, 2 usage /
- * configuration error. */
+ * finalizes).  Returns the process exit code (above). */
 int sh_run(const sh_opts_t *o, int rank, int size);
+
+/* ---- test hook: fault injection ----
+ * Off unless the environment variable IFP_SHARD_FAULT is set (every rank
+ * reads it; mpirun passes the environment to local ranks, `-x
+ * IFP_SHARD_FAULT` to remote ones).  A comma-separated list of:
+ *
+ *   drop-batch=N   stage 1 (the only stage when P = 1) drops the N-th
+ *                  micro-batch it receives (N >= 1; the micro-batch with seq
+ *                  N-1), as a lost message would: the group must abort within
+ *                  batch_timeout_ms, naming that micro-batch.
+ *
+ * A value that does not parse stops the group at start (exit 2). */
+#define SH_FAULT_ENV "IFP_SHARD_FAULT"
+
+typedef struct {
+    unsigned long drop_batch; /* 0 = off */
+} sh_fault_t;
+
+/* Parses spec (NULL or "" = no fault).  0, or -1 with a reason in why. */
+int sh_fault_parse(const char *spec, sh_fault_t *f, char *why, size_t len);
 
 /* ---- shared by the stage loops ---- */
 typedef struct {
     const sh_opts_t *opts;
     const ifp_config_file_t *cfg;
     const ifp_group_cfg_t *group;
+    sh_fault_t fault;
+    double batch_timeout_ms;  /* [group] batch_timeout_ms */
     sh_stage_t *stage;
     sh_sampling_t *sampling;  /* last stage only */
     sh_routerlink_t link;     /* stage 0 and the last stage */
@@ -56,6 +90,17 @@ typedef struct {
 
 int sh_intake_loop(sh_group_t *g); /* stage 0 (also the last stage when P = 1): intake.c */
 int sh_relay_loop(sh_group_t *g);  /* stages 1 .. P-1: relay.c */
+
+/* Logs one line and ends the whole job: MPI_Abort(MPI_COMM_WORLD,
+ * SH_EXIT_ABORT).  For a broken pipeline only — never for bad input from the
+ * router, which gets a WorkError. */
+_Noreturn void sh_abort(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A buffer of g's send ring, waiting for a pending send to complete up to
+ * batch_timeout_ms; sh_abort if none does (the next rank is stuck). */
+uint8_t *sh_ring_acquire_or_abort(sh_group_t *g, int *idx, const char *what);
+/* MPI_Isend of len bytes of buffer idx; sh_abort if MPI refuses. */
+void sh_ring_send_or_abort(sh_group_t *g, int idx, size_t len, const char *what);
 
 /* ---- stop requests (SIGTERM / SIGINT) ---- */
 void sh_signals_install(void);

@@ -48,6 +48,12 @@ typedef struct {
 } req_t;
 
 typedef struct {
+    /* the group's config: these, set before rig_start_ex, go into [group g0] */
+    int batch_timeout_ms;  /* 0 = the default */
+    const char *fault;     /* IFP_SHARD_FAULT for the job, or NULL */
+} rig_opts_t;
+
+typedef struct {
     char dir[64], cfg[128], endpoint[128], log[128];
     void *zctx, *sock;
     pid_t pid;
@@ -84,8 +90,8 @@ static inline void rig_reap(void) {
 }
 
 /* Starts `mpirun -np np ifp-shard --config cfg --group group`, its output
- * to log. */
-static inline pid_t spawn_shard(int np, const char *cfg, const char *group, const char *log) {
+ * to log; fault (or NULL) becomes the job's IFP_SHARD_FAULT. */
+static inline pid_t spawn_shard_fault(int np, const char *cfg, const char *group, const char *log, const char *fault) {
     const char *mpirun = getenv("IFP_MPIRUN") ? getenv("IFP_MPIRUN") : "/usr/bin/mpirun";
     char nps[8];
     snprintf(nps, sizeof nps, "%d", np);
@@ -97,13 +103,26 @@ static inline pid_t spawn_shard(int np, const char *cfg, const char *group, cons
         setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
         setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
         setenv("OPENBLAS_NUM_THREADS", "1", 1);
+        unsetenv("IFP_SHARD_FAULT");
         if (!freopen(log, "w", stderr) || dup2(fileno(stderr), 1) < 0) _exit(126);
-        execl(mpirun, mpirun, "--oversubscribe", "--bind-to", "none", "--mca", "btl", "self,vader", "-np", nps,
-              SHARD_BIN, "--config", cfg, "--group", group, (char *)NULL);
+        const char *argv[24] = {mpirun, "--oversubscribe", "--bind-to", "none", "--mca", "btl", "self,vader"};
+        int n = 7;
+        if (fault) { /* -x: into the ranks' environment, wherever they run */
+            setenv("IFP_SHARD_FAULT", fault, 1);
+            argv[n++] = "-x";
+            argv[n++] = "IFP_SHARD_FAULT";
+        }
+        const char *rest[] = {"-np", nps, SHARD_BIN, "--config", cfg, "--group", group, NULL};
+        memcpy(argv + n, rest, sizeof rest);
+        execv(mpirun, (char *const *)argv);
         perror("exec mpirun");
         _exit(127);
     }
     return pid;
+}
+
+static inline pid_t spawn_shard(int np, const char *cfg, const char *group, const char *log) {
+    return spawn_shard_fault(np, cfg, group, log, NULL);
 }
 
 /* Exit status of pid within timeout_ms (killed and -1 after it). */
@@ -131,7 +150,7 @@ static inline const char *read_log(const char *path) {
     return text;
 }
 
-static inline void rig_start(rig_t *r, int P, const char *layers, const char *cluster) {
+static inline void rig_start_ex(rig_t *r, int P, const char *layers, const char *cluster, const rig_opts_t *o) {
     memset(r, 0, sizeof *r);
     snprintf(r->dir, sizeof r->dir, "/tmp/ifp-shard-test-XXXXXX");
     assert_non_null(mkdtemp(r->dir));
@@ -143,6 +162,7 @@ static inline void rig_start(rig_t *r, int P, const char *layers, const char *cl
             MODEL_PATH("ifp-mix/ifp-mix.gguf"), MODEL_PATH("ifp-mix/clusters-k4.gguf"));
     fprintf(f, "[group g0]\nstages = %d\ncluster = %s\nslots = 8\nmax_batch = 48\n", P, cluster);
     if (layers) fprintf(f, "layers = %s\n", layers);
+    if (o && o->batch_timeout_ms) fprintf(f, "batch_timeout_ms = %d\n", o->batch_timeout_ms);
     fclose(f);
     r->zctx = zmq_ctx_new();
     r->sock = zmq_socket(r->zctx, ZMQ_ROUTER);
@@ -153,7 +173,11 @@ static inline void rig_start(rig_t *r, int P, const char *layers, const char *cl
     r->last_cluster = -2;
     snprintf(r->log, sizeof r->log, "%s/shard.log", r->dir);
     snprintf(rig_live_log, sizeof rig_live_log, "%s", r->log);
-    r->pid = rig_live_pid = spawn_shard(P, r->cfg, "g0", r->log);
+    r->pid = rig_live_pid = spawn_shard_fault(P, r->cfg, "g0", r->log, o ? o->fault : NULL);
+}
+
+static inline void rig_start(rig_t *r, int P, const char *layers, const char *cluster) {
+    rig_start_ex(r, P, layers, cluster, NULL);
 }
 
 /* One message from the group (NULL on timeout); *from_out = the sender was

@@ -7,7 +7,8 @@
  *   - sh_stage_setup_slot with an sh_work_t on a real stage slice (ifp-mix,
  *     stage 1 of 2, cluster 0 and dense), and the errors of a bad mask;
  *   - the router link converts a RouterToGroup once into sh_router_msg_t and
- *     builds Heartbeat / TokenBatch from plain structs (a ROUTER on ipc://). */
+ *     builds Heartbeat / TokenBatch from plain structs (a ROUTER on ipc://);
+ *   - the IFP_SHARD_FAULT parser. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,6 +25,7 @@
 #include "config.h"
 #include "mask.h"
 #include "routerlink.h"
+#include "shard.h"
 #include "stage.h"
 #include "testutil.h"
 #include "wire.h"
@@ -391,6 +393,24 @@ static void link_converts_once(void **state) {
     ifp__group_to_router__free_unpacked(g, NULL);
 }
 
+/* ---------------------------------------------------------------- fault hook */
+
+static void fault_hook_parse(void **unused) {
+    (void)unused;
+    sh_fault_t f;
+    char why[160];
+    assert_int_equal(sh_fault_parse(NULL, &f, why, sizeof why), 0);
+    assert_int_equal(f.drop_batch, 0);
+    assert_int_equal(sh_fault_parse("", &f, why, sizeof why), 0);
+    assert_int_equal(sh_fault_parse("drop-batch=7", &f, why, sizeof why), 0);
+    assert_int_equal(f.drop_batch, 7);
+    const char *bad[] = {"drop-batch=0", "drop-batch=", "drop-batch=-3", "drop-batch=2x", "drop=3", "drop-batch=1,x"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_int_equal(sh_fault_parse(bad[i], &f, why, sizeof why), -1);
+        assert_non_null(strstr(why, "IFP_SHARD_FAULT"));
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(submask_from_bits_equals_full_unpack),
@@ -398,6 +418,7 @@ int main(void) {
         cmocka_unit_test(setup_round_trip),
         cmocka_unit_test(stage_setup_from_plain_work),
         cmocka_unit_test_setup_teardown(link_converts_once, link_setup, link_teardown),
+        cmocka_unit_test(fault_hook_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
