@@ -29,6 +29,7 @@
 
 #define NO_CLUSTER INT_MIN
 #define SHUTDOWN_GRACE_MS 10000.0
+#define SH_HB_RETRY_MS 10.0 /* first retry of a heartbeat that found no router */
 
 typedef struct {
     sh_group_t *G;
@@ -59,7 +60,8 @@ static uint64_t random64(void) {
     return ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 16);
 }
 
-static void heartbeat(intake_t *f) {
+/* Sends a heartbeat; 0, or -1 if it was dropped (no router connected). */
+static int heartbeat(intake_t *f) {
     sh_sched_stats_t s;
     sh_sched_stats(f->sched, &s, f->rids);
     double keep = SH_SCHED_FINISHED_PER_SLOT * (double)f->G->cfg->heartbeat_ms; /* >= 4 heartbeat periods */
@@ -82,7 +84,7 @@ static void heartbeat(intake_t *f) {
         .tokens_generated = s.tokens_generated,
         .requests_done = s.requests_done,
     };
-    sh_routerlink_heartbeat(&f->G->link, &hb);
+    return sh_routerlink_heartbeat(&f->G->link, &hb);
 }
 
 static void on_work(intake_t *f, sh_router_msg_t *m) {
@@ -339,7 +341,10 @@ int sh_intake_loop(sh_group_t *G) {
     f->incarnation = random64();
     sh_idle_t idle;
     sh_idle_touch(&idle);
-    double hb_ms = G->cfg->heartbeat_ms, next_hb = 0;
+    /* a heartbeat that found no router (it restarted, or the group did) is
+     * tried again soon, backing off to the period: the router hears of the
+     * group, and of the work it still runs, right after it (re)connects */
+    double hb_ms = G->cfg->heartbeat_ms, next_hb = 0, hb_retry = SH_HB_RETRY_MS;
     int active = 1;
     for (;;) {
         long timeout = 0;
@@ -364,8 +369,13 @@ int sh_intake_loop(sh_group_t *G) {
         double now = ifp_now_ms();
         check_deadline(f, now); /* before a heartbeat: a stuck group must not report healthy */
         if (now >= next_hb) {
-            heartbeat(f);
-            next_hb = now + hb_ms;
+            if (heartbeat(f) == 0) {
+                next_hb = now + hb_ms;
+                hb_retry = SH_HB_RETRY_MS;
+            } else {
+                next_hb = now + (hb_retry < hb_ms ? hb_retry : hb_ms);
+                hb_retry *= 2;
+            }
         }
         if (f->shutting) {
             if (f->shutting_since == 0) f->shutting_since = now;

@@ -12,6 +12,9 @@
 #include "ifp.pb-c.h"
 #include "wire.h"
 
+#define SH_RECONNECT_MS 20
+#define SH_RECONNECT_MAX_MS 1000
+
 /* Preallocated protobuf structs of one TokenBatch. */
 struct sh_routerlink_scratch {
     Ifp__GroupToken *gt;   /* [max_tokens] */
@@ -44,9 +47,14 @@ int sh_routerlink_open(sh_routerlink_t *l, const char *endpoint, const char *ide
         sh_routerlink_close(l, 0);
         return ifp_errf(err, IFP_EIO, "zmq_socket: %s", zmq_strerror(e));
     }
+    /* reconnect quickly to a restarted router (20 ms, backing off to 1 s
+     * while it stays away) */
+    int ivl = SH_RECONNECT_MS, ivl_max = SH_RECONNECT_MAX_MS;
     zmq_setsockopt(l->sock, ZMQ_ROUTING_ID, identity, strlen(identity));
     zmq_setsockopt(l->sock, ZMQ_IMMEDIATE, &one, sizeof one);
     zmq_setsockopt(l->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(l->sock, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
+    zmq_setsockopt(l->sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max);
     if (zmq_connect(l->sock, endpoint)) {
         int e = errno;
         sh_routerlink_close(l, 0);

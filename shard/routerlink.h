@@ -10,7 +10,11 @@
  * an sh_work_t for a Work); outgoing ones are built here from plain structs
  * (sh_heartbeat_t, sh_token_t).  Sends never block: with the router gone
  * (ZMQ_IMMEDIATE) or its queue full, a message is dropped and counted —
- * heartbeats are periodic anyway and a restarted router replays work. */
+ * heartbeats are periodic anyway (stage 0 retries a dropped one within
+ * milliseconds, backing off to the period) and a restarted router replays
+ * work.  The socket reconnects 20 ms after losing the router, backing off to
+ * 1 s while it stays away, so a restarted router hears of the group (and
+ * cancels the work it does not know) right away. */
 #ifndef SH_ROUTERLINK_H
 #define SH_ROUTERLINK_H
 
