@@ -50,7 +50,9 @@ void ifp_fuzz_check_err(int rc, const ifp_err_t *err);
  * rewritten by the next call with the same slot.  Aborts if it cannot. */
 const char *ifp_fuzz_memfile(int slot, const void *data, size_t size);
 /* A path in a tmpfs folder (/dev/shm, else $TMPDIR or /tmp) unique to this
- * process, for writers that create a file and rename it into place. */
+ * process, for writers that create a file and rename it into place (the
+ * folder is removed at exit; name: roundtrip.gguf, mask.gguf or
+ * clusters.gguf, or add it to tmp_cleanup in fuzz_util.c). */
 const char *ifp_fuzz_tmp_path(const char *name);
 
 /* Absolute path of a file in the source tree (IFP_SOURCE_DIR/rel). */

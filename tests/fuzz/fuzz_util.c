@@ -91,16 +91,32 @@ const char *ifp_fuzz_memfile(int slot, const void *data, size_t size) {
     return path[slot];
 }
 
+static char tmp_dir[256];
+
+/* Removes the folder of ifp_fuzz_tmp_path and what the writers left in it. */
+static void tmp_cleanup(void) {
+    static const char *const names[] = {"roundtrip.gguf", "mask.gguf", "clusters.gguf"};
+    char path[512];
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        snprintf(path, sizeof path, "%s/%s", tmp_dir, names[i]);
+        unlink(path);
+        snprintf(path, sizeof path, "%s/%s.tmp", tmp_dir, names[i]);
+        unlink(path);
+    }
+    rmdir(tmp_dir);
+}
+
 const char *ifp_fuzz_tmp_path(const char *name) {
-    static char dir[256];
+    char *dir = tmp_dir;
     static char path[512];
     if (!dir[0]) {
         struct stat st;
         const char *base = getenv("TMPDIR");
         if (stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) && access("/dev/shm", W_OK) == 0) base = "/dev/shm";
         if (!base || !*base) base = "/tmp";
-        snprintf(dir, sizeof dir, "%s/ifp-fuzz-%d", base, (int)getpid());
+        snprintf(dir, sizeof tmp_dir, "%s/ifp-fuzz-%d", base, (int)getpid());
         FUZZ_CHECK(mkdir(dir, 0700) == 0 || errno == EEXIST, "mkdir %s: %s", dir, strerror(errno));
+        atexit(tmp_cleanup);
     }
     snprintf(path, sizeof path, "%s/%s", dir, name);
     return path;
