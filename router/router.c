@@ -197,12 +197,13 @@ int rt_router_new(const ifp_config_file_t *cfg, const rt_router_opts_t *opts, rt
     R->tasks = rt_taskcache_new(RT_TASK_CACHE, R->mask_bytes, R->n_clusters);
     R->ids_cap = R->model.ctx + 1;
     R->ids = malloc((size_t)R->ids_cap * sizeof *R->ids);
-    R->epoch = random64();
+    R->epoch = R->opt.epoch ? R->opt.epoch : random64();
     if (!R->reqs || !R->tasks || !R->ids) {
         rc = ifp_errf(err, IFP_ENOMEM, "out of memory");
         goto fail;
     }
-    if (!(R->zctx = zmq_ctx_new())) {
+    R->own_zctx = !R->opt.zctx;
+    if (!(R->zctx = R->opt.zctx ? R->opt.zctx : zmq_ctx_new())) {
         rc = ifp_errf(err, IFP_EIO, "zmq_ctx_new: %s", zmq_strerror(errno));
         goto fail;
     }
@@ -220,22 +221,7 @@ int rt_router_new(const ifp_config_file_t *cfg, const rt_router_opts_t *opts, rt
     if (back_hwm > 1000) back_hwm = 1000;
     int64_t back_max = (int64_t)R->model.ctx * 8 + (int64_t)R->mask_bytes + ((int64_t)R->hb_max_finished << 6) +
                        (int64_t)(R->hb_max_running + 64) * 1024 + (1 << 20);
-    if (R->opt.no_sockets) {
-        /* a socket to send into that goes nowhere: every send fails fast */
-        R->front = zmq_socket(R->zctx, ZMQ_ROUTER);
-        R->back = zmq_socket(R->zctx, ZMQ_ROUTER);
-        int one = 1, linger = 0;
-        for (int i = 0; i < 2; i++) {
-            void *s = i ? R->back : R->front;
-            if (!s) continue;
-            zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
-            zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
-        }
-        if (!R->front || !R->back) {
-            rc = ifp_errf(err, IFP_EIO, "zmq_socket: %s", zmq_strerror(errno));
-            goto fail;
-        }
-    } else if (!(R->front = router_socket(R, R->cfg.frontend, R->front_hard_max, RT_FRONT_RCVHWM, RT_FRONT_SNDHWM, 0, err)) ||
+    if (!(R->front = router_socket(R, R->cfg.frontend, R->front_hard_max, RT_FRONT_RCVHWM, RT_FRONT_SNDHWM, 0, err)) ||
         !(R->back = router_socket(R, R->cfg.backend, back_max, back_hwm, back_hwm, 1, err))) {
         rc = err ? err->code : IFP_EIO;
         goto fail;
@@ -255,7 +241,7 @@ void rt_router_destroy(rt_router_t **rp) {
     rt_predict_destroy(&R->pred);
     if (R->front) zmq_close(R->front);
     if (R->back) zmq_close(R->back);
-    if (R->zctx) zmq_ctx_term(R->zctx);
+    if (R->zctx && R->own_zctx) zmq_ctx_term(R->zctx);
     rt_reqtable_destroy(&R->reqs);
     rt_taskcache_destroy(&R->tasks);
     rt_balancer_destroy(&R->bal);

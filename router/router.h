@@ -24,7 +24,9 @@ typedef struct {
     int shutdown_groups;     /* send Control SHUTDOWN to every group on exit */
     double stats_ms;         /* stats period with verbose (default 2000) */
     uint64_t first_rid;      /* 0: from the wall clock (rids differ across runs); fuzz targets fix it */
-    int no_sockets;          /* bind nothing (fuzz targets call the handlers directly) */
+    uint64_t epoch;          /* Work.router_epoch; 0: random (fuzz targets fix it) */
+    void *zctx;              /* NULL: a ZeroMQ context of its own; else this one (inproc:// peers in the
+                                same process: fuzz targets), which the caller terminates */
 } rt_router_opts_t;
 
 rt_router_opts_t rt_router_default_opts(void);

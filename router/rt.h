@@ -58,6 +58,7 @@ struct rt_router {
     ifp_config_file_t cfg;
     rt_router_opts_t opt;
     void *zctx, *front, *back;
+    int own_zctx;
     /* model side: the tokenizer (pieces only: encoding runs on the workers),
      * the shape, the cluster table */
     ifp_tokenizer_t *tok;

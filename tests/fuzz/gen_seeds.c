@@ -491,6 +491,8 @@ static void server_seeds(void) {
     put_pb("fuzz_wire_server", "progress.bin", &m.base);
 }
 
+void gen_seeds_router(void (*put)(const char *, const char *, const void *, size_t)); /* gen_seeds_router.c */
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: gen_seeds CORPUS_DIR\n");
@@ -509,6 +511,7 @@ int main(int argc, char **argv) {
     group_seeds();
     router_seeds();
     server_seeds();
+    gen_seeds_router(put);
     ifp_cluster_table_destroy(&real_table);
     return 0;
 }
