@@ -409,6 +409,18 @@ static void group_seeds(void) {
     put_pb("fuzz_wire_group", "work-error.bin", &m.base);
 }
 
+/* A RouterToGroup for fuzz_wire_router (the body) and fuzz_shard_link (one
+ * frame in the frame-split encoding: a 0 byte, then the body). */
+static void put_router(const char *name, const ProtobufCMessage *m) {
+    put_pb("fuzz_wire_router", name, m);
+    size_t n = protobuf_c_message_get_packed_size(m);
+    uint8_t *buf = malloc(n + 1);
+    buf[0] = 0;
+    protobuf_c_message_pack(m, buf + 1);
+    put("fuzz_shard_link", name, buf, n + 1);
+    free(buf);
+}
+
 static void router_seeds(void) {
     Ifp__RouterToGroup m = IFP__ROUTER_TO_GROUP__INIT;
     Ifp__Work w = IFP__WORK__INIT;
@@ -418,27 +430,27 @@ static void router_seeds(void) {
     w.top_k = 40, w.seed = 99, w.eos = 2, w.router_epoch = 0x5eed, w.seq = 4;
     m.msg_case = IFP__ROUTER_TO_GROUP__MSG_WORK;
     m.work = &w;
-    put_pb("fuzz_wire_router", "work-dense.bin", &m.base);
+    put_router("work-dense.bin", &m.base);
     /* with the real mask of cluster 0's medoid, packed as the router packs it */
     const ifp_mask_t *mk = real_table->c[0].medoid;
     size_t n = ifp_wire_mask_bytes(mk->n_layers, mk->d_ffn);
     uint8_t *packed = malloc(n);
     ifp_wire_mask_pack(mk, packed);
     w.mask.data = packed, w.mask.len = n, w.first_index = 3, w.debug = 1, w.seq = 5, w.seed = 0;
-    put_pb("fuzz_wire_router", "work-mask.bin", &m.base);
+    put_router("work-mask.bin", &m.base);
     free(packed);
     Ifp__CancelWork c = IFP__CANCEL_WORK__INIT;
     c.rid = 17;
     m.msg_case = IFP__ROUTER_TO_GROUP__MSG_CANCEL;
     m.cancel = &c;
-    put_pb("fuzz_wire_router", "cancel.bin", &m.base);
+    put_router("cancel.bin", &m.base);
     Ifp__Control ctl = IFP__CONTROL__INIT;
     m.msg_case = IFP__ROUTER_TO_GROUP__MSG_CONTROL;
     m.control = &ctl;
     ctl.kind = IFP__CONTROL__KIND__LOAD_CLUSTER, ctl.cluster = 3;
-    put_pb("fuzz_wire_router", "control-load.bin", &m.base);
+    put_router("control-load.bin", &m.base);
     ctl.kind = IFP__CONTROL__KIND__SHUTDOWN, ctl.cluster = 0;
-    put_pb("fuzz_wire_router", "control-shutdown.bin", &m.base);
+    put_router("control-shutdown.bin", &m.base);
 }
 
 static void server_seeds(void) {
