@@ -46,6 +46,14 @@ alive() {
 }
 pid_of() { cat "$run/$1.pid" 2>/dev/null || true; }
 
+# kill_session PID: SIGKILL every process of the session PID leads (each
+# process was started with setsid; an mpirun's ranks stay in its session
+# even when it dies, but not in its process group).
+kill_session() {
+    [[ -n "$1" ]] || return 0
+    pkill -KILL -s "$1" 2>/dev/null || true
+}
+
 launch_router() {
     log_line "starting: $router_bin --config $cfg" >>"$run/router.log"
     OPENBLAS_NUM_THREADS=1 setsid "$router_bin" --config "$cfg" >>"$run/router.log" 2>&1 </dev/null &
@@ -105,8 +113,9 @@ stop_procs() {
         sleep 0.1
     done
     for pid in "${pids[@]}"; do
-        # the leader may be gone while its ranks are not: KILL the group anyway
-        kill -KILL -- "-$pid" 2>/dev/null || true
+        # the leader may be gone while its ranks are not: KILL its whole
+        # session (mpirun puts each rank in a process group of its own)
+        kill_session "$pid"
     done
     for name in "$@"; do rm -f "$run/$name.pid" "$run/$name.started"; done
 }
@@ -133,7 +142,7 @@ watch() {
         log_line "$file (pid ${pid:-none}) is down; restarting in ${delay}s"
         log_line "supervisor: the process died; restarting in ${delay}s" >>"$run/$file.log"
         # reap what is left of the job (ranks that outlived their mpirun)
-        [[ -n "$pid" ]] && kill -KILL -- "-$pid" 2>/dev/null
+        [[ -n "$pid" ]] && kill_session "$pid"
         return 0
     fi
     ((now < next[$file])) && return 0

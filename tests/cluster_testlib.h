@@ -79,12 +79,17 @@ static inline double ct_now_ms(void) { return ifp_now_ms(); }
 
 /* ---------------------------------------------------------------- processes */
 
-/* fork/exec argv with stdout+stderr appended to log, in its own process
- * group, killed if this process dies. */
-static inline pid_t ct_spawn(const char *const *argv, const char *log) {
+/* fork/exec argv with stdout+stderr appended to log, in a session of its
+ * own (ct_stop_pgroup), killed if this process dies. */
+static inline pid_t ct_spawn_env(const char *const *argv, const char *log, const char *env);
+static inline pid_t ct_spawn(const char *const *argv, const char *log) { return ct_spawn_env(argv, log, NULL); }
+
+/* The same with one more NAME=VALUE in the child's environment. */
+static inline pid_t ct_spawn_env(const char *const *argv, const char *log, const char *env) {
     pid_t parent = getpid(), pid = fork();
     if (pid != 0) return pid;
-    setpgid(0, 0);
+    if (env) putenv((char *)env);
+    setsid(); /* a session of its own: mpirun's ranks stay in it (each in a process group of its own) */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(126);
     int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -106,14 +111,41 @@ static inline int ct_alive(pid_t pid) {
     return waitpid(pid, &st, WNOHANG) == 0;
 }
 
-/* Signals the process group of pid, waits up to wait_ms for its leader,
- * then SIGKILLs the group.  Safe on 0. */
+/* Sends sig to every process of session sid (but this one). */
+static inline void ct_kill_session(pid_t sid, int sig) {
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    while (sid > 0 && d && (e = readdir(d))) {
+        char path[300], buf[512];
+        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        size_t len = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[len] = '\0';
+        char *rp = strrchr(buf, ')'), state;
+        int ppid, pgrp, session;
+        pid_t p = (pid_t)atoi(e->d_name);
+        if (rp && sscanf(rp + 2, "%c %d %d %d", &state, &ppid, &pgrp, &session) == 4 && session == sid &&
+            p != getpid())
+            kill(p, sig);
+    }
+    if (d) closedir(d);
+}
+
+/* Signals what pid (the leader of a session of ct_spawn's) started: its
+ * process group, waits up to wait_ms for it, then SIGKILLs the whole
+ * session.  By session, not process group: mpirun puts each rank in a
+ * process group of its own, and ranks whose mpirun died would live on.
+ * Safe on 0. */
 static inline void ct_stop_pgroup(pid_t *pid, int sig, int wait_ms) {
     if (*pid <= 0) return;
-    kill(-*pid, sig);
+    if (sig == SIGKILL) ct_kill_session(*pid, SIGKILL);
+    else kill(-*pid, sig);
     int st;
     for (int t = 0; t < wait_ms / 10 && waitpid(*pid, &st, WNOHANG) == 0; t++) usleep(10000);
-    kill(-*pid, SIGKILL);
+    ct_kill_session(*pid, SIGKILL);
     waitpid(*pid, &st, 0);
     *pid = 0;
 }
@@ -175,30 +207,44 @@ static inline void ct_start_router(ct_cluster_t *cl) {
     cl->router = ct_spawn(argv, cl->router_log);
 }
 
-/* (Re)starts group i: mpirun -np P ifp-shard --config C --group NAME.  With
+/* (Re)starts group i: mpirun -np P ifp-shard --config C --group NAME, with
+ * one more NAME=VALUE in the environment of its ranks (mpirun -x NAME) when
+ * env is not NULL, e.g. the shard's fault hook IFP_SHARD_FAULT.  With
  * odls_base_sigkill_timeout 0 mpirun kills the other ranks as soon as one
  * dies (by default it waits 1 s before SIGTERM and 1 s more before SIGKILL,
  * and a surviving stage 0 heartbeats for its broken pipeline meanwhile). */
-static inline void ct_start_group(ct_cluster_t *cl, int i) {
+static inline void ct_start_group_env(ct_cluster_t *cl, int i, const char *env) {
     ct_group_t *g = &cl->groups[i];
-    char np[16];
+    char np[16], name[64];
     snprintf(np, sizeof np, "%d", g->np);
-    const char *argv[] = {ct_mpirun(), "--oversubscribe", "--bind-to", "none", "--mca", "mpi_yield_when_idle", "1",
-                          "--mca", "odls_base_sigkill_timeout", "0", "-np", np, CT_SHARD_BIN, "--config", cl->cfg, "--group", g->name, NULL};
-    g->pid = ct_spawn(argv, g->log);
+    const char *argv[32];
+    int n = 0;
+    const char *head[] = {ct_mpirun(), "--oversubscribe", "--bind-to", "none", "--mca", "mpi_yield_when_idle", "1",
+                          "--mca", "odls_base_sigkill_timeout", "0", "-np", np};
+    for (size_t k = 0; k < sizeof head / sizeof *head; k++) argv[n++] = head[k];
+    if (env) {
+        snprintf(name, sizeof name, "%.*s", (int)strcspn(env, "="), env);
+        argv[n++] = "-x";
+        argv[n++] = name;
+    }
+    const char *tail[] = {CT_SHARD_BIN, "--config", cl->cfg, "--group", g->name, NULL};
+    for (size_t k = 0; k < sizeof tail / sizeof *tail; k++) argv[n++] = tail[k];
+    g->pid = ct_spawn_env(argv, g->log, env);
 }
+
+static inline void ct_start_group(ct_cluster_t *cl, int i) { ct_start_group_env(cl, i, NULL); }
 
 static inline void ct_start_all(ct_cluster_t *cl) {
     ct_start_router(cl);
     for (int i = 0; i < cl->n_groups; i++) ct_start_group(cl, i);
 }
 
-/* The pids of the ranks of group i (children of its mpirun); returns n. */
-static inline int ct_rank_pids(const ct_cluster_t *cl, int i, pid_t *out, int max) {
+/* The pids of the live children of pid (an mpirun's ranks); returns n. */
+static inline int ct_children(pid_t pid, pid_t *out, int max) {
     int n = 0;
     DIR *d = opendir("/proc");
     struct dirent *e;
-    while (d && (e = readdir(d)) && n < max) {
+    while (pid > 0 && d && (e = readdir(d)) && n < max) {
         char path[300], buf[512];
         if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
         snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
@@ -209,11 +255,16 @@ static inline int ct_rank_pids(const ct_cluster_t *cl, int i, pid_t *out, int ma
         buf[len] = '\0';
         char *rp = strrchr(buf, ')'), state;
         int ppid;
-        if (rp && sscanf(rp + 2, "%c %d", &state, &ppid) == 2 && ppid == cl->groups[i].pid && state != 'Z')
+        if (rp && sscanf(rp + 2, "%c %d", &state, &ppid) == 2 && ppid == pid && state != 'Z')
             out[n++] = (pid_t)atoi(e->d_name);
     }
     if (d) closedir(d);
     return n;
+}
+
+/* The pids of the ranks of group i (children of its mpirun); returns n. */
+static inline int ct_rank_pids(const ct_cluster_t *cl, int i, pid_t *out, int max) {
+    return ct_children(cl->groups[i].pid, out, max);
 }
 
 static inline void ct_dump_log(const char *path, const char *title) {

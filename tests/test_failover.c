@@ -13,6 +13,13 @@
  * the reference (the sampler's RNG is keyed by position).  The router stays
  * up; c0, restarted, registers again and takes work.
  *
+ * lost_micro_batch: c0 is restarted with the shard's fault hook
+ * (IFP_SHARD_FAULT=drop-batch=N: its stage 1 drops one micro-batch, as a lost
+ * message would).  c0 must notice within batch_timeout_ms, abort the job
+ * loudly (MPI_Abort, its log names the micro-batch) instead of hanging while
+ * it heartbeats, and its requests must finish on d1 identical to the
+ * fault-free reference.
+ *
  * router_restart: kill -9 the router while the same streams run, start a
  * new one.  The groups still run the dead router's work; the new router does
  * not know those requests and cancels them at the groups (they are frozen
@@ -36,8 +43,8 @@
 #define START_MS 30000
 
 static const char *const ROUTER_EXTRA = "balance_abs = 1000000\n";
-static const char *const GROUPS = "[group c0]\nstages = 2\ncluster = 0\nslots = 16\n\n"
-                                  "[group d1]\nstages = 2\ncluster = dense\nslots = 16\n";
+static const char *const GROUPS = "[group c0]\nstages = 2\ncluster = 0\nslots = 16\nbatch_timeout_ms = 3000\n\n"
+                                  "[group d1]\nstages = 2\ncluster = dense\nslots = 16\nbatch_timeout_ms = 3000\n";
 
 typedef struct {
     ct_cluster_t *cl;
@@ -193,6 +200,40 @@ static void failover(void **state) {
     assert_string_equal(ct_reply(&again)->group, "c0");
     check_same_answer(&again, &f->ref[0]);
     ct_req_free(&again);
+    assert_true(ct_alive(cl->router));
+    cl->ok = 1;
+}
+
+static void lost_micro_batch(void **state) {
+    fx_t *f = *state;
+    ct_cluster_t *cl = f->cl;
+    int c0 = ct_group_index(cl, "c0");
+    send_streams(f, f->ref, "ref");
+    assert_int_equal(wait_streams(f, f->ref, 60000), N_STREAMS);
+    for (int i = 0; i < N_STREAMS; i++) check_stream(&f->ref[i]);
+    /* c0 again, its stage 1 set to drop the 40th micro-batch it receives */
+    ct_stop_pgroup(&cl->groups[c0].pid, SIGKILL, 0);
+    ct_start_group_env(cl, c0, "IFP_SHARD_FAULT=drop-batch=40");
+    assert_int_equal(ct_wait_lands(cl, f->sock[0], f->prompt[0], "c0", START_MS), 0);
+    send_streams(f, f->run, "run");
+    assert_int_equal(wait_streams(f, f->run, 90000), N_STREAMS);
+    int replayed = 0;
+    for (int i = 0; i < N_STREAMS; i++) {
+        check_stream(&f->run[i]);
+        check_same_answer(&f->run[i], &f->ref[i]);
+        replayed += ct_reply(&f->run[i])->n_replays > 0;
+    }
+    /* c0 died loudly: its job exited, its log names the lost micro-batch */
+    for (int t = 0; t < 500 && ct_alive(cl->groups[c0].pid); t++) usleep(10000);
+    assert_false(ct_alive(cl->groups[c0].pid));
+    char *log = tu_read_file(cl->groups[c0].log, NULL);
+    assert_non_null(log);
+    const char *lost = strstr(log, " lost: ");
+    assert_non_null(lost);
+    fprintf(stderr, "  c0 dropped a micro-batch: %.*s; %d of %d streams replayed on d1, all identical\n",
+            (int)strcspn(lost, "\n") < 200 ? (int)strcspn(lost, "\n") : 200, lost, replayed, N_STREAMS);
+    free(log);
+    assert_true(replayed >= 1);
     assert_true(ct_alive(cl->router));
     cl->ok = 1;
 }
@@ -360,6 +401,7 @@ int main(void) {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(failover, setup, teardown),
+        cmocka_unit_test_setup_teardown(lost_micro_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(router_restart, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
