@@ -165,7 +165,9 @@ static void tokenizer(const ifp_gguf_t *g) {
         for (int j = 0; j < n; j++) FUZZ_CHECK(ids[j] >= 0 && ids[j] < n_vocab, "encode produced id %d", ids[j]);
         char out[1024];
         size_t len = ifp_tokenizer_decode(t, ids, n, out, sizeof out);
-        FUZZ_CHECK(strlen(out) == (len < sizeof out ? len : sizeof out - 1), "decode length");
+        /* NUL-terminated at the reported length; a byte token <0x00> may put a NUL inside (text is bytes) */
+        size_t end = len < sizeof out ? len : sizeof out - 1;
+        FUZZ_CHECK(out[end] == '\0' && strlen(out) <= end, "decode length %zu, strlen %zu", len, strlen(out));
     }
     for (int id = -1; id <= n_vocab && id < 64; id++) {
         size_t len = 0;
