@@ -486,8 +486,8 @@ double rt_flight_timers(rt_router_t *R, double now) {
         if (!sweep) continue;
         int gone = 0;
         if (r->stream && r->n_streamed < r->n_tokens) gone = rt_client_stream(R, r) < 0;
-        else if (now - (r->t_last_sent ? r->t_last_sent : r->t_arrival) >= RT_KEEPALIVE_MS)
-            gone = rt_client_progress(R, r) < 0;
+        else if (!r->delim && now - (r->t_last_sent ? r->t_last_sent : r->t_arrival) >= RT_KEEPALIVE_MS)
+            gone = rt_client_progress(R, r) < 0; /* not to a REQ client: it takes one message per request */
         if (gone) { /* the client went away: nobody reads the answer */
             R->st.cancelled++;
             rt_flight_finish(R, &r, RT_FIN_CANCELLED, IFP__ERROR_CODE__ERR_NONE, NULL, 1);
