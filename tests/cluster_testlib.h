@@ -111,11 +111,17 @@ static inline int ct_alive(pid_t pid) {
     return waitpid(pid, &st, WNOHANG) == 0;
 }
 
-/* Sends sig to every process of session sid (but this one). */
-static inline void ct_kill_session(pid_t sid, int sig) {
+/* The live processes of the machine from /proc: pid, parent and session of
+ * each (zombies left out), at most max; returns n. */
+typedef struct {
+    pid_t pid, ppid, sid;
+} ct_proc_t;
+
+static inline int ct_procs(ct_proc_t *out, int max) {
+    int n = 0;
     DIR *d = opendir("/proc");
     struct dirent *e;
-    while (sid > 0 && d && (e = readdir(d))) {
+    while (d && (e = readdir(d)) && n < max) {
         char path[300], buf[512];
         if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
         snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
@@ -126,12 +132,19 @@ static inline void ct_kill_session(pid_t sid, int sig) {
         buf[len] = '\0';
         char *rp = strrchr(buf, ')'), state;
         int ppid, pgrp, session;
-        pid_t p = (pid_t)atoi(e->d_name);
-        if (rp && sscanf(rp + 2, "%c %d %d %d", &state, &ppid, &pgrp, &session) == 4 && session == sid &&
-            p != getpid())
-            kill(p, sig);
+        if (rp && sscanf(rp + 2, "%c %d %d %d", &state, &ppid, &pgrp, &session) == 4 && state != 'Z')
+            out[n++] = (ct_proc_t){(pid_t)atoi(e->d_name), (pid_t)ppid, (pid_t)session};
     }
     if (d) closedir(d);
+    return n;
+}
+
+/* Sends sig to every process of session sid (but this one). */
+static inline void ct_kill_session(pid_t sid, int sig) {
+    static ct_proc_t ps[8192];
+    int n = sid > 0 ? ct_procs(ps, 8192) : 0;
+    for (int i = 0; i < n; i++)
+        if (ps[i].sid == sid && ps[i].pid != getpid()) kill(ps[i].pid, sig);
 }
 
 /* Signals what pid (the leader of a session of ct_spawn's) started: its
@@ -241,24 +254,10 @@ static inline void ct_start_all(ct_cluster_t *cl) {
 
 /* The pids of the live children of pid (an mpirun's ranks); returns n. */
 static inline int ct_children(pid_t pid, pid_t *out, int max) {
-    int n = 0;
-    DIR *d = opendir("/proc");
-    struct dirent *e;
-    while (pid > 0 && d && (e = readdir(d)) && n < max) {
-        char path[300], buf[512];
-        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f) continue;
-        size_t len = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[len] = '\0';
-        char *rp = strrchr(buf, ')'), state;
-        int ppid;
-        if (rp && sscanf(rp + 2, "%c %d", &state, &ppid) == 2 && ppid == pid && state != 'Z')
-            out[n++] = (pid_t)atoi(e->d_name);
-    }
-    if (d) closedir(d);
+    static ct_proc_t ps[8192];
+    int n = 0, all = pid > 0 ? ct_procs(ps, 8192) : 0;
+    for (int i = 0; i < all && n < max; i++)
+        if (ps[i].ppid == pid) out[n++] = ps[i].pid;
     return n;
 }
 
