@@ -40,6 +40,7 @@ typedef struct {
     double shutting_since;
     uint64_t incarnation;
     uint64_t router_epoch, work_seen; /* of the last Work received */
+    double next_hb, hb_retry;         /* when the next heartbeat is due; the retry delay after a dropped one */
     uint64_t *rids;                   /* [slots + queue] heartbeat scratch */
     sh_finished_t *fin;               /* [SH_SCHED_FINISHED_PER_SLOT × slots] heartbeat scratch */
     unsigned long admitted, batches, works;
@@ -85,6 +86,30 @@ static int heartbeat(intake_t *f) {
         .requests_done = s.requests_done,
     };
     return sh_routerlink_heartbeat(&f->G->link, &hb);
+}
+
+/* Sends the heartbeat if it is due.  A heartbeat that found no router (it
+ * restarted, or the group did) is tried again soon, backing off to the
+ * period: the router hears of the group, and of the work it still runs,
+ * right after it (re)connects. */
+static void heartbeat_if_due(intake_t *f, double now) {
+    double hb_ms = f->G->cfg->heartbeat_ms;
+    if (now < f->next_hb) return;
+    if (heartbeat(f) == 0) {
+        f->next_hb = now + hb_ms;
+        f->hb_retry = SH_HB_RETRY_MS;
+    } else {
+        f->next_hb = now + (f->hb_retry < hb_ms ? f->hb_retry : hb_ms);
+        f->hb_retry *= 2;
+    }
+}
+
+/* Called between the layers of a forward pass: a long micro-batch (many
+ * layers, a big prefill chunk) must not silence the heartbeat, or the router
+ * would declare a working group dead. */
+static void on_layer(void *arg) {
+    intake_t *f = arg;
+    heartbeat_if_due(f, ifp_now_ms());
 }
 
 static void on_work(intake_t *f, sh_router_msg_t *m) {
@@ -341,10 +366,10 @@ int sh_intake_loop(sh_group_t *G) {
     f->incarnation = random64();
     sh_idle_t idle;
     sh_idle_touch(&idle);
-    /* a heartbeat that found no router (it restarted, or the group did) is
-     * tried again soon, backing off to the period: the router hears of the
-     * group, and of the work it still runs, right after it (re)connects */
-    double hb_ms = G->cfg->heartbeat_ms, next_hb = 0, hb_retry = SH_HB_RETRY_MS;
+    f->next_hb = 0;
+    f->hb_retry = SH_HB_RETRY_MS;
+    f->st->tick = on_layer;
+    f->st->tick_arg = f;
     int active = 1;
     for (;;) {
         long timeout = 0;
@@ -353,7 +378,7 @@ int sh_intake_loop(sh_group_t *G) {
             if (busy) {
                 sh_idle_sleep(&idle);
             } else {
-                double wait = next_hb - ifp_now_ms();
+                double wait = f->next_hb - ifp_now_ms();
                 timeout = wait < 0 ? 0 : wait > 1000 ? 1000 : (long)wait + 1;
             }
         }
@@ -368,15 +393,7 @@ int sh_intake_loop(sh_group_t *G) {
         if (f->P > 1) active += drain_results(f);
         double now = ifp_now_ms();
         check_deadline(f, now); /* before a heartbeat: a stuck group must not report healthy */
-        if (now >= next_hb) {
-            if (heartbeat(f) == 0) {
-                next_hb = now + hb_ms;
-                hb_retry = SH_HB_RETRY_MS;
-            } else {
-                next_hb = now + (hb_retry < hb_ms ? hb_retry : hb_ms);
-                hb_retry *= 2;
-            }
-        }
+        heartbeat_if_due(f, now);
         if (f->shutting) {
             if (f->shutting_since == 0) f->shutting_since = now;
             if (sh_sched_inflight(f->sched) == 0) break;

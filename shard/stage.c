@@ -211,6 +211,9 @@ int sh_stage_forward(sh_stage_t *s, const sh_row_t *rows, int n, ifp_err_t *err)
     ifp_batch_t b = {.n = n, .token = s->tok, .pos = s->pos, .slot = s->slot, .mask = s->rmask, .want_logits = s->want};
     int rc;
     if (s->first && (rc = ifp_forward_embed(s->st, &b, err))) return rc;
-    if ((rc = ifp_forward_layers(s->st, &b, s->l0, s->l1, err))) return rc;
+    for (int l = s->l0; l < s->l1; l++) { /* one layer at a time, ticking in between */
+        if ((rc = ifp_forward_layers(s->st, &b, l, l + 1, err))) return rc;
+        if (s->tick) s->tick(s->tick_arg);
+    }
     return s->last ? ifp_forward_head(s->st, &b, err) : 0;
 }

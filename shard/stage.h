@@ -51,6 +51,10 @@ typedef struct {
     float *sub;                   /* [slots × held layers × d_ffn] */
     uint8_t *slot_masked;         /* [slots] SH_ROW_DENSE / SH_ROW_MASKED / SH_ROW_BROKEN */
 
+    /* called between the held layers of a forward pass (NULL: nothing) */
+    void (*tick)(void *arg);
+    void *tick_arg;
+
     /* the batch handed to the forward pass, [max_rows] */
     int32_t *tok, *pos, *slot;
     uint8_t *want;
