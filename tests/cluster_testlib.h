@@ -375,7 +375,7 @@ static inline int ct_pump(void *sock, ct_req_t *reqs, int n, int wait_ms) {
                     r->t_event[r->n_events] = ct_now_ms();
                 }
                 r->n_events++;
-                if (r->text_len + t->text.len < sizeof r->text) {
+                if (t->text.len && r->text_len + t->text.len < sizeof r->text) {
                     memcpy(r->text + r->text_len, t->text.data, t->text.len);
                     r->text_len += t->text.len;
                 }
