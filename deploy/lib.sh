@@ -102,10 +102,10 @@ ifp_local_run_dir() { printf '%s\n' "${IFP_RUN_DIR:-${TMPDIR:-/tmp}/ifp-local-$(
 
 # The awk program shared by ifp_ini_get and ifp_ini_groups: reads FILE and
 # calls on_key(section, key, value, line) for each `key = value` (section is
-# "router", "model" or "group NAME"); with strict=1 it refuses what
-# config.c refuses about sections and lines (message FILE:LINE: ... on
-# stderr, exit 1).  The caller's program is appended (on_key and the END
-# rule's output).
+# "router", "model", "security", "group NAME" or "client NAME"); with
+# strict=1 it refuses what config.c refuses about sections and lines
+# (message FILE:LINE: ... on stderr, exit 1).  The caller's program is
+# appended (on_key and the END rule's output).
 _IFP_INI_AWK='
 function fail(line, msg) {
     if (!failed) printf "%s:%d: %s\n", FILENAME, line, msg > "/dev/stderr"
@@ -114,33 +114,39 @@ function fail(line, msg) {
 }
 function trim(s) { sub(/^[[:space:]]+/, "", s); sub(/[[:space:]]+$/, "", s); return s }
 function close_section() {
-    if (!strict || sec == "" || nkeys > 0) return
-    if (sec == "router") fail(secline, "[router]: empty section; set a key in it or remove it (every [router] key has a default)")
-    if (sec == "model") fail(secline, "[model]: empty section; it needs `model = PATH.gguf`")
-    fail(secline, "[" sec "]: empty section; a group needs at least one key (the minimal group is `stages = 1`)")
+    if (!strict || sec == "") return
+    if (nkeys == 0) {
+        if (sec == "router" || sec == "security") fail(secline, "[" sec "]: empty section; set a key in it or remove it (every [" sec "] key has a default)")
+        if (sec == "model") fail(secline, "[model]: empty section; it needs `model = PATH.gguf`")
+        if (sec ~ /^client /) fail(secline, "[" sec "]: empty section; a client needs `key = ` its CURVE public key (40 characters of Z85) or a file holding one")
+        fail(secline, "[" sec "]: empty section; a group needs at least one key (the minimal group is `stages = 1`)")
+    }
+    if (sec ~ /^client / && !has_key) fail(secline, "[" sec "] key: required (the client'"'"'s CURVE public key: 40 characters of Z85, or a file holding one)")
 }
-function open_section(name, line,   g) {
+function open_section(name, line,   g, word) {
     close_section()
-    if (name == "router" || name == "model") {
+    if (name == "router" || name == "model" || name == "security") {
         if (strict && (name in first)) fail(line, "[" name "]: duplicate section (first at line " first[name] "); merge the two")
         first[name] = line
         sec = name
-    } else if (name ~ /^group([[:space:]]|$)/) {
-        g = name; sub(/^group[[:space:]]*/, "", g)
-        if (strict && g == "") fail(line, "[group]: a group needs a name: [group NAME]")
-        if (strict && length(g) > 63) fail(line, "[group " substr(g, 1, 40) "...]: the name has " length(g) " characters; at most 63")
-        if (strict && g ~ /\./) fail(line, "[group " g "]: '"'"'.'"'"' is not allowed in a group name: \"G.out\" is the ZeroMQ identity of group G'"'"'s last stage; use letters, digits, '"'"'-'"'"' and '"'"'_'"'"'")
-        if (strict && g !~ /^[A-Za-z0-9_-]+$/) fail(line, "[group " g "]: only letters, digits, '"'"'-'"'"' and '"'"'_'"'"' are allowed in a group name (a ZeroMQ identity)")
-        sec = "group " g
-        if (strict && (sec in first)) fail(line, "[" sec "]: duplicate section (first at line " first[sec] "); give each group one section")
+    } else if (name ~ /^(group|client)([[:space:]]|$)/) {
+        word = substr(name, 1, 1) == "g" ? "group" : "client"
+        g = name; sub(/^(group|client)[[:space:]]*/, "", g)
+        if (strict && g == "") fail(line, "[" word "]: a " word " needs a name: [" word " NAME]")
+        if (strict && length(g) > 63) fail(line, "[" word " " substr(g, 1, 40) "...]: the name has " length(g) " characters; at most 63")
+        if (strict && word == "group" && g ~ /\./) fail(line, "[group " g "]: '"'"'.'"'"' is not allowed in a group name: \"G.out\" is the ZeroMQ identity of group G'"'"'s last stage; use letters, digits, '"'"'-'"'"' and '"'"'_'"'"'")
+        if (strict && g !~ /^[A-Za-z0-9_-]+$/) fail(line, "[" word " " g "]: only letters, digits, '"'"'-'"'"' and '"'"'_'"'"' are allowed in a " word " name")
+        sec = word " " g
+        if (strict && (sec in first)) fail(line, "[" sec "]: duplicate section (first at line " first[sec] "); give each " word " one section")
         first[sec] = line
-        groups[ngroups++] = g
+        if (word == "group") groups[ngroups++] = g
     } else {
-        if (strict) fail(line, "[" name "]: unknown section; expected [router], [model] or [group NAME]")
+        if (strict) fail(line, "[" name "]: unknown section; expected [router], [model], [security], [group NAME] or [client NAME]")
         sec = "?"
     }
     secline = line
     nkeys = 0
+    has_key = 0
 }
 {
     line = $0
@@ -163,8 +169,10 @@ function open_section(name, line,   g) {
     if (sec == "") { if (strict) fail(NR, trim(substr(line, 1, eq - 1)) ": a key before the first section header"); next }
     value = substr(line, eq + 1)
     sub(/[[:space:]];.*$/, "", value)
+    key = trim(substr(line, 1, eq - 1))
     nkeys++
-    on_key(sec, trim(substr(line, 1, eq - 1)), trim(value), NR)
+    if (key == "key") has_key = 1
+    on_key(sec, key, trim(value), NR)
 }
 function finish() {
     if (failed) exit 1
@@ -176,6 +184,9 @@ function finish() {
 '
 
 # Prints the value of KEY in SECTION of FILE (the last one wins), or DEFAULT.
+# SECTION is router, model, security, "group NAME" or "client NAME"; e.g.
+# ifp_ini_get FILE security curve on.  The defaults are the caller's (those
+# of config/config_table.c when it wants the router's view).
 ifp_ini_get() {
     local file="$1" section="$2" key="$3" default="${4:-}" v
     v="$(LC_ALL=C awk -v strict=0 -v want_sec="$section" -v want_key="$key" "$_IFP_INI_AWK"'
@@ -184,10 +195,15 @@ ifp_ini_get() {
     printf '%s\n' "${v:-$default}"
 }
 
+# Prints the value of KEY in [group NAME] of FILE, or DEFAULT; e.g.
+# ifp_ini_group_get FILE g0 mpi_if lo.
+ifp_ini_group_get() { ifp_ini_get "$1" "group $2" "$3" "${4:-}"; }
+
 # Prints one line "NAME STAGES" per [group NAME] section of FILE, in file
-# order (stages defaults to 1, as in config/config.c).  A file whose
-# sections config.c would refuse (empty, duplicate, unknown, a bad group
-# name, a bad stages value, a syntax error) prints nothing but the error
+# order (stages defaults to 1, as in config/config_table.c); [client NAME]
+# sections are not groups.  A file whose sections config.c would refuse
+# (empty, duplicate, unknown, a bad group or client name, a client without
+# key, a bad stages value, a syntax error) prints nothing but the error
 # (FILE:LINE: ...) on stderr, and the function returns 1.
 ifp_ini_groups() {
     LC_ALL=C awk -v strict=1 "$_IFP_INI_AWK"'
