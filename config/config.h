@@ -1,8 +1,8 @@
 /* config.h — the cluster configuration: one INI file read by ifp-router,
  * every ifp-shard rank and the deploy/ scripts (deploy/lib.sh's awk reader
- * follows the same rules).  Table-driven: one row per key in config.c
- * (section, key, kind, default, range); every value is validated and every
- * error reads `FILE:LINE: [section] key: what is wrong`.
+ * follows the same rules).  Table-driven: one row per key in
+ * config_table.c (section, key, kind, default, range); every value is
+ * validated and every error reads `FILE:LINE: [section] key: what is wrong`.
  *
  *   [router]
  *   frontend = tcp://127.0.0.1:5555    ; clients (ZeroMQ ROUTER)
@@ -23,6 +23,11 @@
  *   predictor = ../models/ifp-mix/ifp-mix-predictor.gguf
  *   clusters = ../models/ifp-mix/clusters-k4.gguf   ; optional
  *
+ *   [security]                         ; optional: every key has a default
+ *   curve = on                         ; on | off: CURVE on every ZeroMQ link
+ *   keys = keys                        ; the key folder, relative to this file; need not
+ *                                      ; exist yet (default: chosen at run time, security/keys.h)
+ *
  *   [group g0]                         ; one section per shard group
  *   stages = 2                         ; MPI ranks (pipeline stages)
  *   layers = 2,2                       ; layers per stage (default: even split)
@@ -31,13 +36,26 @@
  *   ctx = 0                            ; KV positions per slot (0 = model context)
  *   max_batch = 64                     ; rows per micro-batch (prefill chunk)
  *   batch_timeout_ms = 30000           ; a micro-batch not back by then: the group aborts (MPI_Abort)
+ *   mpi_if = lo                        ; interfaces or CIDR subnets MPI may use (lo | ib0,eth1 | 10.1.0.0/16)
+ *
+ *   [client alice]                     ; one section per admitted client (optional)
+ *   key = rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7  ; its CURVE public key (40 Z85 characters) ...
+ *   ; key = clients/alice.pub          ; ... or a file holding it, relative to this file
+ *   max_inflight = 0                   ; its requests at once (0 = no limit)
  *
  * Rules (a file that breaks one is refused as a whole, never half-loaded):
- *   - sections are [router], [model] and [group NAME]; each appears at most
- *     once (a second one is an error naming both lines); none is empty;
- *     [model] (with model =) and at least one [group NAME] are required;
- *   - NAME is 1..63 letters, digits, '-' or '_': it is the ZeroMQ identity of
- *     the group's stage 0, and "NAME.out" that of its last stage;
+ *   - sections are [router], [model], [security], [group NAME] and
+ *     [client NAME]; each appears at most once (a second one is an error
+ *     naming both lines); none is empty; [model] (with model =) and at least
+ *     one [group NAME] are required; [client NAME] requires key =;
+ *   - NAME is 1..63 letters, digits, '-' or '_' (for groups and clients): a
+ *     group's is the ZeroMQ identity of its stage 0, and "NAME.out" that of
+ *     its last stage;
+ *   - a client's key is a key when it is exactly 40 characters of the Z85
+ *     alphabet (0-9 a-z A-Z . - : + = ^ ! / * ? & < > ( ) [ ] { } @ % $ #),
+ *     else a path (write a 40-character path as ./PATH);
+ *   - paths ([model], [security] keys, a client's key file) are not checked
+ *     here beyond their length; [model]'s files are router/confcheck.h's;
  *   - `key = value` (or `key: value`) lines; blank lines and lines starting
  *     with ';' or '#' are comments, " ;" starts a comment inside a line;
  *     indentation is ignored (no continuation lines); a key given twice in
@@ -55,7 +73,9 @@
 #define IFP_CFG_MAX_GROUPS 64
 #define IFP_CFG_MAX_STAGES 16
 #define IFP_CFG_PATH 1024
-#define IFP_CFG_NAME 64               /* group names: 1..IFP_CFG_NAME-1 characters */
+#define IFP_CFG_MAX_CLIENTS 256
+#define IFP_CFG_NAME 64               /* group and client names: 1..IFP_CFG_NAME-1 characters */
+#define IFP_CFG_MPI_IF 256            /* [group] mpi_if: 1..IFP_CFG_MPI_IF-1 characters */
 #define IFP_CFG_KEYS 32               /* >= the rows of the option table */
 #define IFP_CLUSTER_DENSE (-1)
 
@@ -69,9 +89,19 @@ typedef struct {
     int ctx;
     int max_batch;
     int batch_timeout_ms;
+    char mpi_if[IFP_CFG_MPI_IF];      /* interfaces or CIDR subnets, comma-separated ("lo", "ib0,eth1") */
     int line;                         /* of the [group NAME] header */
     int lines[IFP_CFG_KEYS];          /* per option row: the line that set it, 0 = default (ifp_group_line) */
 } ifp_group_cfg_t;
+
+typedef struct {
+    char name[IFP_CFG_NAME];          /* the client's name (what the router admits its key as) */
+    char key[IFP_CFG_PATH];           /* 40 Z85 characters as written, or a resolved path (key_is_file) */
+    int key_is_file;                  /* 1: key is a file holding the key (not checked to exist) */
+    int max_inflight;                 /* its requests at once; 0 = no limit */
+    int line;                         /* of the [client NAME] header */
+    int lines[IFP_CFG_KEYS];          /* per option row: the line that set it, 0 = default (ifp_client_line) */
+} ifp_client_cfg_t;
 
 typedef struct {
     char path[IFP_CFG_PATH]; /* the file read ("" for ifp_config_parse) */
@@ -84,44 +114,56 @@ typedef struct {
     int predictor_threads;            /* 0 = auto */
     /* [model] — absolute or relative to the config file's folder (resolved) */
     char model[IFP_CFG_PATH], predictor[IFP_CFG_PATH], clusters[IFP_CFG_PATH];
+    /* [security] */
+    int curve;                        /* 1: CURVE on every ZeroMQ link, 0: plain */
+    char keys[IFP_CFG_PATH];          /* key folder, resolved; "" = chosen at run time; need not exist */
     /* [group NAME] */
     int n_groups;
     ifp_group_cfg_t groups[IFP_CFG_MAX_GROUPS];
+    /* [client NAME] */
+    int n_clients;
+    ifp_client_cfg_t clients[IFP_CFG_MAX_CLIENTS];
     /* where things are in the file (ifp_config_line) */
-    int router_line, model_line;      /* section headers, 0 = absent */
+    int router_line, model_line, security_line; /* section headers, 0 = absent */
     int lines[IFP_CFG_KEYS];          /* per option row: the line that set it, 0 = default */
     int n_lines;                      /* lines in the file */
 } ifp_config_file_t;
 
-/* Defaults for everything (no groups), from the option table. */
+/* Defaults for everything (no groups, no clients), from the option table.
+ * The struct is large (~360 KB: keep it static or on the heap). */
 void ifp_config_defaults(ifp_config_file_t *c);
-/* Reads and validates path (relative [model] paths resolve against its
- * folder).  IFP_EIO if it cannot be read, IFP_EFORMAT for anything wrong in
- * it (the message reads `FILE:LINE: [section] key: what is wrong`; *c then
- * holds the defaults and no group). */
+/* Reads and validates path (relative paths resolve against its folder).
+ * IFP_EIO if it cannot be read, IFP_EFORMAT for anything wrong in it (the
+ * message reads `FILE:LINE: [section] key: what is wrong`; *c then holds the
+ * defaults and no group or client). */
 int ifp_config_load(const char *path, ifp_config_file_t *c, ifp_err_t *err);
 /* The same from a string (tests; messages name the file "config");
  * relative paths resolve against base_dir (NULL: left as written). */
 int ifp_config_parse(const char *text, const char *base_dir, ifp_config_file_t *c, ifp_err_t *err);
 /* The group named name, or NULL. */
 const ifp_group_cfg_t *ifp_config_group(const ifp_config_file_t *c, const char *name);
+/* The client named name, or NULL. */
+const ifp_client_cfg_t *ifp_config_client(const ifp_config_file_t *c, const char *name);
 /* Layer ranges of a group for a model of n_layers: begin[s], end[s] for each
  * stage; checks an explicit split sums to n_layers.  Messages read
  * "[group NAME] stages|layers: ...". */
 int ifp_config_split(const ifp_group_cfg_t *g, int n_layers, int *begin, int *end, ifp_err_t *err);
 
 /* Where a setting is in the file: the line of the last `key =` in section
- * ("router" or "model"), or of the section header when key is NULL; 0 when
- * the key was not given (its default applies) or the section is absent. */
+ * ("router", "model" or "security"), or of the section header when key is
+ * NULL; 0 when the key was not given (its default applies) or the section
+ * is absent. */
 int ifp_config_line(const ifp_config_file_t *c, const char *section, const char *key);
 /* The same for a key of group g (key NULL: its [group NAME] header). */
 int ifp_group_line(const ifp_group_cfg_t *g, const char *key);
+/* The same for a key of client cl (key NULL: its [client NAME] header). */
+int ifp_client_line(const ifp_client_cfg_t *cl, const char *key);
 /* "FILE" of the messages: c->path, or "config" for a parsed string. */
 const char *ifp_config_file_name(const ifp_config_file_t *c);
 
 /* One row of the option table, for documentation and tests. */
 typedef struct {
-    const char *section; /* "router", "model" or "group" */
+    const char *section; /* "router", "model", "security", "group" or "client" */
     const char *key;
     const char *def;     /* the default as it would be written in the file; "" = none */
     char range[160];     /* the values accepted, in words */

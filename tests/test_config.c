@@ -2,11 +2,15 @@
  *
  *   - every INI rule, with the exact line each error names: syntax, unknown
  *     sections and keys, bad values, empty and duplicate sections, group
- *     names ("a" next to "a.out"), keys that must agree;
+ *     and client names ("a" next to "a.out"), keys that must agree;
+ *   - [security] (curve, keys), [client NAME] (a Z85 key or a key file,
+ *     max_inflight) and [group NAME] mpi_if: defaults, values, lines;
  *   - the configs in use accepted: deploy/local.ini and the ones
  *     router_testlib.h, cluster_testlib.h and shard_testlib.h write;
  *   - deploy/lib.sh's awk reader lists the same groups on every accepted
- *     file, and refuses the section-level mistakes at the same line;
+ *     file (never a client), refuses the section-level mistakes at the same
+ *     line, and reads [security] and a group's keys (ifp_ini_get,
+ *     ifp_ini_group_get);
  *   - `ifp-router --check-config` (the real binary): exit 0 and a summary
  *     on deploy/local.ini, exit 1 and a FILE:LINE message on broken files
  *     (the INI, then the model files), no socket bound; deploy/local.sh
@@ -35,6 +39,9 @@
 #define G "[group g0]\nstages = 1\n"            /* 2 lines */
 #define CL "[model]\nmodel = m.gguf\nclusters = c.gguf\n"
 #define N63 "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-" /* the longest group name */
+/* CURVE public keys in Z85 (the ZeroMQ guide's example pair's public halves) */
+#define KEY_A "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"
+#define KEY_B "Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID"
 
 static char g_dir[64];
 static ifp_config_file_t g_cfg; /* large: off the stack */
@@ -105,6 +112,10 @@ static const good_t GOOD[] = {
      "[group\tZ9]\ncluster = -1\nstages = 16\nstages = 4\n",
      "g-1_A 2\nZ9 4\n"},
     {"a 63-character name", M "[group " N63 "]\nslots = 2\n", N63 " 1\n"},
+    {"security and clients", /* clients are not groups, whatever their names */
+     "[security]\ncurve = on\nkeys = /etc/ifp/keys\n" M "[client g0]\nkey = " KEY_A "\nmax_inflight = 4\n"
+     "[group g0]\nstages = 2\nmpi_if = ib0,eth1\n[client " N63 "]\nkey = clients/b.pub\n[group g1]\nmpi_if: 10.1.0.0/16\n",
+     "g0 2\ng1 1\n"},
 };
 
 static void accepts_the_configs_in_use(void **u) {
@@ -190,13 +201,36 @@ static const bad_t BAD[] = {
     {M "[group g/0]\nstages = 1\n", "config:3: [group g/0]: '/' is not allowed in a group name", NULL, 1},
     {M "[group " N63 "_]\nstages = 1\n", "config:3: [group abcdefghij", "the name has 64 characters; at most 63", 1},
     {M "[group]\nstages = 1\n", "config:3: [group]: a group needs a name: [group NAME]", NULL, 1},
-    {M "[server]\nport = 1\n", "config:3: [server]: unknown section; expected [router], [model] or [group NAME]", NULL, 1},
+    {M "[server]\nport = 1\n", "config:3: [server]: unknown section; expected [router], [model], [security], "
+     "[group NAME] or [client NAME]", NULL, 1},
     {"[Router]\nliveness = 1\n", "config:1: [Router]: unknown section", "(lower-case)", 1},
     {"x = 1\n" M G, "config:1: x: a key before the first section header", NULL, 1},
     {M "[router]\n[group g0]\nstages = 1\n", "config:3: [router]: empty section", NULL, 1},
     {"[router]\nliveness = 3\n" G, "config:4: [model]: missing at the end of the file", NULL, 1},
     {"[model]\npredictor = p.gguf\n" G, "config:1: [model] model: missing", NULL, 1},
     {"; just a model\n" M, "config:3: [group NAME]: none at the end of the file", NULL, 1},
+    /* [security] */
+    {"[security]\n" M G, "config:1: [security]: empty section; set a key in it or remove it (every [security] key has "
+     "a default)", NULL, 1},
+    {"[security]\ncurve = on\n" M G "[security]\nkeys = k\n", "config:7: [security]: duplicate section (first at "
+     "line 1)", NULL, 1},
+    {"[Security]\ncurve = on\n" M G, "config:1: [Security]: unknown section", "(lower-case)", 1},
+    /* [client NAME] */
+    {M G "[client c]\n\n[client d]\nkey = d.pub\n", "config:5: [client c]: empty section; a client needs `key = `",
+     NULL, 1},
+    {M G "[client c]\n; nothing\n", "config:5: [client c]: empty section", NULL, 1},
+    {M G "[client c]\nmax_inflight = 2\n[group g1]\nstages = 1\n", "config:5: [client c] key: required", NULL, 1},
+    {M G "[client c]\nmax_inflight = 2\n", "config:5: [client c] key: required (the client's CURVE public key: 40 "
+     "characters of Z85, or a file holding one)", NULL, 1},
+    {M G "[client c]\nkey = " KEY_A "\n[client d]\nkey = d.pub\n[client c]\nkey = " KEY_B "\n",
+     "config:9: [client c]: duplicate section (first at line 5); give each client one section", NULL, 1},
+    {M G "[client]\nkey = " KEY_A "\n", "config:5: [client]: a client needs a name: [client NAME]", NULL, 1},
+    {M G "[client a.b]\nkey = " KEY_A "\n", "config:5: [client a.b]: '.' is not allowed in a client name", NULL, 1},
+    {M G "[client a b]\nkey = " KEY_A "\n", "config:5: [client a b]: ' ' is not allowed in a client name", NULL, 1},
+    {M G "[client " N63 "x]\nkey = " KEY_A "\n", "config:5: [client abcdefghij",
+     "the name has 64 characters; at most 63", 1},
+    {M G "[CLIENT a]\nkey = " KEY_A "\n", "config:5: [CLIENT a]: unknown section", "(lower-case)", 1},
+    {M G "[clients]\nkey = " KEY_A "\n", "config:5: [clients]: unknown section", NULL, 1},
     /* syntax */
     {M "[group g0\nstages = 1\n", "config:3: syntax error: a section header needs a closing ']'", NULL, 1},
     {M "[group g0 ; ]\nstages = 1\n", "config:3: syntax error: a section header needs a closing ']'", NULL, 1},
@@ -208,6 +242,19 @@ static const bad_t BAD[] = {
     {M G "heartbeat_ms = 100\n", "config:5: [group g0] heartbeat_ms: unknown key here; it belongs in [router]", NULL, 0},
     {"[router]\nslots = 3\n" M G, "config:2: [router] slots: unknown key here; it belongs in [group NAME]", NULL, 0},
     {"[model]\nmodel = m.gguf\nfrontend = tcp://x:1\n" G, "config:3: [model] frontend: unknown key here", NULL, 0},
+    {"[security]\ncurv = on\n" M G, "config:2: [security] curv: unknown key; the keys of [security] are curve, keys",
+     NULL, 0},
+    {M G "curve = off\n", "config:5: [group g0] curve: unknown key here; it belongs in [security]", NULL, 0},
+    {"[router]\nkey = " KEY_A "\n" M G, "config:2: [router] key: unknown key here; it belongs in [client NAME]", NULL,
+     0},
+    {M G "[client c]\nkey = c.pub\nslots = 2\n", "config:7: [client c] slots: unknown key here; it belongs in "
+     "[group NAME]", NULL, 0},
+    {M G "[client c]\nkeys = c.pub\n", "config:6: [client c] keys: unknown key here; it belongs in [security]", NULL,
+     0},
+    {M G "[client c]\nkey = c.pub\nlimit = 2\n", "config:7: [client c] limit: unknown key; the keys of [client] are "
+     "key, max_inflight", NULL, 0},
+    {M "[group g0]\nmpi: lo\n", "config:4: [group g0] mpi: unknown key; the keys of [group] are stages, layers, "
+     "cluster, slots, ctx, max_batch, batch_timeout_ms, mpi_if", NULL, 0},
     /* values */
     {M "[group g0]\nstages = 0\n", "config:4: [group g0] stages: \"0\": expected an integer in 1..16", NULL, 1},
     {M "[group g0]\nstages = 2x\n", "config:4: [group g0] stages: \"2x\": expected an integer in 1..16", NULL, 1},
@@ -232,6 +279,31 @@ static const bad_t BAD[] = {
      "count per stage", NULL, 0},
     {M "[group g0]\nstages = 2\nlayers = 2;2\n", "config:5: [group g0] layers: \"2;2\": unexpected ';'", NULL, 0},
     {M "[group g0]\nlayers = 0\n", "config:4: [group g0] layers: \"0\"", NULL, 0},
+    {"[security]\ncurve = yes\n" M G, "config:2: [security] curve: \"yes\": expected on or off", NULL, 0},
+    {"[security]\ncurve = On\n" M G, "config:2: [security] curve: \"On\": expected on or off", NULL, 0},
+    {"[security]\ncurve = 1\n" M G, "config:2: [security] curve: \"1\": expected on or off", NULL, 0},
+    {"[security]\ncurve =\n" M G, "config:2: [security] curve: empty value; expected on or off", NULL, 0},
+    {"[security]\nkeys =\n" M G, "config:2: [security] keys: empty value; expected a folder", NULL, 0},
+    {M G "[client c]\nkey =\n", "config:6: [client c] key: empty value; expected a CURVE public key (40 characters "
+     "of Z85), or a file holding one", NULL, 0},
+    {M G "[client c]\nkey = c.pub\nmax_inflight = -1\n", "config:7: [client c] max_inflight: \"-1\": expected an "
+     "integer in 0..1000000", NULL, 0},
+    {M G "[client c]\nkey = c.pub\nmax_inflight = 1000001\n", "config:7: [client c] max_inflight: \"1000001\"", NULL,
+     0},
+    {M G "[client c]\nmax_inflight = 1x\nkey = c.pub\n", "config:6: [client c] max_inflight: \"1x\"", NULL, 0},
+    {M "[group g0]\nmpi_if = eth0, eth1\n", "config:4: [group g0] mpi_if: \"eth0, eth1\": ' ' is not allowed; "
+     "expected network interfaces or CIDR subnets, comma-separated without spaces", "1..255 of A-Z a-z 0-9 _ . : / -",
+     0},
+    {M "[group g0]\nmpi_if = eth0,,eth1\n", "config:4: [group g0] mpi_if: \"eth0,,eth1\": an empty item; expected "
+     "network interfaces", NULL, 0},
+    {M "[group g0]\nmpi_if = ,eth1\n", "config:4: [group g0] mpi_if: \",eth1\": an empty item", NULL, 0},
+    {M "[group g0]\nmpi_if = eth1,\n", "config:4: [group g0] mpi_if: \"eth1,\": an empty item", NULL, 0},
+    {M "[group g0]\nmpi_if = ,\n", "config:4: [group g0] mpi_if: \",\": an empty item", NULL, 0},
+    {M "[group g0]\nmpi_if = eth*\n", "config:4: [group g0] mpi_if: \"eth*\": '*' is not allowed", NULL, 0},
+    {M "[group g0]\nmpi_if = eth0;eth1\n", "config:4: [group g0] mpi_if: \"eth0;eth1\": ';' is not allowed", NULL,
+     0},
+    {M "[group g0]\nmpi_if = \"lo\"\n", "config:4: [group g0] mpi_if: \"\"lo\"\": '\"' is not allowed", NULL, 0},
+    {M "[group g0]\nmpi_if =\n", "config:4: [group g0] mpi_if: empty value; expected network interfaces", NULL, 0},
     /* keys that must agree */
     {M "[group g0]\nstages = 2\nlayers = 1,2,3\n", "config:5: [group g0] layers: 3 counts for stages = 2 (line 4)",
      NULL, 0},
@@ -261,6 +333,7 @@ static void refuses_with_the_line(void **u) {
             fail_msg("case %zu:\n  got:      %s\n  expected: %s ... %s", i, err.msg, BAD[i].msg,
                      BAD[i].also ? BAD[i].also : "");
         assert_int_equal(g_cfg.n_groups, 0); /* nothing half-loaded */
+        assert_int_equal(g_cfg.n_clients, 0);
         /* lib.sh: the section-level mistakes at the same line, never a listing */
         const char *path = write_file("bad.ini", BAD[i].text);
         tu_run_t r = awk_listing(path);
@@ -323,6 +396,192 @@ static void split_and_paths(void **u) {
     assert_string_equal(g_cfg.model, "/abs/m.gguf");
 }
 
+/* ------------------------------------------------------------ [security], [client], mpi_if */
+
+static void security_section(void **u) {
+    (void)u;
+    ifp_err_t err = {0};
+    /* absent: CURVE on, the key folder left to run time */
+    assert_int_equal(ifp_config_parse(M G, "/base", &g_cfg, &err), 0);
+    assert_int_equal(g_cfg.curve, 1);
+    assert_string_equal(g_cfg.keys, "");
+    assert_int_equal(ifp_config_line(&g_cfg, "security", NULL), 0);
+    assert_int_equal(ifp_config_line(&g_cfg, "security", "curve"), 0);
+    /* set: a relative folder resolves against the base and need not exist */
+    assert_int_equal(ifp_config_parse(M G "[security]\ncurve = off\nkeys = run/keys\n", "/base", &g_cfg, &err), 0);
+    assert_int_equal(g_cfg.curve, 0);
+    assert_string_equal(g_cfg.keys, "/base/run/keys");
+    assert_int_equal(ifp_config_line(&g_cfg, "security", NULL), 5);
+    assert_int_equal(ifp_config_line(&g_cfg, "security", "curve"), 6);
+    assert_int_equal(ifp_config_line(&g_cfg, "security", "keys"), 7);
+    assert_int_equal(ifp_config_line(&g_cfg, "security", "frontend"), 0); /* not a [security] key */
+    assert_int_equal(ifp_config_line(&g_cfg, "router", "curve"), 0);
+    /* absolute: as written; the last curve wins; only curve set: keys stays "" */
+    assert_int_equal(ifp_config_parse("[security]\nkeys = /nonexistent/keys\ncurve = off\ncurve = on\n" M G, "/base",
+                                      &g_cfg, &err), 0);
+    assert_string_equal(g_cfg.keys, "/nonexistent/keys");
+    assert_int_equal(g_cfg.curve, 1);
+    assert_int_equal(ifp_config_line(&g_cfg, "security", "curve"), 4);
+    assert_int_equal(ifp_config_parse("[security]\ncurve = off\n" M G, "/base", &g_cfg, &err), 0);
+    assert_string_equal(g_cfg.keys, "");
+    /* from a file: relative to its folder */
+    const char *path = write_file("sec.ini", "[security]\nkeys = keys\n" M G);
+    assert_int_equal(ifp_config_load(path, &g_cfg, &err), 0);
+    char want[128];
+    snprintf(want, sizeof want, "%s/keys", g_dir);
+    assert_string_equal(g_cfg.keys, want);
+    assert_int_not_equal(access(want, F_OK), 0); /* and it was not created either */
+}
+
+#define K39 "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf"   /* KEY_A without its last character */
+#define K40_ "rq:rM>}U?@Lns47E1%kR_o@n%FcmmsL/@{H8]yf7" /* '_' is not Z85 */
+#define P40 "keys/clients/abcdefghijklmnopqrstuvw.pub"  /* a path of 40 Z85 characters: a key */
+_Static_assert(sizeof KEY_A == 41 && sizeof KEY_B == 41 && sizeof K39 == 40 && sizeof K40_ == 41 && sizeof P40 == 41,
+               "key lengths");
+
+static void client_sections(void **u) {
+    (void)u;
+    ifp_err_t err = {0};
+    static const char text[] = M G
+        "[client alice]\nkey = " KEY_A "\nmax_inflight = 16\n" /* 5-7 */
+        "[client bob]\nkey = keys/bob.pub\n"                   /* 8-9 */
+        "[client carol]\nkey = /etc/ifp/carol.pub\n"           /* 10-11 */
+        "[client d]\nkey = " KEY_B "x\n"                       /* 12-13: 41 characters */
+        "[client e]\nkey = " K39 "\n"                          /* 14-15: 39 */
+        "[client f]\nkey = " K40_ "\n"                         /* 16-17: 40, one not Z85 */
+        "[client g]\nkey = " P40 "\n"                          /* 18-19 */
+        "[client h]\nkey = ./" P40 "\n"                        /* 20-21 */
+        "[client i]\nkey = i.pub\nkey = " KEY_B "\n"           /* 22-24: the last wins */
+        "[client g0]\nmax_inflight = 1000000\nkey = " KEY_B "\n"; /* 25-27: a group's name is free */
+    int rc = ifp_config_parse(text, "/base", &g_cfg, &err);
+    if (rc) fail_msg("%s", err.msg);
+    assert_int_equal(g_cfg.n_clients, 10);
+    assert_int_equal(g_cfg.n_groups, 1);
+    static const struct {
+        const char *name, *key;
+        int is_file, max_inflight, line;
+    } want[] = {
+        {"alice", KEY_A, 0, 16, 5},
+        {"bob", "/base/keys/bob.pub", 1, 0, 8},
+        {"carol", "/etc/ifp/carol.pub", 1, 0, 10},
+        {"d", "/base/" KEY_B "x", 1, 0, 12},
+        {"e", "/base/" K39, 1, 0, 14},
+        {"f", "/base/" K40_, 1, 0, 16},
+        {"g", P40, 0, 0, 18},
+        {"h", "/base/./" P40, 1, 0, 20},
+        {"i", KEY_B, 0, 0, 22},
+        {"g0", KEY_B, 0, 1000000, 25},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+        const ifp_client_cfg_t *cl = ifp_config_client(&g_cfg, want[i].name);
+        if (!cl) fail_msg("no client %s", want[i].name);
+        assert_ptr_equal(cl, &g_cfg.clients[i]); /* in file order */
+        assert_string_equal(cl->key, want[i].key);
+        if (cl->key_is_file != want[i].is_file) fail_msg("client %s: key_is_file %d", cl->name, cl->key_is_file);
+        assert_int_equal(cl->max_inflight, want[i].max_inflight);
+        assert_int_equal(ifp_client_line(cl, NULL), want[i].line);
+        assert_int_equal(cl->line, want[i].line);
+    }
+    const ifp_client_cfg_t *alice = ifp_config_client(&g_cfg, "alice");
+    assert_int_equal(ifp_client_line(alice, "key"), 6);
+    assert_int_equal(ifp_client_line(alice, "max_inflight"), 7);
+    assert_int_equal(ifp_client_line(alice, "stages"), 0); /* not a client key */
+    assert_int_equal(ifp_client_line(ifp_config_client(&g_cfg, "bob"), "max_inflight"), 0); /* default */
+    assert_int_equal(ifp_client_line(ifp_config_client(&g_cfg, "i"), "key"), 24);
+    assert_null(ifp_config_client(&g_cfg, "zed"));
+    assert_null(ifp_config_client(&g_cfg, "Alice"));
+    assert_non_null(ifp_config_group(&g_cfg, "g0"));
+    /* no base: paths as written; from a file: relative to its folder, never opened */
+    assert_int_equal(ifp_config_parse(M G "[client b]\nkey = keys/b.pub\n", NULL, &g_cfg, &err), 0);
+    assert_string_equal(g_cfg.clients[0].key, "keys/b.pub");
+    assert_int_equal(g_cfg.clients[0].key_is_file, 1);
+    const char *path = write_file("clients.ini", M G "[client b]\nkey = b.pub\n");
+    assert_int_equal(ifp_config_load(path, &g_cfg, &err), 0);
+    char want_key[128];
+    snprintf(want_key, sizeof want_key, "%s/b.pub", g_dir);
+    assert_string_equal(g_cfg.clients[0].key, want_key);
+}
+
+static void at_most_256_clients(void **u) {
+    (void)u;
+    enum { N = IFP_CFG_MAX_CLIENTS + 1 };
+    char *text = malloc(N * 64 + 64);
+    assert_non_null(text);
+    size_t at = (size_t)sprintf(text, M G);
+    for (int i = 0; i < N - 1; i++) at += (size_t)sprintf(text + at, "[client c%d]\nkey = c%d.pub\n", i, i);
+    ifp_err_t err = {0};
+    int rc = ifp_config_parse(text, NULL, &g_cfg, &err);
+    if (rc) fail_msg("%s", err.msg);
+    assert_int_equal(g_cfg.n_clients, IFP_CFG_MAX_CLIENTS);
+    assert_string_equal(ifp_config_client(&g_cfg, "c255")->key, "c255.pub");
+    sprintf(text + at, "[client c%d]\nkey = %s\n", N - 1, KEY_A);
+    assert_int_equal(ifp_config_parse(text, NULL, &g_cfg, &err), IFP_EFORMAT);
+    char want[96];
+    snprintf(want, sizeof want, "config:%d: [client c256]: more than %d clients", 5 + 2 * (N - 1), IFP_CFG_MAX_CLIENTS);
+    assert_string_equal(err.msg, want);
+    assert_int_equal(g_cfg.n_clients, 0);
+    free(text);
+}
+
+static void group_mpi_if(void **u) {
+    (void)u;
+    ifp_err_t err = {0};
+    assert_int_equal(ifp_config_parse(M G, NULL, &g_cfg, &err), 0);
+    assert_string_equal(g_cfg.groups[0].mpi_if, "lo"); /* the default */
+    assert_int_equal(ifp_group_line(&g_cfg.groups[0], "mpi_if"), 0);
+    static const char *const ok[] = {"lo", "eth1", "ib0,eth1", "10.1.0.0/16", "fe80::/64,lo", "enp0s31f6,br-1_a.100"};
+    char text[512];
+    for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
+        snprintf(text, sizeof text, M "[group g0]\nmpi_if = %s\n", ok[i]);
+        int rc = ifp_config_parse(text, NULL, &g_cfg, &err);
+        if (rc) fail_msg("%s: %s", ok[i], err.msg);
+        assert_string_equal(g_cfg.groups[0].mpi_if, ok[i]);
+        assert_int_equal(ifp_group_line(&g_cfg.groups[0], "mpi_if"), 4);
+    }
+    /* the longest a line holds (198 characters: "mpi_if=" + 191) */
+    char v[192];
+    for (int i = 0; i < 191; i++) v[i] = i % 5 == 4 ? ',' : 'a' + i % 5;
+    v[191] = '\0';
+    snprintf(text, sizeof text, M "[group g0]\nmpi_if=%s\n", v);
+    int rc = ifp_config_parse(text, NULL, &g_cfg, &err);
+    if (rc) fail_msg("%s", err.msg);
+    assert_string_equal(g_cfg.groups[0].mpi_if, v);
+    /* each group its own */
+    assert_int_equal(ifp_config_parse(M G "mpi_if = eth0\n[group g1]\nmpi_if = ib0\n[group g2]\nstages = 1\n", NULL,
+                                      &g_cfg, &err), 0);
+    assert_string_equal(ifp_config_group(&g_cfg, "g0")->mpi_if, "eth0");
+    assert_string_equal(ifp_config_group(&g_cfg, "g1")->mpi_if, "ib0");
+    assert_string_equal(ifp_config_group(&g_cfg, "g2")->mpi_if, "lo");
+}
+
+/* deploy/lib.sh reads [security] and a group's keys, and [client] sections
+ * do not disturb it. */
+static void lib_sh_reads_the_new_keys(void **u) {
+    (void)u;
+    char script[512];
+    snprintf(script, sizeof script,
+             "source '%s/deploy/lib.sh' && ifp_ini_get \"$0\" security curve on && ifp_ini_get \"$0\" security keys - && "
+             "ifp_ini_group_get \"$0\" g0 mpi_if lo && ifp_ini_group_get \"$0\" g1 mpi_if lo && "
+             "ifp_ini_get \"$0\" 'client g1' key - && ifp_ini_get \"$0\" router liveness 4",
+             IFP_SOURCE_DIR);
+    static const struct {
+        const char *text, *out;
+    } cases[] = {
+        {M "[group g0]\nmpi_if = ib0,eth1\n[client g1]\nkey = " KEY_A "\n[security]\ncurve = off\nkeys = run/keys\n"
+           "[group   g1]\nstages = 1\n[router]\nliveness = 7\n",
+         "off\nrun/keys\nib0,eth1\nlo\n" KEY_A "\n7\n"},
+        {M G, "on\n-\nlo\nlo\n-\n4\n"}, /* the defaults the caller gives */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const char *path = write_file("sh.ini", cases[i].text);
+        const char *argv[] = {"/bin/bash", "-c", script, path, NULL};
+        tu_run_t r = tu_run(argv);
+        if (r.status != 0) fail_msg("case %zu: exit %d: %s", i, r.status, r.err);
+        assert_string_equal(r.out, cases[i].out);
+        tu_run_free(&r);
+    }
+}
+
 /* Every key of the option table is in the docs' table with its default. */
 static void docs_list_every_key(void **u) {
     (void)u;
@@ -342,7 +601,7 @@ static void docs_list_every_key(void **u) {
             fail_msg("docs: [%s] %s: the default %s is not in\n%s", k.section, k.key, k.def, line);
         assert_true(strlen(k.range) > 0);
     }
-    assert_int_equal(n, 22);
+    assert_int_equal(n, 27);
     free(doc);
 }
 
@@ -473,6 +732,11 @@ int main(void) {
         cmocka_unit_test(refuses_with_the_line),
         cmocka_unit_test(refuses_long_lines_and_nul),
         cmocka_unit_test(split_and_paths),
+        cmocka_unit_test(security_section),
+        cmocka_unit_test(client_sections),
+        cmocka_unit_test(at_most_256_clients),
+        cmocka_unit_test(group_mpi_if),
+        cmocka_unit_test(lib_sh_reads_the_new_keys),
         cmocka_unit_test(docs_list_every_key),
         cmocka_unit_test(check_config_accepts_local_ini),
         cmocka_unit_test(check_config_refuses_with_the_line),

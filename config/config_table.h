@@ -1,0 +1,69 @@
+/* config_table.h — the option table of the cluster config: one row per key
+ * (section, key, kind, where it goes, bounds or choices, default), the
+ * value parsers and checks of each kind, and the defaults they give.  Not
+ * API: only config.c and config_table.c include it (config.h is the API).
+ *
+ * A row's index (from 0) is where its line goes in the `lines[IFP_CFG_KEYS]`
+ * arrays of ifp_config_file_t, ifp_group_cfg_t and ifp_client_cfg_t. */
+#ifndef IFP_CONFIG_TABLE_H
+#define IFP_CONFIG_TABLE_H
+
+#include <stddef.h>
+
+#include "config.h"
+
+/* The sections, in the order of ifp_cfg_sect_name. */
+typedef enum { IFP_CFG_S_ROUTER, IFP_CFG_S_MODEL, IFP_CFG_S_SECURITY, IFP_CFG_S_GROUP, IFP_CFG_S_CLIENT,
+               IFP_CFG_S_NONE } ifp_cfg_sect_t;
+
+typedef enum {
+    IFP_CFG_K_INT,      /* min..max */
+    IFP_CFG_K_DOUBLE,   /* min..max, finite */
+    IFP_CFG_K_ENDPOINT, /* a ZeroMQ endpoint */
+    IFP_CFG_K_CHOICE,   /* one of choices, kept as written */
+    IFP_CFG_K_ONOFF,    /* "on" or "off" -> int 1 / 0 */
+    IFP_CFG_K_PATH,     /* a file; relative to the config file's folder */
+    IFP_CFG_K_DIR,      /* a folder; relative to the config file's folder; need not exist */
+    IFP_CFG_K_CLUSTER,  /* "dense" (or -1), or 0..max */
+    IFP_CFG_K_LAYERS,   /* comma-separated positive counts (group only) */
+    IFP_CFG_K_IFLIST,   /* comma-separated interfaces or CIDR subnets (group only) */
+    IFP_CFG_K_KEY,      /* a Z85 CURVE public key, or a file holding one (client only) */
+} ifp_cfg_kind_t;
+
+/* One row: where the value goes is an offset into ifp_config_file_t for
+ * [router], [model] and [security], into ifp_group_cfg_t for [group NAME],
+ * into ifp_client_cfg_t for [client NAME].  def is the default as it would
+ * be written in the file, applied by the same parser ("" = none). */
+typedef struct {
+    ifp_cfg_sect_t sect;
+    const char *key;
+    ifp_cfg_kind_t kind;
+    size_t off, size;
+    double min, max;
+    const char *choices; /* IFP_CFG_K_CHOICE: "a|b|c" */
+    const char *def;
+} ifp_cfg_opt_t;
+
+extern const ifp_cfg_opt_t IFP_CFG_OPTS[];
+extern const int IFP_CFG_N_OPTS;
+
+/* "router", "model", "security", "group", "client". */
+const char *ifp_cfg_sect_name(ifp_cfg_sect_t s);
+
+/* The row of key in sect (IFP_CFG_S_NONE: in any section), or NULL; *row
+ * (when not NULL) gets its index. */
+const ifp_cfg_opt_t *ifp_cfg_find_opt(ifp_cfg_sect_t sect, const char *key, int *row);
+
+/* The values row o accepts, in words (for messages and ifp_config_key_info). */
+void ifp_cfg_range_text(const ifp_cfg_opt_t *o, char *buf, size_t len);
+
+/* val -> the field of base (the struct of o's section) that row o names;
+ * relative paths resolve against base_dir (NULL or "": left as written).
+ * Returns 0, or -1 with why = what is wrong (without section and key). */
+int ifp_cfg_parse_value(const ifp_cfg_opt_t *o, void *base, const char *val, const char *base_dir, char *why,
+                        size_t len);
+
+/* The defaults of every row of sect into base (asserts they parse). */
+void ifp_cfg_apply_defaults(ifp_cfg_sect_t sect, void *base);
+
+#endif
