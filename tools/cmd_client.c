@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "link.h"
 #include "jsonw.h"
 #include "tools.h"
 #include "wire.h"
@@ -404,6 +405,7 @@ static int run_requests(void *sock, const client_args_t *a, creq_t *reqs, int n)
 }
 
 int ifp_cmd_client(int argc, char **argv) {
+    tools_link_t link = {0};
     client_args_t a = {.router = "tcp://127.0.0.1:5555", .prompt = NULL, .n = 0, .temp = 0.8f, .top_p = 0.95f,
                        .top_k = 40, .timeout_ms = 60000, .n_requests = 1, .concurrency = 1};
     cli_opt_t opts[] = {
@@ -422,6 +424,7 @@ int ifp_cmd_client(int argc, char **argv) {
         {"json", 0, CLI_FLAG, &a.json, 0, 0, "print one JSON object (the fields of ifp run --json + routing)", 0},
         {"n-requests", 0, CLI_INT, &a.n_requests, 1, 1000000, "load test: send this many requests (default 1)", 0},
         {"concurrency", 'c', CLI_INT, &a.concurrency, 1, 4096, "load test: requests in flight (default 1)", 0},
+        TOOLS_LINK_OPTS(link),
         {0},
     };
     const char *usage_line = "--router ADDR --prompt TEXT [-n N] [--temp T] [--seed S] [--mask MODE] [--json] [options]";
@@ -449,20 +452,22 @@ int ifp_cmd_client(int argc, char **argv) {
     if (!opts[6].seen) a.seed = (uint64_t)time(NULL);
     if (a.concurrency > a.n_requests) a.concurrency = a.n_requests;
 
-    void *ctx = zmq_ctx_new(), *sock = ctx ? zmq_socket(ctx, ZMQ_DEALER) : NULL;
+    void *ctx = zmq_ctx_new(), *sock = NULL;
     creq_t *reqs = calloc((size_t)a.n_requests, sizeof *reqs);
     int status = 1;
-    if (!sock || !reqs) {
-        fprintf(stderr, "ifp client: cannot create a ZeroMQ socket: %s\n", zmq_strerror(zmq_errno()));
+    if (!ctx || !reqs) {
+        fprintf(stderr, "ifp client: out of memory\n");
+        goto done;
+    }
+    if (!(sock = tools_link_connect("client", &link, ctx, a.router))) {
+        status = 2;
         goto done;
     }
     int linger = CL_CANCEL_LINGER_MS;
     zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
-    if (zmq_connect(sock, a.router)) {
-        fprintf(stderr, "ifp client: --router %s: %s\n", a.router, zmq_strerror(zmq_errno()));
-        status = 2;
-        goto done;
-    }
+    /* a router that refuses this client (no key, unknown key, plain vs
+     * CURVE) says so in its handshake: report that at once */
+    if (tools_link_wait("client", &link, a.timeout_ms) < 0) goto done;
     for (int i = 0; i < a.n_requests; i++) {
         creq_t *r = &reqs[i];
         if (a.id && a.n_requests == 1)
@@ -509,6 +514,7 @@ done:
             if (reqs[i].reply) ifp__server_message__free_unpacked(reqs[i].reply, NULL);
         }
     free(reqs);
+    tools_link_close(&link);
     if (sock) zmq_close(sock);
     if (ctx) zmq_ctx_term(ctx);
     return status;

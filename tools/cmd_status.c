@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "clock.h"
 #include "jsonw.h"
+#include "link.h"
 #include "tools.h"
 #include "wire.h"
 
@@ -66,12 +67,14 @@ static void print_json(const Ifp__Pong *p) {
 
 int ifp_cmd_status(int argc, char **argv) {
     const char *router = "tcp://127.0.0.1:5555";
+    tools_link_t link = {0};
     int json = 0, counters = 0, timeout_ms = 3000;
     cli_opt_t opts[] = {
         {"router", 'r', CLI_STR, &router, 0, 0, "router frontend address (default tcp://127.0.0.1:5555)", 0},
         {"json", 0, CLI_FLAG, &json, 0, 0, "print one JSON object", 0},
         {"counters", 0, CLI_FLAG, &counters, 0, 0, "also print the router's counters", 0},
         {"timeout-ms", 0, CLI_INT, &timeout_ms, 1, 600000, "wait this long for the answer (default 3000)", 0},
+        TOOLS_LINK_OPTS(link),
         {0},
     };
     const char *pos[1];
@@ -81,13 +84,10 @@ int ifp_cmd_status(int argc, char **argv) {
         fprintf(stderr, "ifp status: --router: expected a ZeroMQ address like tcp://HOST:PORT, got '%s'\n", router);
         return 2;
     }
-    void *ctx = zmq_ctx_new(), *s = zmq_socket(ctx, ZMQ_DEALER);
-    int linger = 0, status = 2;
-    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
-    if (zmq_connect(s, router)) {
-        fprintf(stderr, "ifp status: --router %s: %s\n", router, zmq_strerror(zmq_errno()));
+    void *ctx = zmq_ctx_new(), *s = NULL;
+    int status = 2;
+    if (!(s = tools_link_connect("status", &link, ctx, router)) || tools_link_wait("status", &link, timeout_ms) < 0)
         goto done;
-    }
     Ifp__Ping ping = IFP__PING__INIT;
     ping.id = "status";
     Ifp__ClientMessage m = IFP__CLIENT_MESSAGE__INIT;
@@ -119,7 +119,8 @@ int ifp_cmd_status(int argc, char **argv) {
     }
     fprintf(stderr, "ifp status: no answer from %s within %d ms\n", router, timeout_ms);
 done:
-    zmq_close(s);
+    tools_link_close(&link);
+    if (s) zmq_close(s);
     zmq_ctx_term(ctx);
     return status;
 }

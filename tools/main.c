@@ -16,6 +16,7 @@ static const struct {
     {"calibrate", ifp_cmd_calibrate, "fit a predictor for a model trained without one (channel importance)"},
     {"client", ifp_cmd_client, "send a prompt to an ifp-router and stream the answer"},
     {"status", ifp_cmd_status, "how a running ifp-router and its groups are (groups, requests, counters)"},
+    {"keygen", ifp_cmd_keygen, "CURVE key pairs: one (-o BASE), or every key of a deployment (--config C)"},
     {"synth", ifp_cmd_synth, "a model of the paper's shapes (3b/6b/9b/12b) with seeded random weights"},
 };
 

@@ -9,6 +9,7 @@ int ifp_cmd_eval(int argc, char **argv);
 int ifp_cmd_calibrate(int argc, char **argv);
 int ifp_cmd_client(int argc, char **argv);
 int ifp_cmd_status(int argc, char **argv);
+int ifp_cmd_keygen(int argc, char **argv);
 int ifp_cmd_synth(int argc, char **argv);
 
 /* Path of the embedded default model ($IFP_MODEL, else the repo's
