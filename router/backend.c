@@ -15,7 +15,8 @@
 
 static int send_group(rt_router_t *R, int g, Ifp__RouterToGroup *m) {
     rt_group_t *G = rt_balancer_group(R->bal, g);
-    if (rt_send(R->back, G->name, strlen(G->name), 0, &m->base) == 0) return 0;
+    if (!G->ident_len) errno = EHOSTUNREACH;
+    else if (rt_send(R->back, G->ident, (size_t)G->ident_len, 0, &m->base) == 0) return 0;
     R->st.send_failed++;
     rt_log(R, RT_LOG_SEND, "cannot send to group %s: %s", G->name,
            errno == EHOSTUNREACH ? "not connected" : errno == EAGAIN ? "its queue is full" : zmq_strerror(errno));
@@ -104,13 +105,20 @@ static int check_heartbeat(rt_router_t *R, int g, const Ifp__Heartbeat *hb, char
     return 0;
 }
 
-static void on_heartbeat(rt_router_t *R, int g, const char *who, const Ifp__Heartbeat *hb) {
+static void on_heartbeat(rt_router_t *R, int g, const char *who, const Ifp__Heartbeat *hb, const void *ident,
+                         size_t ident_len) {
     rt_group_t *G = rt_balancer_group(R->bal, g);
     char why[200];
     if (check_heartbeat(R, g, hb, why, sizeof why)) {
         R->st.heartbeats_refused++;
         group_malformed(R, who, why);
         return;
+    }
+    /* Work goes to the connection that heartbeats (a restarted group's new
+     * one; the old one is gone or will be) */
+    if (ident_len <= sizeof G->ident && ((size_t)G->ident_len != ident_len || memcmp(G->ident, ident, ident_len))) {
+        memcpy(G->ident, ident, ident_len);
+        G->ident_len = (int)ident_len;
     }
     if (hb->cluster != G->cluster) {
         const ifp_mask_t *uni = hb->cluster == IFP_CLUSTER_DENSE ? NULL : R->clusters->c[hb->cluster].uni;
@@ -154,8 +162,12 @@ static void on_heartbeat(rt_router_t *R, int g, const char *who, const Ifp__Hear
     rt_flight_heartbeat(R, g, hb);
 }
 
-/* The group of a backend identity: "G" (stage 0) or "G.out" (last stage). */
+/* The group of a backend routing id: "G" (stage 0) or "G.out" (last
+ * stage), either followed by "#NONCE" (what ifp-shard uses: a restarted
+ * group's new connection never collides with its old one). */
 static int group_of(rt_router_t *R, const char *ident, size_t len, int *is_out) {
+    const char *hash = memchr(ident, '#', len);
+    if (hash) len = (size_t)(hash - ident);
     int g = rt_balancer_find(R->bal, ident, len);
     size_t sl = sizeof OUT_SUFFIX - 1;
     *is_out = 0;
@@ -164,6 +176,20 @@ static int group_of(rt_router_t *R, const char *ident, size_t len, int *is_out) 
         *is_out = g >= 0;
     }
     return g;
+}
+
+/* With CURVE, a message counts for group g only when its connection was
+ * made with g's key (the ZAP User-Id is the key). */
+static int sent_by_group(rt_router_t *R, ifp_frames_t *f, int g, const char *who) {
+    if (!R->curve) return 1;
+    const char *user = zmq_msg_gets(&f->part[f->n - 1], "User-Id");
+    int idx, kind = rt_zap_who(R->zap, user, &idx);
+    if (kind == RT_PEER_GROUP && idx == g) return 1;
+    R->st.group_forged++;
+    rt_log(R, RT_LOG_GROUP, "message from routing id '%s' dropped: its connection's key is %s, not group %s's (%llu so far)",
+           who, kind == RT_PEER_GROUP ? rt_balancer_group(R->bal, idx)->name : "no group's",
+           rt_balancer_group(R->bal, g)->name, (unsigned long long)R->st.group_forged);
+    return 0;
 }
 
 void rt_on_group(rt_router_t *R, ifp_frames_t *f) {
@@ -182,6 +208,7 @@ void rt_on_group(rt_router_t *R, ifp_frames_t *f) {
                who, (unsigned long long)R->st.group_unknown);
         return;
     }
+    if (!sent_by_group(R, f, g, who)) return;
     Ifp__GroupToRouter *m = ifp_wire_group_msg(ifp_frame_data(f, 1), ifp_frame_size(f, 1));
     if (!m) {
         group_malformed(R, who, "the body is not an ifp.GroupToRouter with heartbeat, tokens or error set");
@@ -190,7 +217,7 @@ void rt_on_group(rt_router_t *R, ifp_frames_t *f) {
     switch (m->msg_case) {
     case IFP__GROUP_TO_ROUTER__MSG_HEARTBEAT:
         if (is_out) group_malformed(R, who, "heartbeats come from stage 0 (identity without .out)");
-        else on_heartbeat(R, g, who, m->heartbeat);
+        else on_heartbeat(R, g, who, m->heartbeat, ifp_frame_data(f, 0), ifp_frame_size(f, 0));
         break;
     case IFP__GROUP_TO_ROUTER__MSG_TOKENS:
         rt_balancer_seen(R->bal, g, ifp_now_ms());

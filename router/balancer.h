@@ -63,6 +63,8 @@ const char *rt_policy_name(rt_policy_t p);
 
 typedef struct {
     char name[IFP_CFG_NAME];
+    unsigned char ident[256]; /* routing id of its stage 0's connection (the latest that heartbeated) */
+    int ident_len;            /* 0: none yet */
     int cluster;          /* IFP_CLUSTER_DENSE or a cluster index */
     ifp_mask_t *uni;      /* owned; NULL = dense (all channels) */
     int64_t cost;         /* Σ_l |U_l| */

@@ -202,7 +202,7 @@ static int admission_full(const rt_router_t *R) {
     return waiting >= R->cfg.queue_max + rt_balancer_total_free(R->bal);
 }
 
-static void on_request(rt_router_t *R, const void *ident, size_t ilen, int delim, const Ifp__Request *q) {
+static void on_request(rt_router_t *R, const void *ident, size_t ilen, int delim, const Ifp__Request *q, int client) {
     double t0 = ifp_now_ms();
     char msg[IFP_ERR_MSG_LEN];
     const char *id = q->id ? q->id : "";
@@ -224,8 +224,18 @@ static void on_request(rt_router_t *R, const void *ident, size_t ilen, int delim
         send_error(R, ident, ilen, delim, id, IFP__ERROR_CODE__ERR_OVERLOADED, msg, rt_retry_after(R));
         return;
     }
+    const rt_client_t *cl = client >= 0 ? rt_zap_client(R->zap, client) : NULL;
+    if (cl && cl->max_inflight && rt_reqtable_client_count(R->reqs, client) >= cl->max_inflight) {
+        R->st.overloaded++;
+        R->st.client_limited++;
+        snprintf(msg, sizeof msg, "overloaded: client %s has %d requests in flight (its max_inflight)", cl->name,
+                 cl->max_inflight);
+        send_error(R, ident, ilen, delim, id, IFP__ERROR_CODE__ERR_OVERLOADED, msg, rt_retry_after(R));
+        return;
+    }
     rt_req_t *r = rt_reqtable_add(R->reqs, ident, (int)ilen, id);
     rt_job_t *job = NULL;
+    if (r && client >= 0 && rt_reqtable_set_client(R->reqs, r, client)) goto oom;
     int given = q->n_prompt_tokens > 0, mode = (int)q->mask_mode;
     rt_taskmask_t tm;
     int cached = mode == IFP__MASK_MODE__MASK_TASK && rt_taskcache_get(R->tasks, q->task, &tm);
@@ -323,6 +333,15 @@ void rt_on_client(rt_router_t *R, ifp_frames_t *f) {
     const void *data = ifp_frame_data(f, body), *ident = ifp_frame_data(f, 0);
     size_t len = ifp_frame_size(f, body), ilen = ifp_frame_size(f, 0);
     char msg[IFP_ERR_MSG_LEN];
+    int client = -1;
+    if (R->curve && rt_zap_who(R->zap, zmq_msg_gets(&f->part[body], "User-Id"), &client) != RT_PEER_CLIENT) {
+        /* admitted at the handshake, its key since removed (a reload) */
+        R->st.auth_refused++;
+        rt_log(R, RT_LOG_CLIENT, "refused a client message: its key is no longer admitted");
+        send_error(R, ident, ilen, delim, "", IFP__ERROR_CODE__ERR_UNAUTHORIZED,
+                   "this connection's key is no longer admitted by the router", 0);
+        return;
+    }
     if (len > R->front_max_valid) {
         R->st.oversize++;
         snprintf(msg, sizeof msg,
@@ -355,7 +374,7 @@ void rt_on_client(rt_router_t *R, ifp_frames_t *f) {
     }
     switch (m->msg_case) {
     case IFP__CLIENT_MESSAGE__MSG_REQUEST:
-        on_request(R, ident, ilen, delim, m->request);
+        on_request(R, ident, ilen, delim, m->request, client);
         break;
     case IFP__CLIENT_MESSAGE__MSG_CANCEL:
         on_cancel(R, ident, ilen, delim, m->cancel);

@@ -12,11 +12,16 @@
 #include "confcheck.h"
 #include "router.h"
 
-static volatile sig_atomic_t g_stop;
+static volatile sig_atomic_t g_stop, g_reload;
 
 static void on_signal(int sig) {
     (void)sig;
     g_stop = 1;
+}
+
+static void on_hup(int sig) {
+    (void)sig;
+    g_reload = 1;
 }
 
 static void usage(FILE *f) {
@@ -30,7 +35,9 @@ static void usage(FILE *f) {
             "  --verbose          per-request events and a one-line stats report every 2 s on stderr\n"
             "  --shutdown-groups  on SIGINT/SIGTERM, also tell every group to shut down\n"
             "\n"
-            "Clients connect to [router] frontend, shard groups to [router] backend (see docs/PROTOCOL.md).\n");
+            "Clients connect to [router] frontend, shard groups to [router] backend (see docs/PROTOCOL.md).\n"
+            "With [security] curve = on (the default) both are CURVE servers that admit only the keys of\n"
+            "the keys folder and the [client] sections; SIGHUP reloads those keys (docs/SECURITY.md).\n");
 }
 
 /* --check-config: the INI, then the model files; nothing is started. */
@@ -78,6 +85,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     rt_router_t *r = NULL;
+    opts.reload = &g_reload;
     if (rt_router_new(&cfg, &opts, &r, &err)) {
         fprintf(stderr, "ifp-router: %s\n", err.msg);
         return 1;
@@ -88,6 +96,8 @@ int main(int argc, char **argv) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = on_hup;
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     int rc = rt_router_run(r, &g_stop);
     rt_router_destroy(&r);

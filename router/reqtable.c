@@ -18,6 +18,7 @@ struct rt_reqtable {
     int n_groups;
     rt_req_t **ghead;           /* [n_groups] */
     int *gcount;                /* [n_groups] */
+    int *ccount, n_ccount;      /* requests per client key index */
 };
 
 /* ---------------------------------------------------------------- hashing */
@@ -103,6 +104,7 @@ void rt_reqtable_destroy(rt_reqtable_t **tp) {
     free(t->by_cli);
     free(t->ghead);
     free(t->gcount);
+    free(t->ccount);
     free(t);
     *tp = NULL;
 }
@@ -143,6 +145,7 @@ void rt_reqtable_remove(rt_reqtable_t *t, rt_req_t **rp) {
     else t->last = r->prev;
     t->n--;
     t->n_state[r->state]--;
+    if (r->client > 0 && r->client <= t->n_ccount) t->ccount[r->client - 1]--;
     rt_req_free(r);
     *rp = NULL;
 }
@@ -237,3 +240,20 @@ rt_req_t *rt_reqtable_group_first(const rt_reqtable_t *t, int g) {
 }
 
 int rt_reqtable_group_count(const rt_reqtable_t *t, int g) { return g >= 0 && g < t->n_groups ? t->gcount[g] : 0; }
+
+int rt_reqtable_set_client(rt_reqtable_t *t, rt_req_t *r, int c) {
+    if (c < 0 || r->client) return IFP_EINVAL;
+    if (c >= t->n_ccount) {
+        int n = c + 16;
+        int *p = realloc(t->ccount, (size_t)n * sizeof *p);
+        if (!p) return IFP_ENOMEM;
+        memset(p + t->n_ccount, 0, (size_t)(n - t->n_ccount) * sizeof *p);
+        t->ccount = p;
+        t->n_ccount = n;
+    }
+    t->ccount[c]++;
+    r->client = c + 1;
+    return IFP_OK;
+}
+
+int rt_reqtable_client_count(const rt_reqtable_t *t, int c) { return c >= 0 && c < t->n_ccount ? t->ccount[c] : 0; }

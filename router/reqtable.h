@@ -47,4 +47,8 @@ void rt_reqtable_group_unlink(rt_reqtable_t *t, rt_req_t *r);
 rt_req_t *rt_reqtable_group_first(const rt_reqtable_t *t, int g); /* then r->gnext */
 int rt_reqtable_group_count(const rt_reqtable_t *t, int g);
 
+/* Requests per client key (r->client, set once, right after add). */
+int rt_reqtable_set_client(rt_reqtable_t *t, rt_req_t *r, int client_index);
+int rt_reqtable_client_count(const rt_reqtable_t *t, int client_index);
+
 #endif

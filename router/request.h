@@ -61,6 +61,7 @@ struct rt_req {
     uint8_t ident[RT_IDENT_MAX];
     int ident_len;
     int delim;                  /* the client framed with an empty delimiter frame */
+    int client;                 /* 1 + the index of its connection's client key (router/zap.h); 0: none */
     char *id;                   /* client's request id (valid UTF-8, no NUL) */
     /* the work */
     int32_t *prompt;            /* [n_prompt] ids (BOS first for text prompts) */

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "curve.h"
 #include "rt.h"
 
 #define RT_DRAIN_BACK 4096     /* messages read per wake-up, backend first */
@@ -149,26 +150,89 @@ static int build_balancer(rt_router_t *R, ifp_err_t *err) {
     return IFP_OK;
 }
 
-static void *router_socket(rt_router_t *R, const char *endpoint, int64_t maxmsg, int rcvhwm, int sndhwm, int handover,
-                           ifp_err_t *err) {
+static void *router_socket(rt_router_t *R, const char *endpoint, const char *zap_domain, int64_t maxmsg, int rcvhwm,
+                           int sndhwm, const ifp_keypair_t *kp, ifp_err_t *err) {
     void *s = zmq_socket(R->zctx, ZMQ_ROUTER);
     int one = 1, linger = 0;
+    /* ZeroMQ heartbeats: a connection whose peer vanished without closing
+     * it (a host gone, a link down) is closed, not kept for good */
+    int hb_ivl = 2000, hb_timeout = 10000, hb_ttl = 20000;
     if (!s) {
         ifp_errf(err, IFP_EIO, "zmq_socket: %s", zmq_strerror(errno));
         return NULL;
     }
     zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
-    if (handover) zmq_setsockopt(s, ZMQ_ROUTER_HANDOVER, &one, sizeof one);
     zmq_setsockopt(s, ZMQ_SNDHWM, &sndhwm, sizeof sndhwm);
     zmq_setsockopt(s, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm);
     zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
     zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(s, ZMQ_HEARTBEAT_IVL, &hb_ivl, sizeof hb_ivl);
+    zmq_setsockopt(s, ZMQ_HEARTBEAT_TIMEOUT, &hb_timeout, sizeof hb_timeout);
+    zmq_setsockopt(s, ZMQ_HEARTBEAT_TTL, &hb_ttl, sizeof hb_ttl);
+    if (kp && ifp_curve_server(s, kp, zap_domain, err)) {
+        zmq_close(s);
+        return NULL;
+    }
     if (zmq_bind(s, endpoint) != 0) {
         ifp_errf(err, IFP_EIO, "cannot bind %s: %s", endpoint, zmq_strerror(errno));
         zmq_close(s);
         return NULL;
     }
     return s;
+}
+
+/* CURVE: the router's key pair and the table of admitted keys, before any
+ * socket binds (a CURVE server with no ZAP handler would admit anyone). */
+static int setup_security(rt_router_t *R, ifp_keypair_t *kp, ifp_err_t *err) {
+    R->curve = R->cfg.curve;
+    ifp_keys_dir(R->cfg.keys, R->keys_dir, sizeof R->keys_dir);
+    if (!R->curve) {
+        fprintf(stderr,
+                "ifp-router: WARNING: [security] curve = off: clients and groups connect unauthenticated and "
+                "every prompt and answer crosses the network in cleartext; anyone who can reach %s or %s can "
+                "pose as a group or a client\n",
+                R->cfg.frontend, R->cfg.backend);
+        return IFP_OK;
+    }
+    if (!zmq_has("curve"))
+        return ifp_errf(err, IFP_EUNSUPPORTED, "[security] curve = on, but this libzmq was built without CURVE");
+    char base[1024], file[1040];
+    ifp_key_base(R->keys_dir, "router", NULL, base, sizeof base);
+    snprintf(file, sizeof file, "%s.key", base);
+    int rc = ifp_key_read_secret(file, kp, err);
+    if (rc) return ifp_err_prefix(err, "the router's secret key (make the deployment's keys with `ifp keygen --config "
+                                       "%s`)",
+                                  ifp_config_file_name(&R->cfg));
+    if ((rc = rt_zap_new(R->zctx, &R->zap, err)) || (rc = rt_zap_load(R->zap, &R->cfg, R->keys_dir, err))) return rc;
+    return IFP_OK;
+}
+
+int rt_router_reload_keys(rt_router_t *R, ifp_err_t *err) {
+    if (!R->curve) return ifp_errf(err, IFP_EINVAL, "[security] curve = off: there are no keys to reload");
+    ifp_config_file_t *c = malloc(sizeof *c);
+    if (!c) return ifp_errf(err, IFP_ENOMEM, "out of memory");
+    int rc = R->cfg.path[0] ? ifp_config_load(R->cfg.path, c, err) : ifp_errf(err, IFP_EINVAL, "no config file");
+    if (!rc) {
+        /* the groups and the keys folder stay those the router started with */
+        int same = c->n_groups == R->cfg.n_groups && !strcmp(c->keys, R->cfg.keys) && c->curve == R->cfg.curve;
+        for (int i = 0; same && i < c->n_groups; i++) same = !strcmp(c->groups[i].name, R->cfg.groups[i].name);
+        ifp_config_file_t keep = R->cfg;
+        keep.n_clients = c->n_clients;
+        memcpy(keep.clients, c->clients, sizeof c->clients);
+        rc = rt_zap_load(R->zap, &keep, R->keys_dir, err);
+        if (!rc) {
+            R->cfg.n_clients = c->n_clients;
+            memcpy(R->cfg.clients, c->clients, sizeof c->clients);
+            int gk, ck;
+            unsigned long long refused;
+            rt_zap_counts(R->zap, &gk, &ck, &refused);
+            fprintf(stderr, "ifp-router: keys reloaded from %s: %d group keys, %d client keys%s\n", R->keys_dir, gk, ck,
+                    same ? "" : " (other changes to the config take a restart: the groups and [security] stay as they "
+                                "were)");
+        }
+    }
+    free(c);
+    return rc;
 }
 
 /* Predictor workers: the configured count, or the cores left after the
@@ -216,13 +280,19 @@ int rt_router_new(const ifp_config_file_t *cfg, const rt_router_opts_t *opts, rt
                               .threads = predictor_threads(R),
                               .zctx = R->zctx};
     if ((rc = rt_predict_new(&pp, &R->pred, err))) goto fail;
+    ifp_keypair_t kp;
+    if ((rc = setup_security(R, &kp, err))) goto fail;
     /* group links: a few messages per slot in each direction */
     int back_hwm = 64 * (R->hb_max_running > 16 ? R->hb_max_running : 16);
     if (back_hwm > 1000) back_hwm = 1000;
     int64_t back_max = (int64_t)R->model.ctx * 8 + (int64_t)R->mask_bytes + ((int64_t)R->hb_max_finished << 6) +
                        (int64_t)(R->hb_max_running + 64) * 1024 + (1 << 20);
-    if (!(R->front = router_socket(R, R->cfg.frontend, R->front_hard_max, RT_FRONT_RCVHWM, RT_FRONT_SNDHWM, 0, err)) ||
-        !(R->back = router_socket(R, R->cfg.backend, back_max, back_hwm, back_hwm, 1, err))) {
+    const ifp_keypair_t *server = R->curve ? &kp : NULL;
+    R->front = router_socket(R, R->cfg.frontend, IFP_ZAP_FRONTEND, R->front_hard_max, RT_FRONT_RCVHWM, RT_FRONT_SNDHWM,
+                             server, err);
+    if (R->front) R->back = router_socket(R, R->cfg.backend, IFP_ZAP_BACKEND, back_max, back_hwm, back_hwm, server, err);
+    memset(&kp, 0, sizeof kp);
+    if (!R->front || !R->back) {
         rc = err ? err->code : IFP_EIO;
         goto fail;
     }
@@ -241,6 +311,7 @@ void rt_router_destroy(rt_router_t **rp) {
     rt_predict_destroy(&R->pred);
     if (R->front) zmq_close(R->front);
     if (R->back) zmq_close(R->back);
+    rt_zap_destroy(&R->zap);
     if (R->zctx && R->own_zctx) zmq_ctx_term(R->zctx);
     rt_reqtable_destroy(&R->reqs);
     rt_taskcache_destroy(&R->tasks);
@@ -366,28 +437,48 @@ static void shutdown_all(rt_router_t *R) {
     if (R->opt.verbose) print_stats(R, 0);
 }
 
+static void zap_log(void *ctx, const char *line) {
+    rt_router_t *R = ctx;
+    R->st.auth_refused++;
+    rt_log(R, RT_LOG_CLIENT, "%s", line);
+}
+
 int rt_router_run(rt_router_t *R, volatile sig_atomic_t *stop) {
-    zmq_pollitem_t items[3] = {{R->back, 0, ZMQ_POLLIN, 0},
+    zmq_pollitem_t items[4] = {{R->back, 0, ZMQ_POLLIN, 0},
                                {rt_predict_socket(R->pred), 0, ZMQ_POLLIN, 0},
-                               {R->front, 0, ZMQ_POLLIN, 0}};
+                               {R->front, 0, ZMQ_POLLIN, 0},
+                               {R->zap ? rt_zap_socket(R->zap) : NULL, 0, ZMQ_POLLIN, 0}};
+    int n_items = R->zap ? 4 : 3;
     fprintf(stderr,
             "ifp-router: clients on %s, groups on %s; %d groups configured, policy %s, model ctx %d vocab %d%s%s; "
-            "%d predictor worker%s; requests up to %zu bytes\n",
+            "%d predictor worker%s; requests up to %zu bytes; %s\n",
             R->cfg.frontend, R->cfg.backend, rt_balancer_n_groups(R->bal),
             rt_policy_name(rt_balancer_params(R->bal)->policy), R->model.ctx, R->model.vocab,
             R->have_predictor ? ", predictor" : "", R->clusters ? ", clusters" : "", rt_predict_threads(R->pred),
-            rt_predict_threads(R->pred) == 1 ? "" : "s", R->front_max_valid);
+            rt_predict_threads(R->pred) == 1 ? "" : "s", R->front_max_valid, R->curve ? "CURVE on" : "CURVE OFF (plain)");
+    if (R->curve) {
+        int gk, ck;
+        unsigned long long refused;
+        rt_zap_counts(R->zap, &gk, &ck, &refused);
+        fprintf(stderr, "ifp-router: keys from %s: %d group keys, %d client keys admitted\n", R->keys_dir, gk, ck);
+    }
     double next = 0;
     while (!*stop) {
         double wait = ceil(next - ifp_now_ms());
         long timeout = wait < 0 ? 0 : wait > RT_MAX_WAIT_MS ? RT_MAX_WAIT_MS : (long)wait;
-        if (zmq_poll(items, 3, timeout) < 0) {
+        if (zmq_poll(items, n_items, timeout) < 0) {
             if (errno == EINTR) continue;
             rt_log(R, RT_LOG_EVENT, "zmq_poll: %s", zmq_strerror(errno));
             if (errno == ETERM) break;
             continue;
         }
         double t0 = ifp_now_ms();
+        if (R->zap && (items[3].revents & ZMQ_POLLIN)) rt_zap_serve(R->zap, zap_log, R);
+        if (R->opt.reload && *R->opt.reload) {
+            *R->opt.reload = 0;
+            ifp_err_t e = {0};
+            if (rt_router_reload_keys(R, &e)) fprintf(stderr, "ifp-router: keys NOT reloaded (the old ones stay): %s\n", e.msg);
+        }
         /* group messages first: heartbeats and tokens are read before any
          * liveness verdict, and freed slots before new arrivals */
         int drained = drain(R, R->back, rt_on_group, RT_DRAIN_BACK);

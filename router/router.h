@@ -27,6 +27,8 @@ typedef struct {
     uint64_t epoch;          /* Work.router_epoch; 0: random (fuzz targets fix it) */
     void *zctx;              /* NULL: a ZeroMQ context of its own; else this one (inproc:// peers in the
                                 same process: fuzz targets), which the caller terminates */
+    volatile sig_atomic_t *reload; /* when it becomes non-zero (SIGHUP): reload the key table
+                                      (rt_router_reload_keys) and clear it */
 } rt_router_opts_t;
 
 rt_router_opts_t rt_router_default_opts(void);
@@ -40,5 +42,10 @@ int rt_router_new(const ifp_config_file_t *cfg, const rt_router_opts_t *opts, rt
  * groups down, and returns IFP_OK. */
 int rt_router_run(rt_router_t *r, volatile sig_atomic_t *stop);
 void rt_router_destroy(rt_router_t **r);
+/* Re-reads the config file's [client] sections and the keys folder and
+ * replaces the table of admitted keys (router/zap.h); on any error the old
+ * table stays and the error is returned.  Other changes to the file need a
+ * restart (the router says which it ignored). */
+int rt_router_reload_keys(rt_router_t *r, ifp_err_t *err);
 
 #endif

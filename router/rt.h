@@ -23,6 +23,7 @@
 #include "model.h"
 #include "predict.h"
 #include "reqtable.h"
+#include "zap.h"
 #include "router.h"
 #include "tokenizer.h"
 #include "wire.h"
@@ -44,7 +45,8 @@ enum {
     X(predictor_errors) X(group_malformed) X(group_unknown) X(heartbeats) X(heartbeats_refused) X(tokens)      \
     X(tok_duplicate) X(tok_unknown) X(tok_stale) X(tok_gap) X(tok_bad) X(work_errors) X(replays)              \
     X(group_deaths) X(group_restarts) X(lost_work) X(lost_tokens) X(lost_in_transit) X(orphans_cancelled)     \
-    X(send_failed) X(stream_deferred) X(spills) X(approximate)
+    X(send_failed) X(stream_deferred) X(spills) X(approximate) X(auth_refused) X(group_forged)        \
+    X(client_limited)
 
 typedef struct {
 #define RT_STAT_FIELD(name) uint64_t name;
@@ -59,6 +61,10 @@ struct rt_router {
     rt_router_opts_t opt;
     void *zctx, *front, *back;
     int own_zctx;
+    /* link security (router/zap.h): CURVE on, the key table, the keys folder */
+    int curve;
+    rt_zap_t *zap;
+    char keys_dir[1024];
     /* model side: the tokenizer (pieces only: encoding runs on the workers),
      * the shape, the cluster table */
     ifp_tokenizer_t *tok;
