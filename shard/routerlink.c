@@ -23,7 +23,7 @@ struct sh_routerlink_scratch {
 };
 
 int sh_routerlink_open(sh_routerlink_t *l, const char *endpoint, const char *identity, int max_tokens,
-                       ifp_err_t *err) {
+                       const ifp_curve_t *curve, ifp_err_t *err) {
     memset(l, 0, sizeof *l);
     l->opened_ms = ifp_now_ms();
     l->rl_drop.every_ms = 10000;
@@ -55,6 +55,15 @@ int sh_routerlink_open(sh_routerlink_t *l, const char *endpoint, const char *ide
     zmq_setsockopt(l->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(l->sock, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
     zmq_setsockopt(l->sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max);
+    /* ZeroMQ heartbeats: a router that vanished without closing the
+     * connection (its host gone) is noticed, and the link reconnects */
+    int hb_ivl = 2000, hb_timeout = 10000;
+    zmq_setsockopt(l->sock, ZMQ_HEARTBEAT_IVL, &hb_ivl, sizeof hb_ivl);
+    zmq_setsockopt(l->sock, ZMQ_HEARTBEAT_TIMEOUT, &hb_timeout, sizeof hb_timeout);
+    if (ifp_curve_client(l->sock, curve, err)) {
+        sh_routerlink_close(l, 0);
+        return err ? err->code : IFP_EIO;
+    }
     if (zmq_connect(l->sock, endpoint)) {
         int e = errno;
         sh_routerlink_close(l, 0);

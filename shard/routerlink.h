@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "curve.h"
 #include "err.h"
 #include "log.h"
 #include "work.h"
@@ -83,10 +84,11 @@ typedef struct {
     sh_ratelimit_t rl_malformed, rl_drop;
 } sh_routerlink_t;
 
-/* Connects a DEALER with the given identity to endpoint; token batches of up
- * to max_tokens tokens can be sent without allocating. */
+/* Connects a DEALER with the given identity to endpoint (as a CURVE client
+ * per curve; NULL or curve->on == 0: plain); token batches of up to
+ * max_tokens tokens can be sent without allocating. */
 int sh_routerlink_open(sh_routerlink_t *l, const char *endpoint, const char *identity, int max_tokens,
-                       ifp_err_t *err);
+                       const ifp_curve_t *curve, ifp_err_t *err);
 /* Closes the socket (lingering up to linger_ms for queued messages). */
 void sh_routerlink_close(sh_routerlink_t *l, int linger_ms);
 

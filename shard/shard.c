@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -116,6 +117,24 @@ static int check_group(const sh_opts_t *o, const ifp_config_file_t *c, int rank,
 
 /* Everything one rank needs besides its stage: sampling (last stage), the
  * router link (stage 0 and last), the send ring and buffers. */
+/* The group's CURVE client settings: its own pair (KEYS/groups/NAME.key)
+ * and the router's public key (KEYS/router.pub). */
+static int link_security(const ifp_config_file_t *cfg, const char *name, ifp_curve_t *c, ifp_err_t *err) {
+    memset(c, 0, sizeof *c);
+    if (!cfg->curve) return IFP_OK;
+    char dir[IFP_KEYS_PATH], base[IFP_KEYS_PATH], secret[IFP_KEYS_PATH + 8], pub[IFP_KEYS_PATH + 8];
+    ifp_keys_dir(cfg->keys, dir, sizeof dir);
+    ifp_key_base(dir, "group", name, base, sizeof base);
+    snprintf(secret, sizeof secret, "%s.key", base);
+    ifp_key_base(dir, "router", NULL, base, sizeof base);
+    snprintf(pub, sizeof pub, "%s.pub", base);
+    int rc = ifp_curve_client_load(dir, secret, pub, 0, c, err);
+    if (rc)
+        return ifp_err_prefix(err, "group %s: CURVE keys (make the deployment's keys with `ifp keygen --config %s`)",
+                              name, ifp_config_file_name(cfg));
+    return IFP_OK;
+}
+
 static int build_rank(sh_group_t *G, int rank, int size, ifp_err_t *err) {
     const sh_stage_t *s = G->stage;
     const ifp_group_cfg_t *g = G->group;
@@ -138,9 +157,16 @@ static int build_rank(sh_group_t *G, int rank, int size, ifp_err_t *err) {
             return ifp_errf(err, IFP_ENOMEM, "out of memory for the send ring");
     }
     if (s->first || s->last) {
-        char id[IFP_CFG_NAME + 8];
-        snprintf(id, sizeof id, s->first ? "%s" : "%s.out", g->name);
-        int rc = sh_routerlink_open(&G->link, G->cfg->backend, id, s->max_rows, err);
+        /* routing id "G#NONCE" / "G.out#NONCE": a restarted group's new
+         * connection never collides with its old one (router/backend.c) */
+        char id[IFP_CFG_NAME + 32];
+        uint64_t nonce = 0;
+        if (getrandom(&nonce, sizeof nonce, 0) != (ssize_t)sizeof nonce) nonce = (uint64_t)getpid() * 2654435761u ^ (uint64_t)ifp_now_ms();
+        snprintf(id, sizeof id, "%s%s#%016llx", g->name, s->first ? "" : ".out", (unsigned long long)nonce);
+        ifp_curve_t curve;
+        int rc = link_security(G->cfg, g->name, &curve, err);
+        if (!rc) rc = sh_routerlink_open(&G->link, G->cfg->backend, id, s->max_rows, &curve, err);
+        memset(&curve, 0, sizeof curve);
         if (rc) return rc;
     }
     return IFP_OK;
