@@ -27,8 +27,10 @@
 
 #include "wire.h"
 #include "clock.h"
+#include "curve.h"
 
 #define CT_ROUTER_BIN IFP_BINARY_DIR "/router/ifp-router"
+#define CT_IFP_BIN IFP_BINARY_DIR "/tools/ifp"
 #define CT_SHARD_BIN IFP_BINARY_DIR "/shard/ifp-shard"
 #define CT_IFP_BIN IFP_BINARY_DIR "/tools/ifp"
 #define CT_MAX_GROUPS 4
@@ -44,6 +46,7 @@ typedef struct {
 
 typedef struct {
     char dir[128];        /* temp dir: config.ini, fe/be sockets, *.log */
+    char keys[160];       /* dir/keys: the deployment's CURVE keys */
     char cfg[192], frontend[192], router_log[192];
     pid_t router;
     int n_groups;
@@ -195,6 +198,7 @@ static inline ct_cluster_t *ct_cluster_new_pred(const char *router_extra, const 
         return NULL;
     }
     fprintf(f,
+            "[security]\nkeys = keys\n\n"
             "[router]\nfrontend = %s\nbackend = ipc://%s/be\nheartbeat_ms = 100\nliveness = 4\nmax_tokens = 32\n%s\n"
             "[model]\nmodel = %s\npredictor = %s\nclusters = %s\n\n%s\n",
             cl->frontend, cl->dir, router_extra ? router_extra : "", IFP_SOURCE_DIR "/models/ifp-mix/ifp-mix.gguf",
@@ -211,6 +215,13 @@ static inline ct_cluster_t *ct_cluster_new_pred(const char *router_extra, const 
         snprintf(log, sizeof log, "%s/group-%s.log", cl->dir, g->name);
         memcpy(g->log, log, sizeof log);
     }
+    /* CURVE on, as deployed: the keys of this config in DIR/keys, made by
+     * `ifp keygen --config` as deploy/local.sh makes them */
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "%s keygen --config %s >/dev/null", CT_IFP_BIN, cl->cfg);
+    if (system(cmd) != 0) fprintf(stderr, "ct_cluster_new: %s failed\n", cmd);
+    snprintf(cl->keys, sizeof cl->keys, "%s/keys", cl->dir);
+    setenv("IFP_KEYS", cl->keys, 1); /* `ifp client` and `ifp status` run by the tests find them there */
     cl->zctx = zmq_ctx_new();
     return cl;
 }
@@ -279,6 +290,22 @@ static inline void ct_dump_log(const char *path, const char *title) {
     fprintf(stderr, "---- %s (last %zu bytes of %s)\n%s\n", title, n, path, buf);
 }
 
+/* rm -r path (it holds files and folders of files). */
+static inline void ct_rm_tree(const char *path) {
+    DIR *d = opendir(path);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        char sub[600];
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        struct stat st;
+        if ((size_t)snprintf(sub, sizeof sub, "%.300s/%.255s", path, e->d_name) >= sizeof sub) continue;
+        if (lstat(sub, &st) == 0 && S_ISDIR(st.st_mode)) ct_rm_tree(sub);
+        else unlink(sub);
+    }
+    if (d) closedir(d);
+    rmdir(path);
+}
+
 /* Stops everything (TERM, then KILL after 3 s), shows the logs if the test
  * did not pass, removes the temp dir (kept with IFP_TEST_KEEP=1). */
 static inline void ct_cluster_destroy(ct_cluster_t **pcl) {
@@ -295,16 +322,7 @@ static inline void ct_cluster_destroy(ct_cluster_t **pcl) {
     if (keep && *keep == '1') {
         fprintf(stderr, "kept %s\n", cl->dir);
     } else {
-        DIR *d = opendir(cl->dir);
-        struct dirent *e;
-        while (d && (e = readdir(d))) {
-            char path[400];
-            if (e->d_name[0] == '.') continue;
-            snprintf(path, sizeof path, "%s/%s", cl->dir, e->d_name);
-            unlink(path);
-        }
-        if (d) closedir(d);
-        rmdir(cl->dir);
+        ct_rm_tree(cl->dir);
     }
     free(cl);
     *pcl = NULL;
@@ -312,15 +330,15 @@ static inline void ct_cluster_destroy(ct_cluster_t **pcl) {
 
 /* ---------------------------------------------------------------- client */
 
+/* A client of the cluster with the deployment's client key (CURVE). */
 static inline void *ct_client(ct_cluster_t *cl) {
-    void *s = zmq_socket(cl->zctx, ZMQ_DEALER);
-    int linger = 0;
-    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
-    if (zmq_connect(s, cl->frontend)) {
-        zmq_close(s);
+    ifp_curve_t c;
+    ifp_err_t err = {0};
+    if (ifp_curve_client_load(cl->keys, NULL, NULL, 0, &c, &err) || !c.on) {
+        fprintf(stderr, "ct_client: no client key in %s: %s\n", cl->keys, err.msg);
         return NULL;
     }
-    return s;
+    return ifp_client_connect(cl->zctx, cl->frontend, &c, NULL, &err);
 }
 
 static inline int ct_send(void *sock, ct_req_t *r, const char *id, const ct_params_t *p) {

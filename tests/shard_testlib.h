@@ -56,6 +56,8 @@ typedef struct {
 typedef struct {
     char dir[64], cfg[128], endpoint[128], log[128];
     void *zctx, *sock;
+    char ident[64];   /* stage 0's routing id (from its messages) */
+    size_t ident_len;
     pid_t pid;
     req_t req[MAX_REQ];
     int n_req;
@@ -158,7 +160,9 @@ static inline void rig_start_ex(rig_t *r, int P, const char *layers, const char 
     snprintf(r->endpoint, sizeof r->endpoint, "ipc://%s/backend", r->dir);
     FILE *f = fopen(r->cfg, "w");
     assert_non_null(f);
-    fprintf(f, "[router]\nbackend = %s\nheartbeat_ms = 50\n[model]\nmodel = %s\nclusters = %s\n", r->endpoint,
+    /* the shard's pipeline under test: plain ZeroMQ to the test's ROUTER
+     * (CURVE is the cluster tests' business) */
+    fprintf(f, "[security]\ncurve = off\n[router]\nbackend = %s\nheartbeat_ms = 50\n[model]\nmodel = %s\nclusters = %s\n", r->endpoint,
             MODEL_PATH("ifp-mix/ifp-mix.gguf"), MODEL_PATH("ifp-mix/clusters-k4.gguf"));
     fprintf(f, "[group g0]\nstages = %d\ncluster = %s\nslots = 8\nmax_batch = 48\n", P, cluster);
     if (layers) fprintf(f, "layers = %s\n", layers);
@@ -187,7 +191,14 @@ static inline Ifp__GroupToRouter *rig_recv(rig_t *r, int timeout_ms, int *from_o
     if (zmq_poll(&it, 1, timeout_ms) <= 0) return NULL;
     ifp_frames_t f;
     assert_int_equal(ifp_wire_recv(r->sock, &f, 0), 2);
-    if (from_out) *from_out = ifp_frame_size(&f, 0) > 3;
+    /* routing ids "g0#NONCE" (stage 0) and "g0.out#NONCE" (last stage) */
+    size_t il = ifp_frame_size(&f, 0);
+    int out = il >= 6 && !memcmp(ifp_frame_data(&f, 0), "g0.out", 6);
+    if (from_out) *from_out = out;
+    if (!out && il <= sizeof r->ident) {
+        memcpy(r->ident, ifp_frame_data(&f, 0), il);
+        r->ident_len = il;
+    }
     Ifp__GroupToRouter *m = ifp_wire_group_msg(ifp_frame_data(&f, 1), ifp_frame_size(&f, 1));
     ifp_frames_close(&f);
     assert_non_null(m);
@@ -261,7 +272,8 @@ static inline void rig_wait_heartbeat(rig_t *r) {
 }
 
 static inline void rig_send(rig_t *r, const void *data, size_t len) {
-    assert_int_equal(zmq_send(r->sock, "g0", 2, ZMQ_SNDMORE), 2);
+    assert_true(r->ident_len > 0); /* stage 0 has heartbeated: its routing id is known */
+    assert_int_equal(zmq_send(r->sock, r->ident, r->ident_len, ZMQ_SNDMORE), (int)r->ident_len);
     assert_int_equal(zmq_send(r->sock, data, len, 0), (int)len);
 }
 

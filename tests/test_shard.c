@@ -475,7 +475,7 @@ static void group_p2_dense_robustness(void **state) {
     /* malformed frames, bad protobuf, unknown message types */
     rig_send(&r, "\xff\xff\xff\xff", 4);
     rig_send(&r, "", 0);
-    zmq_send(r.sock, "g0", 2, ZMQ_SNDMORE);
+    zmq_send(r.sock, r.ident, r.ident_len, ZMQ_SNDMORE);
     zmq_send(r.sock, "a", 1, ZMQ_SNDMORE);
     zmq_send(r.sock, "b", 1, 0);
     rig_send(&r, "\x48\x01", 2); /* RouterToGroup field 9: no such message type */

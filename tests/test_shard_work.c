@@ -232,7 +232,7 @@ static int link_setup(void **state) {
     r->zctx = zmq_ctx_new();
     r->sock = zmq_socket(r->zctx, ZMQ_ROUTER);
     assert_int_equal(zmq_bind(r->sock, r->endpoint), 0);
-    assert_int_equal(sh_routerlink_open(&r->link, r->endpoint, "g7", 4, NULL), 0);
+    assert_int_equal(sh_routerlink_open(&r->link, r->endpoint, "g7", 4, NULL, NULL), 0);
     *state = r;
     return 0;
 }

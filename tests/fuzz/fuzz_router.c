@@ -73,7 +73,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     snprintf(pred, sizeof pred, "%s", ifp_fuzz_source_path("models/ifp-mix/ifp-mix-predictor.gguf"));
     snprintf(clusters, sizeof clusters, "%s", ifp_fuzz_source_path("models/ifp-mix/clusters-k4.gguf"));
     fprintf(f,
-            "[router]\nfrontend = inproc://fuzz-fe\nbackend = inproc://fuzz-be\nheartbeat_ms = 60000\nliveness = 100\n"
+            "[security]\ncurve = off\n[router]\nfrontend = inproc://fuzz-fe\nbackend = inproc://fuzz-be\nheartbeat_ms = 60000\nliveness = 100\n"
             "predictor_threads = 1\nqueue_max = 8\n"
             "[model]\nmodel = %s\npredictor = %s\nclusters = %s\n"
             "[group g0]\nstages = 2\ncluster = 0\nslots = 4\n[group g1]\ncluster = dense\nslots = 4\n",
