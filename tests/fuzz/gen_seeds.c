@@ -300,9 +300,55 @@ static void config_seeds(void) {
         {"bad-layers.ini", "[model]\nmodel = m.gguf\nclusters = c.gguf\n[group g]\nstages = 2\nlayers = 3,\n"},
         {"unknown.ini", "[routr]\nx = 1\n"},
         {"no-section.ini", "model = m.gguf\n"},
+        {"security-clients.ini",
+         "; security and clients\n"
+         "[security]\n"
+         "curve = off\n"
+         "keys = ../keys\n"
+         "[router]\n"
+         "policy = least-loaded\n"
+         "[model]\n"
+         "model = m.gguf\n"
+         "[client alice]\n"
+         "key = rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7\n"
+         "max_inflight = 16\n"
+         "[group g0]\n"
+         "stages = 2\n"
+         "mpi_if = ib0,eth1\n"
+         "[client bob]\n"
+         "key = clients/bob.pub\n"
+         "[group g1]\n"
+         "mpi_if: 10.1.0.0/16\n"
+         "[client g1]\n"
+         "key = keys/clients/abcdefghijklmnopqrstuvw.pub\n"
+         "key = ./keys/clients/abcdefghijklmnopqrstuvw.pub\n"
+         ""},
+        {"bad-client.ini",
+         "[model]\n"
+         "model = m.gguf\n"
+         "[group g0]\n"
+         "mpi_if = eth0, eth1\n"
+         "[client a]\n"
+         "max_inflight = 2\n"
+         "[client a]\n"
+         "key = Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID\n"
+         "[security]\n"
+         "curve = yes\n"
+         ""},
     };
     for (size_t i = 0; i < sizeof variants / sizeof *variants; i++)
         put("fuzz_config", variants[i].name, variants[i].text, strlen(variants[i].text));
+}
+
+/* key files: a public file with two keys (rotation), a secret key file */
+static void keyfile_seeds(void) {
+    static const char pub2[] = "# two keys: the old and the new (rotation)\n"
+                               "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7\n"
+                               "  Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID  \n";
+    static const char sec[] = "# ifp CURVE secret key (Z85) of a test: keep it private (mode 0600)\n"
+                              "D:)Q[IlAW!ahhC2ac:9*A}h:p?([4%wOTJ%JR%cs\n";
+    put("fuzz_keyfile", "two-public.pub", pub2, sizeof pub2 - 1);
+    put("fuzz_keyfile", "secret.key", sec, sizeof sec - 1);
 }
 
 /* ---------------------------------------------------------------- wire */
@@ -519,6 +565,7 @@ int main(int argc, char **argv) {
     masks();
     tokenizer_seeds();
     config_seeds();
+    keyfile_seeds();
     client_seeds();
     group_seeds();
     router_seeds();
