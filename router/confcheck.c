@@ -5,10 +5,12 @@
 #include <string.h>
 
 #include "gguf.h"
+#include "keys.h"
 #include "mask.h"
 #include "model.h"
 #include "predictor.h"
 #include "tokenizer.h"
+#include "zap.h"
 
 /* What the model files said, for the group checks and the summary. */
 typedef struct {
@@ -16,6 +18,7 @@ typedef struct {
     int vocab;
     int keep;       /* predictor's channels kept per layer, 0 = no predictor */
     int n_clusters; /* -1 = no cluster table */
+    int group_keys, client_keys;
 } facts_t;
 
 /* rc with err's message prefixed by "FILE:LINE: " and the formatted what. */
@@ -96,6 +99,23 @@ static int check_group(const ifp_config_file_t *c, const ifp_group_cfg_t *g, con
     return IFP_OK;
 }
 
+/* CURVE: the router's secret key and every key the router would admit. */
+static int check_keys(const ifp_config_file_t *c, facts_t *f, ifp_err_t *err) {
+    if (!c->curve) return IFP_OK;
+    char dir[IFP_KEYS_PATH], base[IFP_KEYS_PATH], file[IFP_KEYS_PATH + 8];
+    ifp_keys_dir(c->keys, dir, sizeof dir);
+    ifp_key_base(dir, "router", NULL, base, sizeof base);
+    snprintf(file, sizeof file, "%s.key", base);
+    ifp_keypair_t kp;
+    int rc = ifp_key_read_secret(file, &kp, err);
+    memset(&kp, 0, sizeof kp);
+    if (!rc) rc = rt_zap_check(c, dir, &f->group_keys, &f->client_keys, err);
+    if (rc)
+        return ifp_err_prefix(err, "[security] curve = on: the keys in %s (make them with `ifp keygen --config %s`)",
+                              dir, ifp_config_file_name(c));
+    return IFP_OK;
+}
+
 static void summarize(const ifp_config_file_t *c, const facts_t *f, char *out, size_t len) {
     if (!out || !len) return;
     int stages = 0, dense = 0;
@@ -107,9 +127,12 @@ static void summarize(const ifp_config_file_t *c, const facts_t *f, char *out, s
     char pred[48] = "no predictor", clus[48] = "no clusters";
     if (f->keep) snprintf(pred, sizeof pred, "predictor keep %d", f->keep);
     if (f->n_clusters >= 0) snprintf(clus, sizeof clus, "%d clusters", f->n_clusters);
-    snprintf(out, len, "%s: ok: %d group%s (%d dense), %d stage%s; model %s (%d layers x %d FFN channels, ctx %d), %s, %s",
+    char sec[80] = "CURVE OFF (plain ZeroMQ)";
+    if (c->curve) snprintf(sec, sizeof sec, "CURVE on (%d group keys, %d client keys)", f->group_keys, f->client_keys);
+    snprintf(out, len,
+             "%s: ok: %d group%s (%d dense), %d stage%s; model %s (%d layers x %d FFN channels, ctx %d), %s, %s; %s",
              ifp_config_file_name(c), c->n_groups, c->n_groups == 1 ? "" : "s", dense, stages, stages == 1 ? "" : "s",
-             model ? model + 1 : c->model, f->model.n_layers, f->model.d_ffn, f->model.ctx, pred, clus);
+             model ? model + 1 : c->model, f->model.n_layers, f->model.d_ffn, f->model.ctx, pred, clus, sec);
 }
 
 int rt_config_check(const ifp_config_file_t *cfg, char *summary, size_t len, ifp_err_t *err) {
@@ -119,6 +142,7 @@ int rt_config_check(const ifp_config_file_t *cfg, char *summary, size_t len, ifp
     if (!rc) rc = check_predictor(cfg, &f, err);
     if (!rc) rc = check_clusters(cfg, &f, err);
     for (int i = 0; !rc && i < cfg->n_groups; i++) rc = check_group(cfg, &cfg->groups[i], &f, err);
+    if (!rc) rc = check_keys(cfg, &f, err);
     if (rc) return rc;
     summarize(cfg, &f, summary, len);
     return IFP_OK;

@@ -211,6 +211,17 @@ int rt_zap_load(rt_zap_t *z, const ifp_config_file_t *cfg, const char *dir, ifp_
     return IFP_OK;
 }
 
+int rt_zap_check(const ifp_config_file_t *cfg, const char *dir, int *group_keys, int *client_keys, ifp_err_t *err) {
+    rt_zap_t z;
+    memset(&z, 0, sizeof z);
+    int rc = rt_zap_load(&z, cfg, dir, err);
+    *group_keys = z.group_keys;
+    *client_keys = z.client_keys;
+    free(z.e);
+    free(z.clients);
+    return rc;
+}
+
 static const zap_entry_t *find(const rt_zap_t *z, const char *key) {
     if (!key || !z->n) return NULL;
     zap_entry_t probe;

@@ -37,6 +37,9 @@ void rt_zap_destroy(rt_zap_t **z);
  * indexes stay the same across reloads (a client keeps its slot by name). */
 int rt_zap_load(rt_zap_t *z, const ifp_config_file_t *cfg, const char *dir, ifp_err_t *err);
 void *rt_zap_socket(rt_zap_t *z);
+/* The checks of rt_zap_load without a router (ifp-router --check-config):
+ * every key file of cfg readable and well-formed; the counts of keys. */
+int rt_zap_check(const ifp_config_file_t *cfg, const char *dir, int *group_keys, int *client_keys, ifp_err_t *err);
 /* Answers the waiting ZAP requests; refused ones are counted and told to
  * log (a line for each, through the callback, with a reason). */
 typedef void (*rt_zap_log_fn)(void *ctx, const char *line);

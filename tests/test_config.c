@@ -621,18 +621,42 @@ static const char *model_config(const char *model_keys, const char *groups) {
     return write_file("check.ini", text);
 }
 
+/* ifp keygen --config path, into IFP_KEYS (the test's keys folder). */
+static void keygen(const char *path) {
+    const char *argv[] = {IFP_BINARY_DIR "/tools/ifp", "keygen", "--config", path, NULL};
+    tu_run_t r = tu_run(argv);
+    if (r.status) fail_msg("ifp keygen --config %s: exit %d: %s", path, r.status, r.err);
+    tu_run_free(&r);
+}
+
 static void check_config_accepts_local_ini(void **u) {
     (void)u;
     if (access(ROUTER_BIN, X_OK)) fail_msg("not built: %s", ROUTER_BIN);
+    char keys[600];
+    snprintf(keys, sizeof keys, "%s/keys", g_dir);
+    setenv("IFP_KEYS", keys, 1);
+    /* CURVE is on by default: without the keys, the file is refused */
     tu_run_t r = check_config(IFP_SOURCE_DIR "/deploy/local.ini");
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "router.key"));
+    assert_non_null(strstr(r.err, "ifp keygen --config"));
+    tu_run_free(&r);
+    keygen(IFP_SOURCE_DIR "/deploy/local.ini");
+    r = check_config(IFP_SOURCE_DIR "/deploy/local.ini");
     if (r.status) fail_msg("exit %d: %s", r.status, r.err);
     assert_non_null(strstr(r.out, "/deploy/local.ini: ok: 3 groups (1 dense), 6 stages; model ifp-mix.gguf (4 layers"));
     assert_non_null(strstr(r.out, "4 clusters"));
+    assert_non_null(strstr(r.out, "CURVE on (3 group keys, 1 client keys)"));
     assert_ptr_equal(strchr(r.out, '\n'), r.out + strlen(r.out) - 1); /* one line */
     tu_run_free(&r);
     /* nothing is bound: the ipc endpoints of a good file never appear */
     const char *path = model_config("model = " MIX "ifp-mix.gguf\npredictor = " MIX "ifp-mix-predictor.gguf",
                                     "[group d]\nstages = 4\n");
+    r = check_config(path); /* group d has no key yet */
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "[group d]: its public key"));
+    tu_run_free(&r);
+    keygen(path);
     r = check_config(path);
     if (r.status) fail_msg("exit %d: %s", r.status, r.err);
     assert_non_null(strstr(r.out, "1 group (1 dense), 4 stages"));
