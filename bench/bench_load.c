@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "curve.h"
 #include "wire.h"
 #include "workload.h"
 #include "clock.h"
@@ -42,7 +43,8 @@
 #define BL_MAX_REQUESTS 1000000
 
 typedef struct {
-    const char *router, *model, *predictor, *calib, *clusters, *policy, *csv, *per_request;
+    const char *router, *model, *predictor, *calib, *clusters, *policy, *csv, *per_request, *keys;
+    int plain;
     double rate, duration_s, drain_s, temp;
     int requests, max_tokens;
     uint64_t seed;
@@ -69,7 +71,10 @@ static void usage(FILE *f) {
             "  --policy NAME       label for the CSV row (the router's policy; default affinity)\n"
             "  --csv FILE          append one row per run\n"
             "  --per-request FILE  one row per request\n"
-            "  --model/--predictor/--calib/--clusters FILE   the workload (default ifp-mix, k4 table)\n");
+            "  --model/--predictor/--calib/--clusters FILE   the workload (default ifp-mix, k4 table)\n"
+            "  --keys DIR          the deployment's keys folder: CURVE with DIR/client.key and DIR/router.pub\n"
+            "                      (default: $IFP_KEYS, else ${IFP_RUN_DIR:-/tmp/ifp-local-$USER}/keys, if there)\n"
+            "  --plain 1           no CURVE (a router with [security] curve = off)\n");
 }
 
 static int parse_args(int argc, char **argv, bl_args_t *a) {
@@ -93,6 +98,8 @@ static int parse_args(int argc, char **argv, bl_args_t *a) {
         else if (!strcmp(k, "--policy")) a->policy = v;
         else if (!strcmp(k, "--csv")) a->csv = v;
         else if (!strcmp(k, "--per-request")) a->per_request = v;
+        else if (!strcmp(k, "--keys")) a->keys = v;
+        else if (!strcmp(k, "--plain")) a->plain = strcmp(v, "0") != 0;
         else if (!num) return fprintf(stderr, "bench_load: %s: expected a number or an unknown option, got '%s'\n", k, v), -1;
         else if (!strcmp(k, "--rate") && x > 0 && x <= 1e5) a->rate = x;
         else if (!strcmp(k, "--duration") && x > 0 && x <= 3600) a->duration_s = x;
@@ -362,12 +369,19 @@ int main(int argc, char **argv) {
     fprintf(stderr, "bench_load: %d requests at %.2f/s over %.1f s to %s (%d of %d prompts fit the context)\n", n,
             a.rate, reqs[n - 1].t_arrival / 1e3, a.router, n_pool, w->n);
 
-    void *ctx = zmq_ctx_new(), *sock = ctx ? zmq_socket(ctx, ZMQ_DEALER) : NULL;
+    void *ctx = zmq_ctx_new(), *sock = NULL;
     int linger = 200, hwm = 0, status = 1;
-    if (!sock || zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger) ||
+    ifp_curve_t curve;
+    memset(&err, 0, sizeof err);
+    if (ifp_curve_client_load(a.keys, NULL, NULL, a.plain, &curve, &err)) {
+        fprintf(stderr, "bench_load: %s\n", err.msg);
+        goto done;
+    }
+    fprintf(stderr, "bench_load: %s\n", curve.on ? "CURVE on" : "plain ZeroMQ (no CURVE)");
+    if (!ctx || !(sock = zmq_socket(ctx, ZMQ_DEALER)) || zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger) ||
         zmq_setsockopt(sock, ZMQ_SNDHWM, &hwm, sizeof hwm) || zmq_setsockopt(sock, ZMQ_RCVHWM, &hwm, sizeof hwm) ||
-        zmq_connect(sock, a.router)) {
-        fprintf(stderr, "bench_load: --router %s: %s\n", a.router, zmq_strerror(zmq_errno()));
+        ifp_curve_client(sock, &curve, &err) || zmq_connect(sock, a.router)) {
+        fprintf(stderr, "bench_load: --router %s: %s\n", a.router, err.msg[0] ? err.msg : zmq_strerror(zmq_errno()));
         goto done;
     }
     double t_zero;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/run.sh stage|predictor|router|membw|load|sim [--quick] [args...] — the one
+# bench/run.sh stage|predictor|router|membw|load|sim|curve [--quick] [args...] — the one
 # entry point of the benchmarks: builds what the benchmark needs, runs it, and
 # (stage, predictor) draws its plots.  Every benchmark ends with one headline
 # line of key=value pairs: the last line of stdout.
@@ -18,6 +18,8 @@
 #              Results: bench/results/router.{csv,txt,png}, router.csv.pings.csv
 #   membw      bench_membw: DRAM read bandwidth at 1 and 2 threads
 #   load, sim  bench/run_load.sh, bench/run_sim.sh (see their headers)
+#   curve      bench/run_curve.sh: the local cluster's tokens/s and TTFT with CURVE
+#              on vs off, runs alternating (~4 min; --quick ~1 min)
 #
 # --quick results go to build/bench-quick/ (never over the committed full-run
 # results); other arguments pass through to the benchmark (e.g. --threads 2;
@@ -34,7 +36,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=../deploy/lib.sh
 . deploy/lib.sh
 
-usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; }
 
 [[ $# -ge 1 ]] || { usage >&2; exit 2; }
 what="$1"
@@ -42,6 +44,7 @@ shift
 case "$what" in
 # ---- owned by the load/sim benchmarks (bench/run_load.sh, bench/run_sim.sh) ----
 load) exec bench/run_load.sh "$@" ;;
+curve) exec bench/run_curve.sh "$@" ;;
 sim) exec bench/run_sim.sh "$@" ;;
 # ---- stage, predictor, membw: below ----
 stage | predictor | router | membw) ;;

@@ -84,10 +84,9 @@ static int parse_keys(const char *path, char *text, char (*out)[IFP_Z85_KEY], in
 }
 
 static int open_regular(const char *path, struct stat *st, ifp_err_t *err) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    int fd = open(path, O_RDONLY | O_CLOEXEC); /* a link is followed: the mode checked is its target's */
     if (fd < 0) {
         int e = errno;
-        if (e == ELOOP) return ifp_errf(err, IFP_EINVAL, "%s: is a symbolic link; give the file itself", path);
         return ifp_errf(err, e == ENOENT ? IFP_ENOTFOUND : IFP_EIO, "%s: %s", path, strerror(e));
     }
     if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {

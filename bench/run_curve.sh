@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# bench/run_curve.sh [--quick] — what CURVE costs: the local cluster
+# (deploy/local.ini: 3 groups x 2 stages) under the same open-loop load
+# (bench_load) with [security] curve = on and = off, run after run in
+# alternation (on, off, on, off, ...) so that both see the same machine.
+# Full: 3 rounds of 10 s at 16 req/s (~4 min).  --quick: 1 round of 6 s.
+# The sockets are tcp:// on loopback (ports IFP_CURVE_PORT, +1; default
+# 5950), so the bytes take the kernel's TCP path as between hosts.
+# Results: bench/results/curve.csv (one row per run), curve.png; the last
+# line is the headline: medians over the rounds, on/off ratios.  Environment:
+# IFP_CURVE_RATE, IFP_CURVE_DURATION, IFP_CURVE_ROUNDS override the defaults.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=../deploy/lib.sh
+. deploy/lib.sh
+root="$PWD"
+
+quick=0
+for arg in "$@"; do
+    case "$arg" in
+    --quick) quick=1 ;;
+    -h | --help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) ifp_die "run_curve.sh: unknown argument '$arg' (usage: bench/run_curve.sh [--quick])" ;;
+    esac
+done
+if ((quick)); then rounds=1 duration=6 drain=10 results="$root/build/bench-quick"; else rounds=3 duration=10 drain=30 results="$root/bench/results"; fi
+rounds="${IFP_CURVE_ROUNDS:-$rounds}"
+duration="${IFP_CURVE_DURATION:-$duration}"
+rate="${IFP_CURVE_RATE:-16}"
+port="${IFP_CURVE_PORT:-5950}"
+
+[ "${IFP_BENCH_NATIVE:-0}" = 1 ] || ifp_set_openblas_coretype
+command -v mpirun >/dev/null || ifp_die "mpirun not found (apt-get install openmpi-bin)"
+cmake -S . -B build >/dev/null
+cmake --build build --target bench_load ifp-router ifp-shard ifp -j"$(ifp_nproc)" >/dev/null
+
+mkdir -p "$results"
+work="$(mktemp -d "${TMPDIR:-/tmp}/ifp-curve.XXXXXX")"
+export IFP_RUN_DIR="$work/run"
+cleanup() {
+    for m in on off; do deploy/local.sh stop "$work/$m.ini" >/dev/null 2>&1 || true; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+csv="$results/curve.csv"
+rm -f "$csv"
+
+# write_config on|off FILE: deploy/local.ini on loopback tcp ports of our
+# own, model paths made absolute, [security] curve = MODE.
+write_config() {
+    local mode="$1" out="$2"
+    {
+        printf '[security]\ncurve = %s\nkeys = %s/keys\n\n' "$mode" "$work"
+        awk -v root="$root" -v fe="tcp://127.0.0.1:$port" -v be="tcp://127.0.0.1:$((port + 1))" '
+            /^[ \t]*frontend[ \t]*=/ { print "frontend = " fe; next }
+            /^[ \t]*backend[ \t]*=/ { print "backend = " be; next }
+            { sub(/= \.\.\//, "= " root "/"); print }' deploy/local.ini
+    } >"$out"
+}
+
+ifp_info "CPU:$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-), OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}"
+t_start=$SECONDS
+for ((r = 1; r <= rounds; r++)); do
+    for mode in on off; do
+        cfg="$work/$mode.ini"
+        write_config "$mode" "$cfg"
+        ifp_step "round $r/$rounds, CURVE $mode: starting the local cluster"
+        deploy/local.sh start "$cfg" >"$work/start-$mode-$r.log" 2>&1 || {
+            cat "$work/start-$mode-$r.log" >&2
+            ifp_die "the local cluster did not start (logs in $IFP_RUN_DIR)"
+        }
+        plain=0
+        [[ "$mode" == off ]] && plain=1
+        ./build/bench/bench_load --router "tcp://127.0.0.1:$port" --keys "$work/keys" --plain "$plain" \
+            --policy "curve-$mode" --rate "$rate" --duration "$duration" --drain-s "$drain" --seed "$r" \
+            --csv "$csv" | grep -v '^load ' || true
+        deploy/local.sh stop "$cfg" >/dev/null
+    done
+done
+ifp_info "curve runs took $((SECONDS - t_start)) s"
+
+if command -v gnuplot >/dev/null; then
+    gnuplot -e "csv='$csv'; out='$results/curve.png'" bench/plot_curve.gp && ifp_info "plot: $results/curve.png"
+fi
+
+# Headline: medians over the rounds of tokens/s, TTFT p50/p99 and TPOT p50
+# for each mode, and on/off ratios.
+awk -F, 'function med(a, n,   i, j, t) {
+        for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+        return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+    }
+    NR > 1 {
+        m = ($1 == "curve-on") ? "on" : "off"
+        k = ++n[m]; tps[m, k] = $11; p50[m, k] = $13; p99[m, k] = $15; tpot[m, k] = $16; bad += $6
+    }
+    END {
+        for (mi = 1; mi <= 2; mi++) {
+            m = mi == 1 ? "on" : "off"
+            for (k = 1; k <= n[m]; k++) { a[k] = tps[m, k] } T[m] = med(a, n[m])
+            for (k = 1; k <= n[m]; k++) { a[k] = p50[m, k] } P[m] = med(a, n[m])
+            for (k = 1; k <= n[m]; k++) { a[k] = p99[m, k] } Q[m] = med(a, n[m])
+            for (k = 1; k <= n[m]; k++) { a[k] = tpot[m, k] } O[m] = med(a, n[m])
+        }
+        printf "curve_on_tps=%.1f curve_off_tps=%.1f tps_ratio=%.3f curve_on_ttft_p50_ms=%.1f curve_off_ttft_p50_ms=%.1f ttft_p50_ratio=%.3f curve_on_ttft_p99_ms=%.1f curve_off_ttft_p99_ms=%.1f curve_on_tpot_p50_ms=%.2f curve_off_tpot_p50_ms=%.2f rounds=%d rate=%s failed=%d\n",
+            T["on"], T["off"], T["off"] > 0 ? T["on"] / T["off"] : 0, P["on"], P["off"], P["off"] > 0 ? P["on"] / P["off"] : 0,
+            Q["on"], Q["off"], O["on"], O["off"], n["on"], "'"$rate"'", bad
+    }' "$csv"
