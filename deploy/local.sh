@@ -30,19 +30,29 @@ mpirun_bin="${IFP_MPIRUN:-mpirun}"
 start_timeout="${IFP_START_TIMEOUT:-30}"
 stop_timeout="${IFP_STOP_TIMEOUT:-10}"
 
-usage() { sed -n '2,14p' "$script" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,13p' "$script" | sed 's/^# \{0,1\}//'; }
 log_line() { printf '== %s %s\n' "$(date '+%F %T')" "$*"; }
+
+# proc_read PID FILE: /proc/PID/FILE with its NULs turned into newlines, or
+# nothing when the process is gone.  A process may exit between any two
+# reads: that is never an error here, whatever `set -e` says (the redirection
+# itself fails then, so its message is silenced around the whole command).
+proc_read() { { tr '\0' '\n' <"/proc/$1/$2"; } 2>/dev/null || true; }
 
 # running PID: the process exists and is not a zombie (PID 1 of a container
 # may be slow to reap the orphans it inherits).
 running() {
     local stat
-    [[ -n "$1" ]] && stat="$(cat "/proc/$1/stat" 2>/dev/null)" && [[ "${stat##*) }" != Z* ]]
+    [[ -n "$1" ]] || return 1
+    stat="$(proc_read "$1" stat)"
+    [[ -n "$stat" && "${stat##*) }" != Z* ]]
 }
 # alive PID NAME: the process PID runs and its command line mentions NAME.
 alive() {
-    local pid="$1" name="$2"
-    running "$pid" && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$name"
+    local pid="$1" name="$2" cmdline
+    running "$pid" || return 1
+    cmdline="$(proc_read "$pid" cmdline)"
+    [[ "${cmdline//$'\n'/ } " == *"$name"* ]]
 }
 pid_of() { cat "$run/$1.pid" 2>/dev/null || true; }
 
@@ -52,6 +62,15 @@ pid_of() { cat "$run/$1.pid" 2>/dev/null || true; }
 kill_session() {
     [[ -n "$1" ]] || return 0
     pkill -KILL -s "$1" 2>/dev/null || true
+}
+
+# session_running SID: some process of the session SID runs (zombies aside).
+session_running() {
+    local p
+    for p in $(pgrep -s "$1" 2>/dev/null || true); do
+        running "$p" && return 0
+    done
+    return 1
 }
 
 launch_router() {
@@ -80,11 +99,15 @@ launch_group() {
     date +%s >"$run/group-$name.started"
 }
 
-# rank0_of PID: the rank-0 process among the children of mpirun PID.
+# rank0_of PID: the rank-0 process among the children of mpirun PID (none
+# printed if it has exited meanwhile).
 rank0_of() {
     local p
-    for p in $(pgrep -P "$1" 2>/dev/null); do
-        tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx 'OMPI_COMM_WORLD_RANK=0' && echo "$p" && return 0
+    for p in $(pgrep -P "$1" 2>/dev/null || true); do
+        if [[ $'\n'"$(proc_read "$p" environ)"$'\n' == *$'\nOMPI_COMM_WORLD_RANK=0\n'* ]]; then
+            echo "$p"
+            return 0
+        fi
     done
     return 0
 }
@@ -116,6 +139,13 @@ stop_procs() {
         # the leader may be gone while its ranks are not: KILL its whole
         # session (mpirun puts each rank in a process group of its own)
         kill_session "$pid"
+    done
+    # and return once the KILLed are gone (zombies aside), 2 s at most
+    for ((t = 0; t < 20; t++)); do
+        left=()
+        for pid in "${pids[@]}"; do session_running "$pid" && left+=("$pid"); done
+        ((${#left[@]} == 0)) && break
+        sleep 0.1
     done
     for name in "$@"; do rm -f "$run/$name.pid" "$run/$name.started"; done
 }
