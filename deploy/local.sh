@@ -80,23 +80,43 @@ launch_router() {
     date +%s >"$run/router.started"
 }
 
-# launch_group NAME STAGES: one mpirun job of STAGES ranks, in its own
-# process group (pid = pgid) so that stop can signal all its ranks at once.
+# launch_group NAME STAGES: one mpirun job of STAGES ranks, in a session of
+# its own (pid = sid) so that its ranks can be found and killed together.
 launch_group() {
-    local name="$1" np="$2" root_env=()
+    local name="$1" np="$2" root_env=() extra=() mpi_if
     ((EUID == 0)) && root_env=(OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1)
-    # odls_base_sigkill_timeout 0: when a rank dies, mpirun kills the others
-    # at once (default: SIGTERM after 1 s, SIGKILL after 2 s; meanwhile a
-    # surviving stage 0 would keep heartbeating for a broken pipeline)
-    local cmd=("$mpirun_bin" --oversubscribe --bind-to none --mca mpi_yield_when_idle 1
-        --mca odls_base_sigkill_timeout 0)
-    # shellcheck disable=SC2206 # word splitting of the extra options is wanted
-    [[ -n "${IFP_MPIRUN_ARGS:-}" ]] && cmd+=($IFP_MPIRUN_ARGS)
-    cmd+=(-np "$np" "$shard_bin" --config "$cfg" --group "$name")
+    [[ -n "${IFP_MPIRUN_ARGS:-}" ]] && read -ra extra <<<"$IFP_MPIRUN_ARGS"
+    mpi_if="$(ifp_ini_group_get "$cfg" "$name" mpi_if lo)"
+    local cmd=("$mpirun_bin" --oversubscribe --bind-to none)
+    mca_unless_given mpi_yield_when_idle 1
+    # when a rank dies, mpirun kills the others at once (default: SIGTERM
+    # after 1 s, SIGKILL after 2 s; meanwhile a surviving stage 0 would keep
+    # heartbeating for a broken pipeline)
+    mca_unless_given odls_base_sigkill_timeout 0
+    # Every rank of the job runs here: shared memory between stages, no TCP
+    # BTL (which would listen on every interface, whatever its if_include).
+    mca_unless_given btl self,vader
+    # What MPI may use of the network: the group's mpi_if (default lo).
+    # mpirun's own out-of-band listener still binds the wildcard address on
+    # OpenMPI 4.1 (docs/OPERATIONS.md, "What crosses the network").
+    mca_unless_given btl_tcp_if_include "$mpi_if"
+    mca_unless_given oob_tcp_if_include "$mpi_if"
+    cmd+=("${extra[@]}" -np "$np" "$shard_bin" --config "$cfg" --group "$name")
     log_line "starting: ${cmd[*]}" >>"$run/group-$name.log"
     setsid env "${root_env[@]}" OPENBLAS_NUM_THREADS=1 "${cmd[@]}" >>"$run/group-$name.log" 2>&1 </dev/null &
     echo $! >"$run/group-$name.pid"
     date +%s >"$run/group-$name.started"
+}
+
+# mca_unless_given NAME VALUE: appends `--mca NAME VALUE` to launch_group's
+# cmd unless IFP_MPIRUN_ARGS (its extra) sets NAME (mpirun refuses a
+# parameter given twice).
+mca_unless_given() {
+    local i
+    for ((i = 0; i + 1 < ${#extra[@]}; i++)); do
+        [[ "${extra[i]}" =~ ^--?g?mca$ && "${extra[i + 1]}" == "$1" ]] && return 0
+    done
+    cmd+=(--mca "$1" "$2")
 }
 
 # rank0_of PID: the rank-0 process among the children of mpirun PID (none
