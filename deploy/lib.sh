@@ -86,8 +86,10 @@ ifp_set_openblas_coretype() {
 
 ifp_nproc() { nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2; }
 
-# The folder of deploy/local.sh's pid files and logs.
-ifp_local_run_dir() { printf '%s\n' "${IFP_RUN_DIR:-${TMPDIR:-/tmp}/ifp-local-$(id -un)}"; }
+# The folder of deploy/local.sh's pid files, logs and (by default) keys: the
+# same default as the C side's keys folder (security/keys.c), so that a bare
+# `ifp client` finds the local cluster's keys in its keys/ subfolder.
+ifp_local_run_dir() { printf '%s\n' "${IFP_RUN_DIR:-/tmp/ifp-local-${USER:-root}}"; }
 
 # ---------------------------------------------------------------- INI config
 # The cluster config (config/config.h) read from bash with awk, by the same

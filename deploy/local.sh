@@ -4,13 +4,14 @@
 # the background under a supervisor that restarts whatever dies.
 #
 # usage: deploy/local.sh start|stop|status|restart [CONFIG]   (default deploy/local.ini)
-# start first runs `ifp-router --check-config CONFIG` and launches nothing
-# if the config or its model files are wrong.
+# start makes the CURVE keys that are missing (ifp keygen --config), then runs
+# `ifp-router --check-config CONFIG` and launches nothing if the config or its
+# model files are wrong.
 #
-# Environment: IFP_BUILD_DIR (default build/), IFP_RUN_DIR (pid files and logs;
-# default /tmp/ifp-local-$USER), IFP_MPIRUN (default mpirun), IFP_MPIRUN_ARGS
-# (extra mpirun options), IFP_START_TIMEOUT (s, default 30), IFP_STOP_TIMEOUT
-# (s, default 10).
+# Environment: IFP_BUILD_DIR (default build/), IFP_RUN_DIR (pid files, logs
+# and keys; default /tmp/ifp-local-$USER; exported to everything launched),
+# IFP_MPIRUN (default mpirun), IFP_MPIRUN_ARGS (extra mpirun options),
+# IFP_START_TIMEOUT (s, default 30), IFP_STOP_TIMEOUT (s, default 10).
 set -euo pipefail
 
 script="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")"
@@ -25,12 +26,17 @@ build="$(cd "$build" 2>/dev/null && pwd || echo "$build")"
 router_bin="$build/router/ifp-router"
 shard_bin="$build/shard/ifp-shard"
 ifp_bin="$build/tools/ifp"
+# The keys folder a bare `ifp client` of the caller would use (security/keys.c)
+caller_keys="${IFP_KEYS:-${IFP_RUN_DIR:-/tmp/ifp-local-${USER:-root}}/keys}"
 run="$(ifp_local_run_dir)"
+# The router, the shards and the probes find the keys folder through it
+# (unless [security] keys or $IFP_KEYS says otherwise).
+export IFP_RUN_DIR="$run"
 mpirun_bin="${IFP_MPIRUN:-mpirun}"
 start_timeout="${IFP_START_TIMEOUT:-30}"
 stop_timeout="${IFP_STOP_TIMEOUT:-10}"
 
-usage() { sed -n '2,13p' "$script" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,14p' "$script" | sed 's/^# \{0,1\}//'; }
 log_line() { printf '== %s %s\n' "$(date '+%F %T')" "$*"; }
 
 # proc_read PID FILE: /proc/PID/FILE with its NULs turned into newlines, or
@@ -221,15 +227,50 @@ supervise() {
     done
 }
 
-# The groups ("NAME STAGES") and the frontend of $cfg, read the way the C
-# parser reads them (deploy/lib.sh); a file it would refuse is refused here.
+# The groups ("NAME STAGES"), the frontend and [security] curve of $cfg,
+# read the way the C parser reads them (deploy/lib.sh); a file it would
+# refuse is refused here.  Sets `link`, the options with which `ifp client`
+# and `ifp status` reach this router: --plain, or --keys with the folder that
+# start's ifp keygen used.
 read_config() {
-    local listing
+    local listing keys
     [[ -r "$cfg" ]] || ifp_die "config not found: $cfg"
     listing="$(ifp_ini_groups "$cfg")" || ifp_die "$cfg: fix the error above"
     mapfile -t groups <<<"$listing"
     ((${#groups[@]} > 0)) && [[ -n "${groups[0]}" ]] || ifp_die "$cfg has no [group NAME] section"
     frontend="$(ifp_ini_get "$cfg" router frontend tcp://127.0.0.1:5555)"
+    curve="$(ifp_ini_get "$cfg" security curve on)"
+    link=()
+    if [[ "$curve" == off ]]; then
+        link=(--plain)
+    else
+        keys="$(cat "$run/keys-dir" 2>/dev/null || true)"
+        [[ -n "$keys" ]] && link=(--keys "$keys")
+    fi
+    return 0
+}
+
+# make_keys: with CURVE on (the default), every key of the deployment that
+# is missing: `ifp keygen --config` (it keeps the keys that exist, so it runs
+# on every start), its line printed and logged to supervisor.log, the folder
+# it used recorded for status and the supervisor.  With [security] curve =
+# off: a warning, no keys.
+make_keys() {
+    local out re='^ifp keygen: keys in (.*): [0-9]+ made, [0-9]+ kept$'
+    rm -f "$run/keys-dir"
+    if [[ "$(ifp_ini_get "$cfg" security curve on)" == off ]]; then
+        printf 'WARNING: %s sets [security] curve = off: every ZeroMQ link of this cluster is plain (no authentication, no encryption)\n' "$cfg"
+        log_line "WARNING: [security] curve = off in $cfg: plain ZeroMQ links, no keys made" >>"$run/supervisor.log"
+        return 0
+    fi
+    if ! out="$("$ifp_bin" keygen --config "$cfg" 2>&1)"; then
+        printf '%s\n' "$out" >&2
+        ifp_die "refusing to start: the CURVE keys of $cfg could not be made"
+    fi
+    printf '%s\n' "$out"
+    log_line "$out" >>"$run/supervisor.log"
+    [[ "$(tail -n 1 <<<"$out")" =~ $re ]] && printf '%s\n' "${BASH_REMATCH[1]}" >"$run/keys-dir"
+    return 0
 }
 
 # ifp-router --check-config: the whole file and its model files, before
@@ -252,8 +293,8 @@ wait_ready() {
     while :; do
         ((SECONDS < deadline)) || return 2
         alive "$(pid_of router)" ifp-router || return 1
-        "$ifp_bin" client --router "$frontend" --prompt "Hello" -n 1 --temp 0 --timeout-ms 2000 --json \
-            >/dev/null 2>"$run/probe.err" && break
+        "$ifp_bin" client --router "$frontend" "${link[@]}" --prompt "Hello" -n 1 --temp 0 --timeout-ms 2000 \
+            --json >/dev/null 2>"$run/probe.err" && break
         sleep 0.5
     done
     while :; do
@@ -277,13 +318,15 @@ cmd_start() {
     for bin in "$router_bin" "$shard_bin" "$ifp_bin"; do
         [[ -x "$bin" ]] || ifp_die "$bin not built (cmake -S . -B build && cmake --build build -j)"
     done
-    check_config
-    read_config
-    command -v "$mpirun_bin" >/dev/null || ifp_die "mpirun not found ($mpirun_bin); install openmpi-bin or set IFP_MPIRUN"
-    mkdir -p "$run"
+    # shellcheck disable=SC2174 # only the run dir itself is private (logs, keys)
+    [[ -d "$run" ]] || mkdir -p -m 0700 "$run"
     if alive "$(pid_of supervisor)" local.sh; then
         ifp_die "already running from $(cat "$run/config" 2>/dev/null) (run dir $run); stop it first: deploy/local.sh stop"
     fi
+    make_keys
+    check_config
+    read_config
+    command -v "$mpirun_bin" >/dev/null || ifp_die "mpirun not found ($mpirun_bin); install openmpi-bin or set IFP_MPIRUN"
     local g names=(router)
     for g in "${groups[@]}"; do names+=("group-${g%% *}"); done
     stop_procs "${names[@]}" >/dev/null 2>&1 || true # leftovers of a crashed run
@@ -309,8 +352,12 @@ cmd_start() {
     printf 'ready in %ds.\n\n' $((SECONDS - t0))
     cmd_status || true
     printf '\nlogs: %s/{router,group-NAME,supervisor}.log\n' "$run"
-    printf 'try:  %s client --router %s --prompt $'"'"'Question: What is 2+3?\\nAnswer:'"'"' -n 32 --temp 0\n' \
-        "${ifp_bin#"$IFP_ROOT"/}" "$frontend"
+    # what a bare `ifp client` of the caller would not find by itself
+    local hint=""
+    [[ "$curve" == off ]] && hint=" --plain"
+    [[ ${#link[@]} -eq 2 && "${link[1]}" != "$caller_keys" ]] && hint=" --keys ${link[1]}"
+    printf 'try:  %s client --router %s%s --prompt $'"'"'Question: What is 2+3?\\nAnswer:'"'"' -n 32 --temp 0\n' \
+        "${ifp_bin#"$IFP_ROOT"/}" "$frontend" "$hint"
     printf 'stop: deploy/local.sh stop\n'
 }
 
@@ -335,8 +382,10 @@ cmd_status() {
     }
     cfg="$(cat "$run/config")"
     read_config
-    local bad=0 pid state g name ranks restarts
-    printf 'config %s, run dir %s, router at %s\n' "$cfg" "$run" "$frontend"
+    local bad=0 pid state g name ranks restarts sec
+    sec="CURVE on, keys ${link[1]:-(default folder)}"
+    [[ "$curve" == off ]] && sec="CURVE OFF (plain ZeroMQ)"
+    printf 'config %s, run dir %s, router at %s, %s\n' "$cfg" "$run" "$frontend" "$sec"
     pid="$(pid_of supervisor)"
     if alive "$pid" local.sh; then state=alive; else state=DEAD bad=1; fi
     printf '  %-14s pid %-8s %s\n' supervisor "${pid:--}" "$state"
@@ -359,6 +408,8 @@ cmd_status() {
 action="${1:-}"
 groups=()
 frontend=""
+curve=on
+link=()
 case "$action" in
 start) cmd_start ;;
 stop) cmd_stop ;;

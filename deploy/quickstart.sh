@@ -41,13 +41,27 @@ ifp_step "3/5 Choosing OpenBLAS kernels"
 ifp_set_openblas_coretype
 
 ifp_step "4/5 Starting the local cluster ($config)"
+# local.sh, the router, the shards and `ifp client` below find the CURVE keys
+# (made on the first start) in the same run dir.
+IFP_RUN_DIR="$(ifp_local_run_dir)"
+export IFP_RUN_DIR
 if deploy/local.sh status >/dev/null 2>&1; then
     ifp_info "already running; using it (deploy/local.sh restart to start over)"
     deploy/local.sh status | sed 's/^/    /'
 else
+    # (start refuses a cluster that runs but is not healthy: see its message)
     deploy/local.sh start "$config" 2>&1 | sed 's/^/    /' || ifp_die "the cluster did not start (see above)"
 fi
-frontend="$(ifp_ini_get "$(cat "$(ifp_local_run_dir)/config")" router frontend tcp://127.0.0.1:5555)"
+running_config="$(cat "$IFP_RUN_DIR/config")"
+frontend="$(ifp_ini_get "$running_config" router frontend tcp://127.0.0.1:5555)"
+# how `ifp client` reaches it: plain when the config says so, else with the
+# keys folder local.sh's ifp keygen used ([security] keys may name another)
+link=()
+if [[ "$(ifp_ini_get "$running_config" security curve on)" == off ]]; then
+    link=(--plain)
+elif [[ -s "$IFP_RUN_DIR/keys-dir" ]]; then
+    link=(--keys "$(cat "$IFP_RUN_DIR/keys-dir")")
+fi
 
 ifp_step "5/5 One prompt per domain: greedy, $n_tokens tokens, mask predicted from the prompt"
 # The formats the model was trained on (models/ifp-mix/MODEL_CARD.md, "Prompt formats").
@@ -64,7 +78,7 @@ for i in "${!domains[@]}"; do
     prompt="${prompts[$i]}"
     printf '\n[%s] %s\n' "${domains[$i]}" "${prompt//$'\n'/\\n}"
     err="$(mktemp)"
-    if answer="$("$ifp" client --router "$frontend" --prompt "$prompt" -n "$n_tokens" --temp 0 --timeout-ms 30000 2>"$err")"; then
+    if answer="$("$ifp" client --router "$frontend" "${link[@]}" --prompt "$prompt" -n "$n_tokens" --temp 0 --timeout-ms 30000 2>"$err")"; then
         stats="$(tail -n 1 "$err")"
         if [[ "$stats" =~ group\ ([^,]+),\ cluster\ ([^,]+),\ coverage\ ([0-9.]+).*\ ([0-9.]+)\ tok/s ]]; then
             printf '    group %s, cluster %s, coverage %s (%s tok/s)\n' "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" \
