@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # deploy/local.sh — the ifp cluster on this machine: one ifp-router and one
 # mpirun job per [group NAME] section of the config (P = its `stages`), all in
-# the background under a supervisor that restarts whatever dies.
+# the background under a supervisor that restarts whatever dies, and any
+# group the router does not see alive.
 #
 # usage: deploy/local.sh start|stop|status|restart [CONFIG]   (default deploy/local.ini)
 # start makes the CURVE keys that are missing (ifp keygen --config), then runs
 # `ifp-router --check-config CONFIG` and launches nothing if the config or its
-# model files are wrong.
+# model files are wrong.  status exits 0 only when every process runs and the
+# router answers and sees every group alive.
 #
 # Environment: IFP_BUILD_DIR (default build/), IFP_RUN_DIR (pid files, logs
 # and keys; default /tmp/ifp-local-$USER; exported to everything launched),
 # IFP_MPIRUN (default mpirun), IFP_MPIRUN_ARGS (extra mpirun options),
-# IFP_START_TIMEOUT (s, default 30), IFP_STOP_TIMEOUT (s, default 10).
+# IFP_START_TIMEOUT (s, default 30), IFP_STOP_TIMEOUT (s, default 10),
+# IFP_GROUP_GRACE (s, default 30: a group never seen alive since its start),
+# IFP_GROUP_DEAD_GRACE (s, default 10: a group no longer alive).
 set -euo pipefail
 
 script="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")"
@@ -35,8 +39,10 @@ export IFP_RUN_DIR="$run"
 mpirun_bin="${IFP_MPIRUN:-mpirun}"
 start_timeout="${IFP_START_TIMEOUT:-30}"
 stop_timeout="${IFP_STOP_TIMEOUT:-10}"
+group_grace="${IFP_GROUP_GRACE:-30}"
+dead_grace="${IFP_GROUP_DEAD_GRACE:-10}"
 
-usage() { sed -n '2,14p' "$script" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,18p' "$script" | sed 's/^# \{0,1\}//'; }
 log_line() { printf '== %s %s\n' "$(date '+%F %T')" "$*"; }
 
 # proc_read PID FILE: /proc/PID/FILE with its NULs turned into newlines, or
@@ -176,7 +182,7 @@ stop_procs() {
     for name in "$@"; do rm -f "$run/$name.pid" "$run/$name.started"; done
 }
 
-# watch FILE MATCH LAUNCH...: used by supervise (it shares its fails/next
+# watch FILE MATCH LAUNCH...: used by supervise (it shares its fails/next/why
 # tables).  If the process of $run/FILE.pid is gone, schedule a restart after
 # a backoff; once due, run LAUNCH...
 watch() {
@@ -195,8 +201,9 @@ watch() {
         ((delay > 30)) && delay=30
         next[$file]=$((now + delay))
         fails[$file]=$((f + 1))
-        log_line "$file (pid ${pid:-none}) is down; restarting in ${delay}s"
-        log_line "supervisor: the process died; restarting in ${delay}s" >>"$run/$file.log"
+        log_line "$file (pid ${pid:-none}) is down${why[$file]:+ (${why[$file]})}; restarting in ${delay}s"
+        log_line "supervisor: ${why[$file]:-the process died}; restarting in ${delay}s" >>"$run/$file.log"
+        unset "why[$file]"
         # reap what is left of the job (ranks that outlived their mpirun)
         [[ -n "$pid" ]] && kill_session "$pid"
         return 0
@@ -209,21 +216,115 @@ watch() {
     log_line "restarted $file: pid $(pid_of "$file")"
 }
 
+# router_view [TIMEOUT_MS]: the router's view of the groups, from
+# `ifp status --json`: fills the caller's associative array `view` (NAME ->
+# alive, DEAD (was alive, now not) or down (never registered)) and the
+# caller's `view_err` (ifp status's message when it got no answer); returns
+# ifp status's exit status: 0 every group alive, 1 some group not, 2 no
+# answer (any other failure counts as no answer).
+router_view() {
+    local out rc=0 rec re='"name":"([A-Za-z0-9_-]+)","alive":(true|false),"seen":(true|false)'
+    view=()
+    view_err=""
+    out="$("$ifp_bin" status --router "$frontend" "${link[@]}" --json --timeout-ms "${1:-2000}" 2>&1)" || rc=$?
+    if ((rc > 1)) || [[ "$out" != "{"* ]]; then
+        view_err="$(tail -n 1 <<<"$out")"
+        return 2
+    fi
+    while IFS= read -r rec; do
+        [[ "$rec" =~ $re ]] || continue
+        if [[ "${BASH_REMATCH[2]}" == true ]]; then
+            view[${BASH_REMATCH[1]}]=alive
+        elif [[ "${BASH_REMATCH[3]}" == true ]]; then
+            view[${BASH_REMATCH[1]}]=DEAD
+        else
+            view[${BASH_REMATCH[1]}]=down
+        fi
+    done < <(grep -oE "$re" <<<"$out" || true)
+    return "$rc"
+}
+
+# judge_groups: used by supervise (it shares its tables).  Restarts a group
+# whose processes run but that the router has not seen alive for longer than
+# its grace: $group_grace s after the group's (re)start (or the router's, or
+# the router's first answer after a silence), $dead_grace s once it had been
+# alive.  No verdict while the router is down or does not answer.  Each
+# decision is logged with its reason; the job is killed (its whole session)
+# and watch relaunches it through the usual backoff.
+judge_groups() {
+    local -A view=()
+    local view_err now rc=0 g name pid base started rstarted state grace age reason
+    now="$(date +%s)"
+    if ! alive "$(pid_of router)" ifp-router; then
+        silent=1 # no verdict; watch restarts the router
+        return 0
+    fi
+    router_view 2000 || rc=$?
+    if ((rc > 1)); then
+        if ((!silent)); then
+            log_line "the router does not answer (${view_err:-no answer}): no verdict on the groups until it does"
+        fi
+        silent=1
+        return 0
+    fi
+    if ((silent)); then
+        # the groups may have to register again: give them their whole grace
+        ((answered > 0)) && log_line "the router answers again; judging the groups by its view from now on"
+        silent=0
+        answered="$now"
+    fi
+    rstarted="$(cat "$run/router.started" 2>/dev/null || echo "$now")"
+    for g in "${groups[@]}"; do
+        name="${g%% *}"
+        pid="$(pid_of "group-$name")"
+        # a group whose processes are gone, or that is waiting for its
+        # restart, is watch's business
+        [[ -z "${next[group-$name]:-}" ]] || continue
+        alive "$pid" "--group $name " || continue
+        started="$(cat "$run/group-$name.started" 2>/dev/null || echo "$now")"
+        base=$((started > rstarted ? started : rstarted))
+        ((answered > base)) && base="$answered"
+        if [[ "${since[$name]:-}" != "$base" ]]; then
+            since[$name]="$base" last_ok[$name]="$base" was_alive[$name]=0
+        fi
+        state="${view[$name]:-down}"
+        if [[ "$state" == alive ]]; then
+            ((was_alive[$name])) || log_line "group-$name (pid $pid): alive in the router's view"
+            last_ok[$name]="$now" was_alive[$name]=1
+            continue
+        fi
+        if ((was_alive[$name])); then grace="$dead_grace"; else grace="$group_grace"; fi
+        age=$((now - last_ok[$name]))
+        ((age > grace)) || continue
+        if ((was_alive[$name])); then
+            reason="the router has not seen it alive for ${age}s (now $state) while its processes ran (grace ${grace}s once alive)"
+        else
+            reason="the router has not seen it alive in the ${age}s since its start while its processes ran (state $state, grace ${grace}s)"
+        fi
+        why[group-$name]="killed by the supervisor: $reason"
+        log_line "group-$name (pid $pid): $reason: killing the job"
+        kill_session "$pid"
+    done
+}
+
 # The supervisor: every second, restart the router or a group whose process
 # died, waiting 1, 2, 4 ... 30 s between restarts of one that keeps dying
-# (the wait resets once it has stayed up for a minute).
+# (the wait resets once it has stayed up for a minute); every 2 s, ask the
+# router how it sees the groups (judge_groups).
 supervise() {
-    local -A fails=() next=()
-    local g
+    local -A fails=() next=() why=() since=() last_ok=() was_alive=()
+    local g tick=0 silent=1 answered=0
     set +e # a failed check must not end the supervisor
     trap 'log_line "supervisor stopping"; exit 0' TERM INT
-    log_line "supervisor pid $$ watching the router and groups: ${groups[*]%% *}"
+    log_line "supervisor pid $$ watching the router and groups: ${groups[*]%% *}" \
+        "(grace ${group_grace}s after a start, ${dead_grace}s once alive)"
     while :; do
         sleep 1
         watch router ifp-router launch_router
         for g in "${groups[@]}"; do
             watch "group-${g%% *}" "--group ${g%% *} " launch_group "${g%% *}" "${g##* }"
         done
+        ((++tick % 2 == 0)) && judge_groups
     done
 }
 
@@ -286,10 +387,12 @@ check_config() {
 }
 
 # Tiny requests until one is answered (the router is up and some group has
-# registered), then until the router has logged every group "up", for at
-# most $start_timeout s.  Returns 1 if the router died, 2 on timeout.
+# registered), then until the router sees every group alive (ifp status),
+# for at most $start_timeout s.  Returns 1 if the router died, 2 on timeout.
 wait_ready() {
-    local deadline=$((SECONDS + start_timeout)) g missing
+    local deadline=$((SECONDS + start_timeout)) g missing rc
+    local -A view=()
+    local view_err
     while :; do
         ((SECONDS < deadline)) || return 2
         alive "$(pid_of router)" ifp-router || return 1
@@ -298,18 +401,19 @@ wait_ready() {
         sleep 0.5
     done
     while :; do
-        missing=()
-        for g in "${groups[@]}"; do
-            # the router's log since its last start
-            awk '/^== .* starting: /{n=0; delete l} {l[n++]=$0} END {for (i=0;i<n;i++) print l[i]}' \
-                "$run/router.log" | grep -q "group ${g%% *} up" || missing+=("${g%% *}")
-        done
-        ((${#missing[@]} == 0)) && return 0
+        rc=0
+        router_view 2000 || rc=$?
+        ((rc == 0)) && return 0
         if ((SECONDS >= deadline)); then
-            printf 'warning: groups not registered yet: %s (see deploy/local.sh status and their logs)\n' "${missing[*]}"
+            missing=()
+            for g in "${groups[@]}"; do
+                [[ "${view[${g%% *}]:-}" == alive ]] || missing+=("${g%% *}")
+            done
+            printf 'warning: groups the router does not see alive yet: %s (see deploy/local.sh status and their logs)\n' \
+                "${missing[*]}"
             return 0
         fi
-        sleep 0.2
+        sleep 0.3
     done
 }
 
@@ -375,6 +479,9 @@ cmd_stop() {
     echo "ifp local cluster stopped (logs kept in $run)"
 }
 
+# Each process by its PID, and each group as the router sees it (alive, DEAD,
+# down = never registered).  Returns 0 when every process runs and the router
+# answers and sees every group alive, 1 otherwise, 3 when not running.
 cmd_status() {
     [[ -e "$run/config" ]] || {
         echo "ifp local cluster: not running (run dir $run)"
@@ -382,7 +489,9 @@ cmd_status() {
     }
     cfg="$(cat "$run/config")"
     read_config
-    local bad=0 pid state g name ranks restarts sec
+    local bad=0 pid state g name ranks restarts seen rc=0 sec
+    local -A view=()
+    local view_err
     sec="CURVE on, keys ${link[1]:-(default folder)}"
     [[ "$curve" == off ]] && sec="CURVE OFF (plain ZeroMQ)"
     printf 'config %s, run dir %s, router at %s, %s\n' "$cfg" "$run" "$frontend" "$sec"
@@ -391,7 +500,10 @@ cmd_status() {
     printf '  %-14s pid %-8s %s\n' supervisor "${pid:--}" "$state"
     pid="$(pid_of router)"
     if alive "$pid" ifp-router; then state=alive; else state=DEAD bad=1; fi
-    printf '  %-14s pid %-8s %-6s log %s\n' router "${pid:--}" "$state" "$run/router.log"
+    router_view 2000 || rc=$?
+    seen="answers"
+    ((rc > 1)) && seen="NO ANSWER (${view_err:-no answer})" bad=1
+    printf '  %-14s pid %-8s %-6s %s, log %s\n' router "${pid:--}" "$state" "$seen" "$run/router.log"
     for g in "${groups[@]}"; do
         name="${g%% *}"
         pid="$(pid_of "group-$name")"
@@ -399,8 +511,12 @@ cmd_status() {
         [[ -n "$pid" ]] && ranks="$(pgrep -d, -P "$pid" 2>/dev/null || true)"
         restarts="$(cat "$run/group-$name.restarts" 2>/dev/null || echo 0)"
         if alive "$pid" "--group $name "; then state=alive; else state=DEAD bad=1; fi
-        printf '  %-14s pid %-8s %-6s %s ranks (%s), restarts %s, log %s\n' "group $name" "${pid:--}" "$state" \
-            "${g##* }" "${ranks:-none}" "$restarts" "$run/group-$name.log"
+        seen="${view[$name]:-down}"
+        ((rc > 1)) && seen="unknown"
+        [[ "$seen" == alive ]] || bad=1
+        [[ "$seen" == down ]] && seen="down (never registered)"
+        printf '  %-14s pid %-8s %-6s router: %-7s %s ranks (%s), restarts %s, log %s\n' "group $name" "${pid:--}" \
+            "$state" "$seen" "${g##* }" "${ranks:-none}" "$restarts" "$run/group-$name.log"
     done
     return $bad
 }
