@@ -1,0 +1,294 @@
+#!/usr/bin/env bash
+# tests/test_deploy_local.sh — deploy/local.sh end to end, secure by default:
+# a cluster of its own (2 groups of 1 stage on free loopback ports, run dir
+# in a temp folder) started with `deploy/local.sh start CONFIG`, then
+#   (a) the CURVE keys were made on the first start, secret files mode 600;
+#   (b) `ifp client` answers with the keys it finds through IFP_RUN_DIR, and
+#       a plain client is refused;
+#   (c) every socket the deployment listens on (the router, each mpirun and
+#       its ranks) is on loopback: the `ss` table is printed; the one
+#       exception allowed is named in the output (OpenMPI 4.1's mpirun);
+#   (d) `status` exits 0; with one group's ranks stopped (SIGSTOP) the router
+#       declares it dead while its PIDs live: `status` exits non-zero showing
+#       DEAD, the supervisor kills and restarts the group, `status` is 0 again;
+#   (e) a restart keeps the keys, and `stop` leaves no process of any of the
+#       deployment's sessions.
+# Run by ctest (IFP_BUILD_DIR = the build tree); needs ss (iproute2), pgrep
+# (procps) and mpirun.  The deployment is always stopped on exit.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${IFP_BUILD_DIR:-$root/build}"
+ifp="$build/tools/ifp"
+local_sh="$root/deploy/local.sh"
+t_start=$SECONDS
+
+fail() {
+    printf 'FAIL: %s\n' "$*" >&2
+    exit 1
+}
+step() { printf '\n== %s\n' "$*"; }
+
+for tool in ss pgrep mpirun; do
+    command -v "$tool" >/dev/null ||
+        fail "$tool not found: install iproute2 (ss), procps (pgrep) and openmpi-bin (mpirun); deploy/packages.txt lists them and tests/run.sh installs them"
+done
+for bin in "$ifp" "$build/router/ifp-router" "$build/shard/ifp-shard"; do
+    [[ -x "$bin" ]] || fail "$bin not built (cmake --build ${build#"$root"/})"
+done
+
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/ifp-test-deploy.XXXXXX")"
+export IFP_RUN_DIR="$tmp/run"
+export IFP_BUILD_DIR="$build"
+export IFP_START_TIMEOUT=90
+export IFP_GROUP_GRACE=30      # a group never seen alive since its start
+export IFP_GROUP_DEAD_GRACE=2  # a group that was alive: short, for (d)
+unset IFP_KEYS IFP_MPIRUN_ARGS
+
+sessions=() # every session (pid of a setsid leader) the deployment had
+remember_sessions() {
+    local f pid
+    for f in "$IFP_RUN_DIR"/*.pid; do
+        [[ -e "$f" ]] || continue
+        pid="$(cat "$f" 2>/dev/null || true)"
+        [[ -n "$pid" && " ${sessions[*]} " != *" $pid "* ]] && sessions+=("$pid")
+    done
+    return 0
+}
+
+# live_in_session SID: the processes of session SID that still run (zombies
+# aside), one pid a line.
+live_in_session() {
+    local p stat
+    for p in $(pgrep -s "$1" 2>/dev/null || true); do
+        stat="$({ cat "/proc/$p/stat"; } 2>/dev/null || true)"
+        [[ -n "$stat" && "${stat##*) }" != Z* ]] && echo "$p"
+    done
+    return 0
+}
+
+cleanup() {
+    local rc=$? sid
+    trap - EXIT
+    remember_sessions
+    "$local_sh" stop >/dev/null 2>&1 || true
+    for sid in "${sessions[@]}"; do pkill -KILL -s "$sid" 2>/dev/null || true; done
+    if ((rc != 0)); then
+        for f in "$IFP_RUN_DIR"/*.log; do
+            [[ -e "$f" ]] || continue
+            printf '\n---- the end of %s\n' "$f"
+            tail -n 15 "$f"
+        done
+    fi
+    rm -rf "$tmp"
+    exit "$rc"
+}
+trap cleanup EXIT
+
+# free_port: sets `port` to a free TCP port of 127.0.0.1 not taken before
+# (5755, 5756 when nobody uses them; nothing may use it in any state).
+taken=" "
+free_port() {
+    local p
+    for p in 5755 5756 $(shuf -i 20000-59999 -n 50); do
+        [[ "$taken" == *" $p "* ]] && continue
+        [[ -z "$(ss -Htan "( sport = :$p or dport = :$p )" 2>/dev/null)" ]] || continue
+        taken+="$p "
+        port="$p"
+        return 0
+    done
+    fail "no free TCP port found"
+}
+free_port
+front_port="$port"
+free_port
+back_port="$port"
+frontend="tcp://127.0.0.1:$front_port"
+
+# deploy/local.ini's router settings on other ports; 2 groups of 1 stage.
+cfg="$tmp/cluster.ini"
+cat >"$cfg" <<EOF
+; written by tests/test_deploy_local.sh
+[router]
+frontend = $frontend
+backend = tcp://127.0.0.1:$back_port
+heartbeat_ms = 250
+liveness = 4
+min_coverage = 1.0
+balance_abs = 256
+balance_rel = 1.5
+queue_max = 256
+max_tokens = 128
+policy = affinity
+
+[model]
+model = $root/models/ifp-mix/ifp-mix.gguf
+predictor = $root/models/ifp-mix/ifp-mix-predictor.gguf
+clusters = $root/models/ifp-mix/clusters-k4.gguf
+
+[group g0]
+stages = 1
+cluster = 0
+slots = 4
+
+[group g1]
+stages = 1
+cluster = dense
+slots = 4
+EOF
+
+step "deploy/local.sh start (run dir $IFP_RUN_DIR, router at $frontend)"
+out="$("$local_sh" start "$cfg" 2>&1)" || {
+    printf '%s\n' "$out"
+    fail "deploy/local.sh start failed"
+}
+printf '%s\n' "$out"
+remember_sessions
+
+step "(a) the keys were made on the first start"
+keys="$IFP_RUN_DIR/keys"
+grep -qx "ifp keygen: keys in $keys: 4 made, 0 kept" <<<"$out" ||
+    fail "start did not print ifp keygen's 'keys in $keys: 4 made, 0 kept'"
+grep -q "ifp keygen: keys in $keys" "$IFP_RUN_DIR/supervisor.log" || fail "ifp keygen's line is not in supervisor.log"
+for f in router.key router.pub groups/g0.key groups/g0.pub groups/g1.key groups/g1.pub client.key client.pub \
+    clients/local.pub; do
+    [[ -s "$keys/$f" ]] || fail "missing key file $keys/$f"
+done
+for f in "$keys/router.key" "$keys/groups/g0.key" "$keys/groups/g1.key" "$keys/client.key"; do
+    mode="$(stat -c %a "$f")"
+    [[ "$mode" == 600 ]] || fail "$f has mode $mode, expected 600"
+    printf '  %s mode %s\n' "${f#"$keys"/}" "$mode"
+done
+
+step "(b) ifp client finds the keys through IFP_RUN_DIR"
+answer="$("$ifp" client --router "$frontend" --prompt hi -n 8 --temp 0 --timeout-ms 30000 2>"$tmp/client.err")" || {
+    cat "$tmp/client.err"
+    fail "ifp client --router $frontend --prompt hi -n 8 --temp 0 failed"
+}
+[[ -n "$answer" ]] || fail "ifp client printed no answer"
+grep -q "8 new tokens" "$tmp/client.err" || fail "ifp client's stats do not say 8 new tokens: $(cat "$tmp/client.err")"
+printf '  answer: %s\n  %s\n' "$answer" "$(tail -n 1 "$tmp/client.err")"
+if "$ifp" client --router "$frontend" --plain --prompt hi -n 2 --temp 0 --timeout-ms 3000 >/dev/null 2>"$tmp/plain.err"; then
+    fail "a plain client (--plain) was served by a CURVE router"
+fi
+printf '  a plain client is refused: %s\n' "$(tail -n 1 "$tmp/plain.err")"
+
+step "(c) what the deployment listens on (ss -ltnp, ss -lunp, ss -lxp)"
+declare -A ours=() # pid -> session
+for sid in "${sessions[@]}"; do
+    for p in $(live_in_session "$sid"); do ours[$p]="$sid"; done
+done
+((${#ours[@]} >= 5)) || fail "expected at least 5 processes (router, 2 mpirun, 2 ranks), found ${#ours[@]}"
+ompi_major="$(mpirun --version 2>/dev/null | sed -n 's/.*(Open MPI) \([0-9]*\)\..*/\1/p' | head -n 1)"
+bad=0 rows=0 known=0
+printf '  %-5s %-28s %-10s %-7s %s\n' proto local process pid verdict
+while read -r proto local users; do
+    mine="" comm=""
+    while [[ "$users" =~ \(\"([^\"]*)\",pid=([0-9]+), ]]; do
+        users="${users#*"${BASH_REMATCH[0]}"}"
+        if [[ -n "${ours[${BASH_REMATCH[2]}]:-}" ]]; then
+            mine="${BASH_REMATCH[2]}" comm="${BASH_REMATCH[1]}"
+        fi
+    done
+    [[ -n "$mine" ]] || continue
+    rows=$((rows + 1))
+    addr="${local%:*}"
+    addr="${addr%%\%*}" # 127.0.0.1%lo -> 127.0.0.1
+    case "$addr" in
+    127.* | "[::1]" | "[::ffff:127."*) verdict=loopback ;;
+    *)
+        if [[ "$comm" == mpirun && "$proto" == tcp && "$ompi_major" == 4 ]]; then
+            # OpenMPI 4.1's mpirun binds its out-of-band listener (IPv4 and
+            # IPv6) to the wildcard address whatever oob_tcp_if_include says
+            # (orte/mca/oob/tcp/oob_tcp_listener.c); docs/OPERATIONS.md
+            verdict="EXCEPTION: OpenMPI 4 mpirun out-of-band listener (no MCA setting binds it)"
+            known=$((known + 1))
+        else
+            verdict="NOT LOOPBACK"
+            bad=1
+        fi
+        ;;
+    esac
+    printf '  %-5s %-28s %-10s %-7s %s\n' "$proto" "$local" "$comm" "$mine" "$verdict"
+done < <({
+    ss -Hltnp | awk '{ print "tcp", $4, $0 }'
+    ss -Hlunp | awk '{ print "udp", $4, $0 }'
+} 2>/dev/null)
+unix_rows="$(ss -Hlxp 2>/dev/null | grep -cE "pid=($(IFS='|' && echo "${!ours[*]}"))," || true)"
+printf '  + %s unix socket(s) of the deployment (local only by nature)\n' "$unix_rows"
+((rows > 0)) || fail "ss showed no socket of the deployment (the router listens on two): is ss allowed to see processes?"
+((bad == 0)) || fail "a process of the deployment listens on a non-loopback address (see the table)"
+# at most an IPv4 and an IPv6 listener per mpirun
+n_mpirun=0
+for p in "${!ours[@]}"; do [[ "$(cat "/proc/$p/comm" 2>/dev/null)" == mpirun ]] && n_mpirun=$((n_mpirun + 1)); done
+((known <= 2 * n_mpirun)) || fail "more wildcard listeners ($known) than OpenMPI's out-of-band ones of $n_mpirun mpirun"
+((known == 0)) || printf '  note: %d wildcard listener(s) of mpirun (OpenMPI %s): see docs/OPERATIONS.md\n' "$known" "$ompi_major"
+
+step "(d) status by the router's view"
+"$local_sh" status || fail "deploy/local.sh status exited $? on a healthy cluster"
+g0_pid="$(cat "$IFP_RUN_DIR/group-g0.pid")"
+# the supervisor judges every 2 s: wait until it has seen g0 alive, so that
+# what follows tests the grace of a group that was alive
+for ((i = 0; i < 30; i++)); do
+    grep -q "group-g0 (pid $g0_pid): alive in the router's view" "$IFP_RUN_DIR/supervisor.log" && break
+    sleep 1
+done
+grep "group-g0 (pid $g0_pid): alive in the router's view" "$IFP_RUN_DIR/supervisor.log" | sed 's/^/  supervisor.log: /' ||
+    fail "the supervisor did not log group g0 alive in the router's view within 30 s"
+ranks="$(pgrep -s "$g0_pid" -x ifp-shard | tr '\n' ' ' || true)"
+[[ -n "$ranks" ]] || fail "no ifp-shard rank found in group g0's session $g0_pid"
+printf '  SIGSTOP group g0 ranks: %s\n' "$ranks"
+# shellcheck disable=SC2086 # one pid a word
+kill -STOP $ranks
+deadline=$((SECONDS + 90))
+seen_dead=0
+restarted=0
+while ((SECONDS < deadline)); do
+    sleep 1
+    rc=0
+    st="$("$local_sh" status 2>&1)" || rc=$?
+    line="$(grep 'group g0 ' <<<"$st" || true)"
+    if ((!seen_dead)) && ((rc != 0)) && [[ "$line" =~ pid\ +$g0_pid\ +alive\ +router:\ DEAD ]]; then
+        seen_dead=1
+        printf '  status exit %d after %ds:\n%s\n' "$rc" $((SECONDS - deadline + 90)) "$st"
+    fi
+    now_pid="$(cat "$IFP_RUN_DIR/group-g0.pid" 2>/dev/null || true)"
+    if [[ -n "$now_pid" && "$now_pid" != "$g0_pid" ]]; then
+        remember_sessions
+        restarted=1
+        if ((rc == 0)); then
+            printf '  restarted as pid %s; status exit 0 after %ds:\n%s\n' "$now_pid" $((SECONDS - deadline + 90)) "$st"
+            break
+        fi
+    fi
+done
+((seen_dead)) || fail "status never showed group g0 alive by its PIDs but DEAD in the router's view (exit non-zero)"
+((restarted)) || fail "the supervisor did not restart group g0 within 90 s: $(tail -n 5 "$IFP_RUN_DIR/supervisor.log")"
+((rc == 0)) || fail "status did not return to 0 within 90 s after the restart:"$'\n'"$st"
+grep -q "group-g0 (pid $g0_pid): the router has not seen it alive for .* (grace ${IFP_GROUP_DEAD_GRACE}s once alive)" \
+    "$IFP_RUN_DIR/supervisor.log" || fail "the supervisor did not log why it killed group g0 (the grace of a group once alive)"
+grep "group-g0" "$IFP_RUN_DIR/supervisor.log" | sed 's/^/  supervisor.log: /'
+for p in $ranks; do
+    [[ -z "$(live_in_session "$g0_pid" | grep -x "$p" || true)" ]] || fail "the stopped rank $p still runs"
+done
+
+step "(e) restart keeps the keys; stop leaves nothing"
+out="$("$local_sh" restart "$cfg" 2>&1)" || {
+    printf '%s\n' "$out"
+    fail "deploy/local.sh restart failed"
+}
+remember_sessions
+grep -x "ifp keygen: keys in $keys: 0 made, 4 kept" <<<"$out" | sed 's/^/  /' ||
+    fail "restart did not keep the keys: $(grep keygen <<<"$out")"
+"$local_sh" status >/dev/null || fail "status exited $? after restart"
+"$local_sh" stop
+for sid in "${sessions[@]}"; do
+    left="$(live_in_session "$sid" | tr '\n' ' ')"
+    [[ -z "$left" ]] || fail "after stop, session $sid still has processes: $left"
+done
+printf '  no process left in the %d sessions the deployment had: %s\n' "${#sessions[@]}" "${sessions[*]}"
+rc=0
+"$local_sh" status >/dev/null || rc=$?
+((rc == 3)) || fail "status after stop exited $rc, expected 3 (not running)"
+
+printf '\ntest_deploy_local: PASS in %ds\n' $((SECONDS - t_start))
