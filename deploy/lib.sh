@@ -89,6 +89,28 @@ ifp_nproc() { nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || echo
 # The folder of deploy/local.sh's pid files, logs and (by default) keys: the
 # same default as the C side's keys folder (security/keys.c), so that a bare
 # `ifp client` finds the local cluster's keys in its keys/ subfolder.
+# ifp_mpi_bind_addrs MPI_IF: "IPV4 IPV6", this host's addresses on the
+# first interface or subnet of a group's mpi_if ("lo" -> 127.0.0.1 ::1;
+# an interface -> its addresses; a CIDR -> this host's IPv4 address in it),
+# for the wildcard-bind shim (security/bindaddr.c); IPv4 "-" where none is
+# found; IPv6 ::1 unless the interface has a global IPv6 address.
+ifp_mpi_bind_addrs() {
+    local first="${1%%,*}" v4="" v6="" net bits
+    if [[ "$first" == lo ]]; then
+        v4=127.0.0.1 v6=::1
+    elif [[ "$first" == */* ]]; then
+        net="${first%/*}" bits="${first#*/}"
+        v4="$(ip -o -4 addr show 2>/dev/null | awk -v net="$net" -v bits="$bits" '
+            function ip2n(s,   a) { split(s, a, "."); return ((a[1] * 256 + a[2]) * 256 + a[3]) * 256 + a[4] }
+            { split($4, x, "/"); m = 2 ^ (32 - bits)
+              if (int(ip2n(x[1]) / m) == int(ip2n(net) / m)) { print x[1]; exit } }')"
+    else
+        v4="$(ip -o -4 addr show dev "$first" 2>/dev/null | awk '{ split($4, x, "/"); print x[1]; exit }')"
+        v6="$(ip -o -6 addr show dev "$first" scope global 2>/dev/null | awk '{ split($4, x, "/"); print x[1]; exit }')"
+    fi
+    printf '%s %s\n' "${v4:--}" "${v6:-::1}"
+}
+
 ifp_local_run_dir() { printf '%s\n' "${IFP_RUN_DIR:-/tmp/ifp-local-${USER:-root}}"; }
 
 # ---------------------------------------------------------------- INI config

@@ -29,6 +29,7 @@ build="${IFP_BUILD_DIR:-$IFP_ROOT/build}"
 build="$(cd "$build" 2>/dev/null && pwd || echo "$build")"
 router_bin="$build/router/ifp-router"
 shard_bin="$build/shard/ifp-shard"
+bindaddr_lib="$build/security/libifp_bindaddr.so"
 ifp_bin="$build/tools/ifp"
 # The keys folder a bare `ifp client` of the caller would use (security/keys.c)
 caller_keys="${IFP_KEYS:-${IFP_RUN_DIR:-/tmp/ifp-local-${USER:-root}}/keys}"
@@ -109,13 +110,22 @@ launch_group() {
     # BTL (which would listen on every interface, whatever its if_include).
     mca_unless_given btl self,vader
     # What MPI may use of the network: the group's mpi_if (default lo).
-    # mpirun's own out-of-band listener still binds the wildcard address on
-    # OpenMPI 4.1 (docs/OPERATIONS.md, "What crosses the network").
     mca_unless_given btl_tcp_if_include "$mpi_if"
     mca_unless_given oob_tcp_if_include "$mpi_if"
     cmd+=("${extra[@]}" -np "$np" "$shard_bin" --config "$cfg" --group "$name")
-    log_line "starting: ${cmd[*]}" >>"$run/group-$name.log"
-    setsid env "${root_env[@]}" OPENBLAS_NUM_THREADS=1 "${cmd[@]}" >>"$run/group-$name.log" 2>&1 </dev/null &
+    # mpirun of OpenMPI 4.1 binds its out-of-band listener to the wildcard
+    # address whatever oob_tcp_if_include says: the shim turns those binds
+    # into binds of this host's address on mpi_if (security/bindaddr.c)
+    local bind_env=() addrs
+    addrs="$(ifp_mpi_bind_addrs "$mpi_if")"
+    if [[ -r "$bindaddr_lib" && "${addrs%% *}" != - ]]; then
+        bind_env=(LD_PRELOAD="$bindaddr_lib${LD_PRELOAD:+:$LD_PRELOAD}" IFP_BIND_IPV4="${addrs%% *}"
+            IFP_BIND_IPV6="${addrs##* }")
+    else
+        log_line "WARNING: mpirun's out-of-band listener binds every interface (no $bindaddr_lib, or no address of mpi_if $mpi_if here)" >>"$run/group-$name.log"
+    fi
+    log_line "starting: ${bind_env[*]} ${cmd[*]}" >>"$run/group-$name.log"
+    setsid env "${root_env[@]}" "${bind_env[@]}" OPENBLAS_NUM_THREADS=1 "${cmd[@]}" >>"$run/group-$name.log" 2>&1 </dev/null &
     echo $! >"$run/group-$name.pid"
     date +%s >"$run/group-$name.started"
 }
