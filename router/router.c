@@ -216,10 +216,10 @@ int rt_router_reload_keys(rt_router_t *R, ifp_err_t *err) {
         /* the groups and the keys folder stay those the router started with */
         int same = c->n_groups == R->cfg.n_groups && !strcmp(c->keys, R->cfg.keys) && c->curve == R->cfg.curve;
         for (int i = 0; same && i < c->n_groups; i++) same = !strcmp(c->groups[i].name, R->cfg.groups[i].name);
-        ifp_config_file_t keep = R->cfg;
-        keep.n_clients = c->n_clients;
-        memcpy(keep.clients, c->clients, sizeof c->clients);
-        rc = rt_zap_load(R->zap, &keep, R->keys_dir, err);
+        /* the running groups with the file's clients (c is scratch now) */
+        c->n_groups = R->cfg.n_groups;
+        memcpy(c->groups, R->cfg.groups, sizeof c->groups);
+        rc = rt_zap_load(R->zap, c, R->keys_dir, err);
         if (!rc) {
             R->cfg.n_clients = c->n_clients;
             memcpy(R->cfg.clients, c->clients, sizeof c->clients);
