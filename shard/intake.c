@@ -30,6 +30,9 @@
 #define NO_CLUSTER INT_MIN
 #define SHUTDOWN_GRACE_MS 10000.0
 #define SH_HB_RETRY_MS 10.0 /* first retry of a heartbeat that found no router */
+/* micro-batches in flight with one prompt's prefill chunks, 1..P (unset: P;
+ * 1: one chunk at a time through all the stages; sched.h) */
+#define SH_PREFILL_ENV "IFP_SHARD_PREFILL_INFLIGHT"
 
 typedef struct {
     sh_group_t *G;
@@ -222,6 +225,24 @@ static int recompact(intake_t *f) {
     return 1;
 }
 
+/* The cap on one prompt's chunks in flight: SH_PREFILL_ENV if set, else P. */
+static void set_prefill_inflight(intake_t *f) {
+    const char *e = getenv(SH_PREFILL_ENV);
+    int want = 0;
+    if (e && *e) {
+        char *end;
+        long v = strtol(e, &end, 10);
+        if (*end || v < 1 || v > f->P)
+            sh_log("%s=%s ignored: want 1..%d (the stages)", SH_PREFILL_ENV, e, f->P);
+        else
+            want = (int)v;
+    }
+    int n = sh_sched_set_prefill_inflight(f->sched, want);
+    if (f->P > 1)
+        sh_log("prefill: a prompt's chunks in up to %d of the %d micro-batches in flight%s", n, f->P,
+               want ? " (" SH_PREFILL_ENV ")" : "");
+}
+
 /* Moves queued requests into free slots; each slot's SETUP goes down the
  * pipe before any of its rows.  Returns the number admitted. */
 static int admit(intake_t *f) {
@@ -363,6 +384,7 @@ int sh_intake_loop(sh_group_t *G) {
         code = 1;
         goto out;
     }
+    set_prefill_inflight(f);
     f->incarnation = random64();
     sh_idle_t idle;
     sh_idle_touch(&idle);

@@ -1,5 +1,6 @@
 #include "sched.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +12,7 @@ sh_sched_t *sh_sched_new(int n_slots, int ctx, int max_prefill, int depth, int q
     s->ctx = ctx;
     s->max_prefill = max_prefill;
     s->depth = depth;
+    s->prefill_inflight = depth;
     s->q_cap = queue_cap;
     s->slot = calloc((size_t)n_slots, sizeof *s->slot);
     s->queue = calloc((size_t)(queue_cap ? queue_cap : 1), sizeof *s->queue);
@@ -38,6 +40,11 @@ void sh_sched_destroy(sh_sched_t **sp) {
     free(s->done);
     free(s);
     *sp = NULL;
+}
+
+int sh_sched_set_prefill_inflight(sh_sched_t *s, int n) {
+    s->prefill_inflight = n < 1 || n > s->depth ? s->depth : n;
+    return s->prefill_inflight;
 }
 
 int sh_sched_enqueue(sh_sched_t *s, sh_work_t **w) {
@@ -124,6 +131,7 @@ int sh_sched_build(sh_sched_t *s, sh_row_t *rows, uint32_t *seq) {
         int k = (s->rr + i) % s->n_slots;
         sh_slot_t *sl = &s->slot[k];
         if (!live(sl, s->ctx) || !sl->have_token || sl->inflight) continue;
+        assert(sl->fed >= sl->n_prompt); /* a token comes back only after the whole prompt */
         rows[n++] = (sh_row_t){.slot = k, .pos = sl->fed, .token = sl->next, .want = 1};
         sl->fed++;
         sl->have_token = 0;
@@ -132,13 +140,15 @@ int sh_sched_build(sh_sched_t *s, sh_row_t *rows, uint32_t *seq) {
         last = k;
     }
     if (last >= 0) s->rr = (last + 1) % s->n_slots;
-    /* 2. prefill chunks, oldest request first */
+    /* 2. prefill chunks, oldest request first; a slot's next chunk may
+     * follow its earlier ones down the pipe (sched.h: why that is exact) */
     int budget = s->max_prefill;
     while (budget > 0) {
         int best = -1;
         for (int k = 0; k < s->n_slots; k++) {
             const sh_slot_t *sl = &s->slot[k];
             if (!live(sl, s->ctx) || sl->fed >= sl->n_prompt || s->mark[k]) continue;
+            if (sl->inflight >= s->prefill_inflight) continue;
             if (best < 0 || sl->order < s->slot[best].order) best = k;
         }
         if (best < 0) break;

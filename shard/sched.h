@@ -10,9 +10,39 @@
  *      depth = P pipeline stages, the decoding slots settle into P cohorts
  *      that take turns, so every stage has a micro-batch to work on;
  *   2. then prefill chunks, oldest admission first, up to max_prefill rows in
- *      total (chunked prefill).  A slot's consecutive prefill chunks may be
- *      in flight together (the pipe keeps them in order); its last prompt
- *      row asks for logits.
+ *      total (chunked prefill), one chunk per slot per micro-batch; its last
+ *      prompt row asks for logits.  A slot's consecutive chunks may be in
+ *      flight together, in up to prefill_inflight micro-batches (default
+ *      depth), so one long prompt keeps every stage busy: chunk k+1 enters
+ *      stage 0 while chunk k runs in stage 1, and its TTFT shrinks with P
+ *      instead of growing.
+ *
+ * Why pipelined chunks are exact.  The pipe keeps order (one source, one
+ * tag: MPI does not let messages overtake, pipe.h), and every stage runs
+ * micro-batches in arrival order, so at each stage chunk k+1 of a slot runs
+ * after chunk k and finds that slot's KV positions [0, pos) in place — the
+ * same computation as one chunk at a time (ifp_batch_validate refuses a
+ * gap, so a lost or failed chunk fails the later ones loudly, never
+ * silently).  `fed` advances when a chunk is built, so chunks carry
+ * consecutive positions; only the chunk holding the last prompt row has a
+ * `want` row, so the last stage samples once, after the whole prompt; a
+ * slot's first decode row needs that token back (have_token) and no
+ * micro-batch of the slot in flight (inflight == 0), so a slot's decode
+ * never overlaps its own prefill, and its decode steps stay one at a time.
+ *
+ * Why one prompt may fill all `depth` micro-batches (prefill_inflight =
+ * depth, the default).  Decode rows go first into every micro-batch, and a
+ * decoding slot's token comes back exactly when a micro-batch completes,
+ * which frees room for the next one: the prefill never keeps a ready decode
+ * out of the pipe.  What it changes is how heavy the micro-batches around a
+ * decode are: with chunks in all depth micro-batches, a decode step of the
+ * other slots can cost each stage up to depth chunks instead of one, but
+ * for 1/depth as many steps — the time the prefill adds to their answers is
+ * about the same, and the prompt's TTFT is up to depth times shorter on a
+ * balanced pipe.  Each step is still bounded by max_prefill rows.
+ * prefill_inflight = 1 is one chunk at a time through all the stages
+ * (smoother TPOT during a long prefill, TTFT growing with P); stage 0 reads
+ * it from the environment (IFP_SHARD_PREFILL_INFLIGHT, intake.c).
  *
  * At most `depth` micro-batches are in flight.  They complete in order
  * (sh_sched_complete, with the tokens sampled for their `want` rows): the
@@ -64,6 +94,7 @@ typedef struct {
 
 typedef struct {
     int n_slots, ctx, max_prefill, depth;
+    int prefill_inflight;       /* micro-batches in flight with one slot's prefill chunks, 1..depth */
     sh_slot_t *slot;
     sh_work_t **queue;          /* ring of waiting requests, owned */
     int q_head, q_len, q_cap;
@@ -87,9 +118,13 @@ typedef struct {
     uint64_t requests_done;    /* requests finished (EOS, length or failed) since start, cancelled ones not */
 } sh_sched_stats_t;
 
-/* NULL on OOM or bad sizes. */
+/* NULL on OOM or bad sizes.  prefill_inflight starts at depth. */
 sh_sched_t *sh_sched_new(int n_slots, int ctx, int max_prefill, int depth, int queue_cap);
 void sh_sched_destroy(sh_sched_t **s);
+/* Caps the micro-batches in flight that hold one slot's prefill chunks at n
+ * (n < 1 or n > depth: depth).  Returns the cap now in effect.  Takes effect
+ * from the next sh_sched_build; chunks already in flight stay. */
+int sh_sched_set_prefill_inflight(sh_sched_t *s, int n);
 
 /* Takes *w (a checked work, sh_work_check) into the queue and NULLs it; -1
  * if the queue is full (*w untouched). */
