@@ -1,6 +1,9 @@
 /* test_shard — ifp-shard, the pipeline-parallel shard group.
  *
- * Unit tests of stage 0's scheduler (no MPI), then the group end to end: the
+ * Unit tests of stage 0's scheduler (no MPI: cohorts, the queue, the
+ * finished list, one long prompt's chunks pipelined and capped, decodes
+ * beside it, and a seeded random walk checking positions, want rows and
+ * in-flight limits), then the group end to end: the
  * test plays the router (shard_testlib.h), starts `mpirun -np P ifp-shard`
  * for P = 1, 2, 3 (layers 2,1,1) on a dense and on a cluster group, and
  * checks every golden prompt's greedy answer token for token against
@@ -8,7 +11,9 @@
  * micro-batch); plus malformed frames, bad protobuf, unknown message types
  * and invalid work (the group stays up and answers WorkError), the context
  * limit, cancellation, DRAIN, LOAD_CLUSTER (re-compaction of every stage),
- * SIGTERM under load, wrong command lines, and a clean SHUTDOWN (exit 0). */
+ * SIGTERM under load, wrong command lines, a clean SHUTDOWN (exit 0), and a
+ * 230-token prompt on P = 3 with its chunks pipelined and one at a time,
+ * bit for bit the single-process answer. */
 #include <math.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -18,9 +23,11 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "forward.h"
 #include "gguf.h"
 #include "mask.h"
 #include "model.h"
+#include "sampler.h"
 #include "sched.h"
 #include "work.h"
 #include "shard_testlib.h"
@@ -185,6 +192,259 @@ static void sched_queue_bound_and_cancel(void **unused) {
     assert_int_equal(sh_sched_cancel(s, 1), 1);
     assert_false(sh_sched_has_rid(s, 1));
     sh_sched_destroy(&s); /* frees the queued request */
+}
+
+/* Rows [0, n) are one prefill chunk of slot k at positions pos0.. with a
+ * want row only at the prompt's last position. */
+static void expect_chunk(const sh_row_t *rows, int n, int k, int pos0, int n_prompt) {
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(rows[i].slot, k);
+        assert_int_equal(rows[i].pos, pos0 + i);
+        assert_int_equal(rows[i].token, 3 + pos0 + i); /* work_new's prompt */
+        assert_int_equal(rows[i].want, pos0 + i == n_prompt - 1);
+    }
+}
+
+/* One 300-token prompt, max_batch 64, P = 3: its chunks pipeline, up to 3 in
+ * flight, in order, at consecutive positions; only the last chunk samples;
+ * its first decode row waits for that token and for the last chunk to leave
+ * the pipe, and decode steps never overlap. */
+static void sched_long_prompt_pipelines(void **unused) {
+    (void)unused;
+    sh_sched_t *s = sh_sched_new(4, 512, 64, 3, 4);
+    assert_int_equal(s->prefill_inflight, 3); /* default: depth */
+    sh_work_t *w = work_new(1, 300, 3);
+    assert_int_equal(sh_sched_enqueue(s, &w), 0);
+    int slot;
+    assert_int_equal(sh_sched_admit(s, &slot, &w), 1);
+    sh_work_destroy(&w);
+    sh_row_t rows[4 + 64];
+    uint32_t seq[6];
+    for (int c = 0; c < 3; c++) { /* three chunks in flight at once */
+        assert_int_equal(sh_sched_build(s, rows, &seq[c]), 64);
+        expect_chunk(rows, 64, slot, 64 * c, 300);
+        assert_int_equal(sh_sched_inflight(s), c + 1);
+        assert_int_equal(s->slot[slot].inflight, c + 1);
+    }
+    assert_true(seq[1] == seq[0] + 1 && seq[2] == seq[1] + 1);
+    assert_int_equal(sh_sched_build(s, rows, &seq[3]), 0); /* depth 3 reached */
+    assert_int_equal(sh_sched_complete(s, seq[0], NULL, 0, 0), 0);
+    assert_int_equal(sh_sched_build(s, rows, &seq[3]), 64);
+    expect_chunk(rows, 64, slot, 192, 300);
+    assert_int_equal(sh_sched_complete(s, seq[1], NULL, 0, 0), 0);
+    assert_int_equal(sh_sched_build(s, rows, &seq[4]), 300 - 256); /* the last chunk: 44 rows, one want */
+    expect_chunk(rows, 44, slot, 256, 300);
+    /* whole prompt fed, no token yet: nothing to build while chunks fly */
+    assert_int_equal(sh_sched_complete(s, seq[2], NULL, 0, 0), 0);
+    assert_int_equal(sh_sched_build(s, rows, &seq[5]), 0);
+    assert_int_equal(sh_sched_complete(s, seq[3], NULL, 0, 0), 0);
+    assert_int_equal(sh_sched_build(s, rows, &seq[5]), 0);
+    sh_tok_t t = {slot, 77, 0};
+    assert_int_equal(sh_sched_complete(s, seq[4], &t, 1, 0), 0);
+    assert_int_equal(s->slot[slot].inflight, 0);
+    assert_int_equal(sh_sched_build(s, rows, &seq[5]), 1);
+    assert_int_equal(rows[0].slot, slot);
+    assert_int_equal(rows[0].pos, 300);
+    assert_int_equal(rows[0].token, 77);
+    assert_int_equal(rows[0].want, 1);
+    assert_int_equal(sh_sched_build(s, rows, &seq[0]), 0); /* its next step needs this one's token */
+    sh_sched_destroy(&s);
+}
+
+/* A decoding slot keeps its turn while a long prompt fills the pipe (and
+ * with prefill_inflight = 1, one chunk at a time): its row leads the first
+ * micro-batch built after its token comes back, ahead of the prompt's next
+ * chunk. */
+static void sched_decode_beside_long_prefill(void **unused) {
+    (void)unused;
+    for (int cap = 3; cap >= 1; cap -= 2) {
+        sh_sched_t *s = sh_sched_new(4, 512, 64, 3, 4);
+        assert_int_equal(sh_sched_set_prefill_inflight(s, cap), cap);
+        sh_work_t *w = work_new(1, 3, 8);
+        int a, b;
+        assert_int_equal(sh_sched_enqueue(s, &w), 0);
+        assert_int_equal(sh_sched_admit(s, &a, &w), 1);
+        sh_work_destroy(&w);
+        sh_row_t rows[4 + 64];
+        uint32_t seq[8];
+        int n_seq = 0, done = 0;
+        assert_int_equal(sh_sched_build(s, rows, &seq[n_seq++]), 3); /* a's prompt */
+        sh_tok_t ta = {a, 100, 0};
+        assert_int_equal(sh_sched_complete(s, seq[done++], &ta, 1, 0), 0);
+        w = work_new(2, 300, 8);
+        assert_int_equal(sh_sched_enqueue(s, &w), 0);
+        assert_int_equal(sh_sched_admit(s, &b, &w), 1);
+        sh_work_destroy(&w);
+        /* a decodes first, b's first chunk fills the rest */
+        assert_int_equal(sh_sched_build(s, rows, &seq[n_seq++]), 1 + 64);
+        assert_int_equal(rows[0].slot, a);
+        assert_int_equal(rows[0].pos, 3);
+        expect_chunk(rows + 1, 64, b, 0, 300);
+        /* a is in flight: only b's chunks, up to the cap */
+        for (int c = 1; c < cap; c++) {
+            assert_int_equal(sh_sched_build(s, rows, &seq[n_seq++]), 64);
+            expect_chunk(rows, 64, b, 64 * c, 300);
+        }
+        assert_int_equal(sh_sched_build(s, rows, &seq[n_seq]), 0);
+        assert_int_equal(sh_sched_inflight(s), cap);
+        /* a's token back: its row leads the next micro-batch */
+        ta.token = 101;
+        assert_int_equal(sh_sched_complete(s, seq[done++], &ta, 1, 0), 0);
+        assert_int_equal(sh_sched_build(s, rows, &seq[n_seq++]), 1 + 64);
+        assert_int_equal(rows[0].slot, a);
+        assert_int_equal(rows[0].pos, 4);
+        assert_int_equal(rows[0].token, 101);
+        expect_chunk(rows + 1, 64, b, 64 * cap, 300); /* b's chunk 0 came back with a's row */
+        assert_int_equal(sh_sched_inflight(s), cap);
+        sh_sched_destroy(&s);
+    }
+}
+
+/* prefill_inflight: clamped to 1..depth; with 1, a second prompt takes the
+ * micro-batch the first cannot (work-conserving), and each prompt has one
+ * chunk in flight at a time. */
+static void sched_prefill_inflight_cap(void **unused) {
+    (void)unused;
+    sh_sched_t *s = sh_sched_new(4, 512, 64, 3, 4);
+    assert_int_equal(sh_sched_set_prefill_inflight(s, 0), 3);
+    assert_int_equal(sh_sched_set_prefill_inflight(s, 99), 3);
+    assert_int_equal(sh_sched_set_prefill_inflight(s, 2), 2);
+    assert_int_equal(sh_sched_set_prefill_inflight(s, 1), 1);
+    int k[2];
+    for (int i = 0; i < 2; i++) {
+        sh_work_t *w = work_new(10 + i, 200, 2);
+        assert_int_equal(sh_sched_enqueue(s, &w), 0);
+        assert_int_equal(sh_sched_admit(s, &k[i], &w), 1);
+        sh_work_destroy(&w);
+    }
+    sh_row_t rows[4 + 64];
+    uint32_t seq[3];
+    assert_int_equal(sh_sched_build(s, rows, &seq[0]), 64);
+    expect_chunk(rows, 64, k[0], 0, 200);
+    assert_int_equal(sh_sched_build(s, rows, &seq[1]), 64);
+    expect_chunk(rows, 64, k[1], 0, 200);
+    assert_int_equal(sh_sched_build(s, rows, &seq[2]), 0); /* both at their cap: the pipe has room, no work */
+    assert_int_equal(sh_sched_inflight(s), 2);
+    assert_int_equal(sh_sched_complete(s, seq[0], NULL, 0, 0), 0);
+    assert_int_equal(sh_sched_build(s, rows, &seq[2]), 64);
+    expect_chunk(rows, 64, k[0], 64, 200);
+    /* a cap of 2 from now on: the first prompt's next chunk joins */
+    assert_int_equal(sh_sched_set_prefill_inflight(s, 2), 2);
+    assert_int_equal(sh_sched_complete(s, seq[1], NULL, 0, 0), 0);
+    assert_int_equal(sh_sched_build(s, rows, &seq[0]), 64);
+    expect_chunk(rows, 64, k[0], 128, 200);
+    assert_int_equal(s->slot[k[0]].inflight, 2);
+    sh_sched_destroy(&s);
+}
+
+/* A seeded random walk of builds and in-order completions over many requests
+ * (prompts of 1..70 tokens, 4 slots, max_batch 16, depth 3, every cap):
+ * each slot's rows come at consecutive positions across micro-batches (no
+ * gap, no repeat), a want row only at the prompt's last position and on
+ * decode rows, a decode row only when nothing of its slot is in flight and
+ * with the token last sampled, at most `cap` micro-batches with a slot's
+ * prefill, decode rows ahead of prefill rows, and every request gets its
+ * max_new tokens. */
+typedef struct {
+    int n_prompt, max_new, gen, next_pos, flying, flying_prefill, last_token, busy;
+} shadow_t;
+
+static uint32_t lcg(uint32_t *x) { return (*x = *x * 1664525u + 1013904223u) >> 8; }
+
+static void sched_random_walk_invariants(void **unused) {
+    (void)unused;
+    enum { SLOTS = 4, DEPTH = 3, MAXP = 16, CTX = 128, NREQ = 60 };
+    for (int cap = 1; cap <= DEPTH; cap++) {
+        uint32_t x = 12345u + (uint32_t)cap;
+        sh_sched_t *s = sh_sched_new(SLOTS, CTX, MAXP, DEPTH, NREQ);
+        sh_sched_set_prefill_inflight(s, cap);
+        for (int i = 0; i < NREQ; i++) {
+            sh_work_t *w = work_new(100 + i, 1 + (int)(lcg(&x) % 70), 1 + lcg(&x) % 6);
+            assert_int_equal(sh_sched_enqueue(s, &w), 0);
+        }
+        shadow_t sh[SLOTS] = {0};
+        sh_row_t fl[DEPTH][SLOTS + MAXP];
+        int fl_n[DEPTH], f_head = 0, f_len = 0, finished = 0, tokens = 0, pipelined = 0;
+        uint32_t fl_seq[DEPTH];
+        for (int step = 0; finished < NREQ; step++) {
+            assert_true(step < 100000);
+            int slot;
+            sh_work_t *w;
+            while (sh_sched_admit(s, &slot, &w)) {
+                assert_false(sh[slot].busy);
+                sh[slot] = (shadow_t){.n_prompt = w->n_prompt, .max_new = (int)w->max_new, .busy = 1};
+                sh_work_destroy(&w);
+            }
+            if (f_len < DEPTH && (f_len == 0 || lcg(&x) % 2)) {
+                sh_row_t *rows = fl[(f_head + f_len) % DEPTH];
+                uint32_t seq;
+                int n = sh_sched_build(s, rows, &seq);
+                if (n > 0) {
+                    int seen[SLOTS] = {0}, prefill_started = 0;
+                    for (int i = 0; i < n; i++) {
+                        shadow_t *q = &sh[rows[i].slot];
+                        assert_true(q->busy);
+                        assert_int_equal(rows[i].pos, q->next_pos++); /* consecutive across micro-batches */
+                        int decode = rows[i].pos >= q->n_prompt;
+                        if (decode) {
+                            assert_false(prefill_started);  /* decode rows first */
+                            assert_int_equal(q->flying, 0); /* never overlapping the slot's prefill or decode */
+                            assert_int_equal(rows[i].token, q->last_token);
+                            assert_int_equal(rows[i].want, 1);
+                        } else {
+                            prefill_started = 1;
+                            assert_int_equal(rows[i].want, rows[i].pos == q->n_prompt - 1);
+                            if (!seen[rows[i].slot]) {
+                                assert_true(q->flying_prefill < cap);
+                                pipelined += q->flying_prefill > 0;
+                                q->flying_prefill++;
+                            }
+                        }
+                        if (!seen[rows[i].slot]) q->flying++;
+                        seen[rows[i].slot] = 1;
+                    }
+                    fl_n[(f_head + f_len) % DEPTH] = n;
+                    fl_seq[(f_head + f_len++) % DEPTH] = seq;
+                    continue;
+                }
+                if (f_len == 0) fail_msg("nothing in flight and nothing to build (%d requests finished)", finished);
+            }
+            if (f_len == 0) continue;
+            /* the oldest comes back: a token for each want row */
+            const sh_row_t *rows = fl[f_head];
+            int n = fl_n[f_head], nt = 0, seen[SLOTS] = {0};
+            sh_tok_t t[SLOTS + MAXP];
+            for (int i = 0; i < n; i++) {
+                shadow_t *q = &sh[rows[i].slot];
+                if (!seen[rows[i].slot]) {
+                    q->flying--;
+                    if (rows[i].pos < q->n_prompt) q->flying_prefill--;
+                    seen[rows[i].slot] = 1;
+                }
+                if (!rows[i].want) continue;
+                q->last_token = 1000 + (int)(lcg(&x) % 1000);
+                int fin = ++q->gen == q->max_new;
+                t[nt++] = (sh_tok_t){rows[i].slot, q->last_token, fin ? SH_TOK_FINISHED : 0};
+                tokens++;
+                if (fin) {
+                    q->busy = 0;
+                    finished++;
+                }
+            }
+            assert_int_equal(sh_sched_complete(s, fl_seq[f_head], t, nt, step), 0);
+            f_head = (f_head + 1) % DEPTH;
+            f_len--;
+        }
+        sh_sched_stats_t st;
+        uint64_t rids[SLOTS + NREQ];
+        sh_sched_stats(s, &st, rids);
+        assert_int_equal(st.requests_done, NREQ);
+        assert_int_equal(st.tokens_generated, (uint64_t)tokens);
+        assert_int_equal(st.free_slots, SLOTS);
+        if (cap == 1) assert_int_equal(pipelined, 0);
+        else assert_true(pipelined > 0);
+        sh_sched_destroy(&s);
+    }
 }
 
 static void work_validation(void **unused) {
@@ -565,11 +825,100 @@ static void group_p2_dense_robustness(void **state) {
     rig_stop(&r);
 }
 
+/* ---------------------------------------------------------------- one long prompt */
+
+enum { LONG_N = 230, LONG_NEW = 16, LONG_CHUNK = 48 /* the rig's max_batch */ };
+
+typedef struct {
+    int32_t prompt[LONG_N];
+    int32_t tok[LONG_NEW];
+    float head[16];
+} long_ref_t;
+
+/* The reference, in one process: the prompt in chunks of the group's
+ * max_batch (the rows the group's micro-batches carry), then greedy decode,
+ * EOS ignored. */
+static void long_reference(long_ref_t *L) {
+    ifp_model_params_t mp = ifp_model_default_params();
+    ifp_model_t *m = NULL;
+    assert_int_equal(ifp_model_load(MODEL_PATH("ifp-mix/ifp-mix.gguf"), &mp, &m, NULL), 0);
+    ifp_state_params_t sp = ifp_state_default_params();
+    sp.max_batch = LONG_CHUNK;
+    ifp_state_t *st = NULL;
+    assert_int_equal(ifp_state_new(m, &sp, &st, NULL), 0);
+    int32_t tok[LONG_CHUNK], pos[LONG_CHUNK], slot[LONG_CHUNK] = {0};
+    uint8_t want[LONG_CHUNK];
+    int V = m->cfg.vocab, next = -1;
+    for (int p0 = 0; p0 < LONG_N + LONG_NEW - 1;) {
+        int n = p0 < LONG_N ? (LONG_N - p0 < LONG_CHUNK ? LONG_N - p0 : LONG_CHUNK) : 1;
+        for (int i = 0; i < n; i++) {
+            tok[i] = p0 < LONG_N ? L->prompt[p0 + i] : next;
+            pos[i] = p0 + i;
+            want[i] = p0 + i >= LONG_N - 1;
+        }
+        ifp_batch_t b = {.n = n, .token = tok, .pos = pos, .slot = slot, .want_logits = want};
+        int rows = ifp_forward(st, &b, NULL);
+        p0 += n;
+        if (rows == 0) continue;
+        assert_int_equal(rows, 1);
+        const float *lg = ifp_state_logits(st);
+        if (p0 == LONG_N) memcpy(L->head, lg, sizeof L->head);
+        next = L->tok[p0 - LONG_N] = ifp_argmax(lg, V);
+    }
+    ifp_state_free(&st);
+    ifp_model_free(&m);
+}
+
+/* One 230-token prompt (5 chunks of at most 48 rows) on a P = 3 group, with
+ * its chunks pipelined (the default) and one at a time
+ * (IFP_SHARD_PREFILL_INFLIGHT=1): alone, its first 16 logits are bit for bit
+ * the single-process ones and its tokens the same; next to two decoding
+ * streams (their rows ride in the chunks' micro-batches), the same tokens. */
+static void group_p3_long_prompt(void **state) {
+    const golden_t *g = *state;
+    long_ref_t L;
+    for (int i = 0, n = 0; n < LONG_N; i = (i + 1) % NG)
+        for (int k = 0; k < g->n_prompt[i] && n < LONG_N; k++) L.prompt[n++] = g->prompt[i][k];
+    long_reference(&L);
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass) setenv("IFP_SHARD_PREFILL_INFLIGHT", "1", 1);
+        rig_t r;
+        rig_start(&r, 3, "2,1,1", "dense");
+        unsetenv("IFP_SHARD_PREFILL_INFLIGHT");
+        rig_wait_heartbeat(&r);
+        req_t *q = rig_work(&r, 1, L.prompt, LONG_N, NULL, LONG_NEW, -1);
+        rig_wait_all(&r, 30000);
+        assert_false(q->error);
+        assert_int_equal(q->n, LONG_NEW);
+        assert_memory_equal(q->tok, L.tok, sizeof L.tok);
+        assert_int_equal(q->n_head, 16);
+        assert_memory_equal(q->head, L.head, sizeof L.head); /* the same rows in the same chunks: bit for bit */
+        req_t *d[2];
+        for (int i = 0; i < 2; i++) d[i] = rig_work(&r, 10 + i, short_prompt, 2, NULL, 120, -1);
+        while (d[0]->n < 2 || d[1]->n < 2) assert_true(rig_pump(&r, 5000));
+        q = rig_work(&r, 2, L.prompt, LONG_N, NULL, LONG_NEW, -1);
+        rig_wait_all(&r, 30000);
+        assert_int_equal(q->n, LONG_NEW);
+        assert_memory_equal(q->tok, L.tok, sizeof L.tok);
+        for (int k = 0; k < 16; k++) assert_true(fabsf(q->head[k] - L.head[k]) < 1e-3f);
+        assert_int_equal(d[0]->n, 120);
+        assert_memory_equal(d[0]->tok, d[1]->tok, sizeof(int32_t) * 120);
+        assert_non_null(strstr(read_log(r.log), pass ? "chunks in up to 1 of the 3" : "chunks in up to 3 of the 3"));
+        fprintf(stderr, "  P=3, %s: 230-token prompt exact, alone and beside 2 decoding streams\n",
+                pass ? "one chunk at a time" : "chunks pipelined");
+        rig_stop(&r);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(sched_prefill_then_decode_cohorts),
         cmocka_unit_test(sched_queue_bound_and_cancel),
         cmocka_unit_test(sched_finished_bounded),
+        cmocka_unit_test(sched_long_prompt_pipelines),
+        cmocka_unit_test(sched_decode_beside_long_prefill),
+        cmocka_unit_test(sched_prefill_inflight_cap),
+        cmocka_unit_test(sched_random_walk_invariants),
         cmocka_unit_test(work_validation),
         cmocka_unit_test_teardown(bad_command_lines, reap),
         cmocka_unit_test_setup_teardown(group_p1_dense, golden_setup, golden_teardown),
@@ -577,6 +926,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(group_p2_cluster, golden_setup, golden_teardown),
         cmocka_unit_test_setup_teardown(group_p3_dense, golden_setup, golden_teardown),
         cmocka_unit_test_setup_teardown(group_p3_cluster, golden_setup, golden_teardown),
+        cmocka_unit_test_setup_teardown(group_p3_long_prompt, golden_setup, golden_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
