@@ -121,12 +121,14 @@ ifp_local_run_dir() { printf '%s\n' "${IFP_RUN_DIR:-/tmp/ifp-local-${USER:-root}
 # line, `[NAME]` starts a section (only a comment may follow its ']'), any
 # other line is `key = value` or `key: value` (split at the first = or :),
 # at most 198 characters.  ifp_ini_groups also applies config.c's section
-# rules, so that it never lists a group of a file ifp-router would refuse;
-# `ifp-router --check-config` checks everything else (values, model files).
+# rules and checks what decides where things run (a group's stages, its
+# hosts or hostfile, [router] host), so that it never lists a group of a
+# file ifp-router would refuse for those; `ifp-router --check-config` checks
+# everything else (the other values, model files).
 
 # The awk program shared by ifp_ini_get and ifp_ini_groups: reads FILE and
 # calls on_key(section, key, value, line) for each `key = value` (section is
-# "router", "model", "security", "group NAME" or "client NAME"); with
+# "router", "model", "security", "deploy", "group NAME" or "client NAME"); with
 # strict=1 it refuses what config.c refuses about sections and lines
 # (message FILE:LINE: ... on stderr, exit 1).  The caller's program is
 # appended (on_key and the END rule's output).
@@ -137,19 +139,39 @@ function fail(line, msg) {
     exit 1
 }
 function trim(s) { sub(/^[[:space:]]+/, "", s); sub(/[[:space:]]+$/, "", s); return s }
+# hosts: HOST or HOST,HOST,... (each 1..255 of A-Za-z0-9._:- not starting
+# with -), at most 16: config_table.c'"'"'s HOST and HOSTLIST kinds.
+function check_hosts(s, k, v, line, list,   n, i, item, what) {
+    what = "[" s "] " k ": \"" v "\": "
+    if (v == "") fail(line, "[" s "] " k ": empty value; expected " (list ? "one host or one per stage" : "a host"))
+    n = list ? split(v, item, ",") : split(v, item, "\n")
+    if (n > 16) fail(line, "[" s "] " k ": more than 16 hosts; a group has at most 16 stages")
+    for (i = 1; i <= n; i++) {
+        if (item[i] == "") fail(line, what "an empty item")
+        if (length(item[i]) > 255) fail(line, "[" s "] " k ": a host of " length(item[i]) " characters; at most 255")
+        if (item[i] ~ /^-/) fail(line, what "a host cannot start with '"'"'-'"'"' (it would be read as an option)")
+        if (item[i] !~ /^[A-Za-z0-9._:-]+$/) fail(line, what "only A-Z a-z 0-9 . _ : - are allowed in a host")
+    }
+    return n
+}
 function close_section() {
     if (!strict || sec == "") return
     if (nkeys == 0) {
-        if (sec == "router" || sec == "security") fail(secline, "[" sec "]: empty section; set a key in it or remove it (every [" sec "] key has a default)")
+        if (sec == "router" || sec == "security" || sec == "deploy") fail(secline, "[" sec "]: empty section; set a key in it or remove it (every [" sec "] key has a default)")
         if (sec == "model") fail(secline, "[model]: empty section; it needs `model = PATH.gguf`")
         if (sec ~ /^client /) fail(secline, "[" sec "]: empty section; a client needs `key = ` its CURVE public key (40 characters of Z85) or a file holding one")
         fail(secline, "[" sec "]: empty section; a group needs at least one key (the minimal group is `stages = 1`)")
     }
     if (sec ~ /^client / && !has_key) fail(secline, "[" sec "] key: required (the client'"'"'s CURVE public key: 40 characters of Z85, or a file holding one)")
+    if (sec ~ /^group / && hosts_line && hostfile_line) {
+        if (hosts_line > hostfile_line) fail(hosts_line, "[" sec "] hosts: hostfile is set too (line " hostfile_line "); give one of them: hosts = HOST[,HOST...] or hostfile = PATH")
+        fail(hostfile_line, "[" sec "] hostfile: hosts is set too (line " hosts_line "); give one of them: hosts = HOST[,HOST...] or hostfile = PATH")
+    }
+    if (sec ~ /^group / && n_hosts != 1 && n_hosts != sec_stages) fail(hosts_line, "[" sec "] hosts: " n_hosts " hosts for " sec_stages " stage" (sec_stages == 1 ? "" : "s") ": give one host, or one per stage")
 }
 function open_section(name, line,   g, word) {
     close_section()
-    if (name == "router" || name == "model" || name == "security") {
+    if (name == "router" || name == "model" || name == "security" || name == "deploy") {
         if (strict && (name in first)) fail(line, "[" name "]: duplicate section (first at line " first[name] "); merge the two")
         first[name] = line
         sec = name
@@ -165,12 +187,14 @@ function open_section(name, line,   g, word) {
         first[sec] = line
         if (word == "group") groups[ngroups++] = g
     } else {
-        if (strict) fail(line, "[" name "]: unknown section; expected [router], [model], [security], [group NAME] or [client NAME]")
+        if (strict) fail(line, "[" name "]: unknown section; expected [router], [model], [security], [deploy], [group NAME] or [client NAME]")
         sec = "?"
     }
     secline = line
     nkeys = 0
     has_key = 0
+    hosts_line = hostfile_line = 0
+    n_hosts = sec_stages = 1
 }
 {
     line = $0
@@ -195,8 +219,15 @@ function open_section(name, line,   g, word) {
     sub(/[[:space:]];.*$/, "", value)
     key = trim(substr(line, 1, eq - 1))
     nkeys++
+    value = trim(value)
     if (key == "key") has_key = 1
-    on_key(sec, key, trim(value), NR)
+    if (sec ~ /^group /) {
+        if (key == "stages") sec_stages = value + 0
+        if (key == "hosts") { hosts_line = NR; n_hosts = strict ? check_hosts(sec, key, value, NR, 1) : 1 }
+        if (key == "hostfile") hostfile_line = NR
+    }
+    if (strict && sec == "router" && key == "host") check_hosts(sec, key, value, NR, 0)
+    on_key(sec, key, value, NR)
 }
 function finish() {
     if (failed) exit 1
@@ -208,9 +239,10 @@ function finish() {
 '
 
 # Prints the value of KEY in SECTION of FILE (the last one wins), or DEFAULT.
-# SECTION is router, model, security, "group NAME" or "client NAME"; e.g.
-# ifp_ini_get FILE security curve on.  The defaults are the caller's (those
-# of config/config_table.c when it wants the router's view).
+# SECTION is router, model, security, deploy, "group NAME" or "client NAME";
+# e.g. ifp_ini_get FILE security curve on, ifp_ini_get FILE deploy agent ssh.
+# The defaults are the caller's (those of config/config_table.c when it
+# wants the router's view).
 ifp_ini_get() {
     local file="$1" section="$2" key="$3" default="${4:-}" v
     v="$(LC_ALL=C awk -v strict=0 -v want_sec="$section" -v want_key="$key" "$_IFP_INI_AWK"'
@@ -220,15 +252,16 @@ ifp_ini_get() {
 }
 
 # Prints the value of KEY in [group NAME] of FILE, or DEFAULT; e.g.
-# ifp_ini_group_get FILE g0 mpi_if lo.
+# ifp_ini_group_get FILE g0 mpi_if lo, ifp_ini_group_get FILE g0 hosts localhost.
 ifp_ini_group_get() { ifp_ini_get "$1" "group $2" "$3" "${4:-}"; }
 
 # Prints one line "NAME STAGES" per [group NAME] section of FILE, in file
 # order (stages defaults to 1, as in config/config_table.c); [client NAME]
 # sections are not groups.  A file whose sections config.c would refuse
 # (empty, duplicate, unknown, a bad group or client name, a client without
-# key, a bad stages value, a syntax error) prints nothing but the error
-# (FILE:LINE: ...) on stderr, and the function returns 1.
+# key, a bad stages value, a bad host or hosts value, hosts that fit
+# neither 1 nor stages, hosts with hostfile, a syntax error) prints nothing
+# but the error (FILE:LINE: ...) on stderr, and the function returns 1.
 ifp_ini_groups() {
     LC_ALL=C awk -v strict=1 "$_IFP_INI_AWK"'
         function on_key(s, k, v, line,   g) {
