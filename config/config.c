@@ -25,6 +25,7 @@ void ifp_config_defaults(ifp_config_file_t *c) {
     ifp_cfg_apply_defaults(IFP_CFG_S_ROUTER, c);
     ifp_cfg_apply_defaults(IFP_CFG_S_MODEL, c);
     ifp_cfg_apply_defaults(IFP_CFG_S_SECURITY, c);
+    ifp_cfg_apply_defaults(IFP_CFG_S_DEPLOY, c);
 }
 
 /* ---------------------------------------------------------------- sections */
@@ -50,20 +51,36 @@ __attribute__((format(printf, 3, 4))) static int failf(const parse_t *p, int lin
     return ifp_errf(p->err, IFP_EFORMAT, "%s: %.*s", p->file, IFP_ERR_MSG_LEN - 64, msg);
 }
 
+/* A group's placement, once its keys are final: hosts or hostfile (not
+ * both), and one host or one per stage. */
+static int check_placement(const parse_t *p, const ifp_group_cfg_t *g) {
+    int hl = ifp_group_line(g, "hosts"), fl = ifp_group_line(g, "hostfile");
+    if (hl && fl)
+        return failf(p, hl > fl ? hl : fl, "%s %s: %s is set too (line %d); give one of them: hosts = HOST[,HOST...] "
+                     "or hostfile = PATH", p->hdr, hl > fl ? "hosts" : "hostfile", hl > fl ? "hostfile" : "hosts",
+                     hl > fl ? fl : hl);
+    if (g->n_hosts != 1 && g->n_hosts != g->stages)
+        return failf(p, hl, "%s hosts: %d hosts for %d stage%s: give one host, or one per stage", p->hdr, g->n_hosts,
+                     g->stages, g->stages == 1 ? "" : "s");
+    return IFP_OK;
+}
+
 /* The section being left must have had a key: an empty one is a mistake
  * (a half-written group, a header pasted twice), never silently dropped;
- * and a client must have its key. */
+ * a client must have its key, a group a placement that fits its stages. */
 static int close_section(parse_t *p) {
     if (p->sect == IFP_CFG_S_NONE) return IFP_OK;
     if (p->n_keys > 0) {
         if (p->sect == IFP_CFG_S_CLIENT && !ifp_client_line(p->cl, "key"))
             return failf(p, p->sect_line, "%s key: required (the client's CURVE public key: 40 characters of Z85, "
                                           "or a file holding one)", p->hdr);
+        if (p->sect == IFP_CFG_S_GROUP) return check_placement(p, p->g);
         return IFP_OK;
     }
     switch (p->sect) {
     case IFP_CFG_S_ROUTER:
     case IFP_CFG_S_SECURITY:
+    case IFP_CFG_S_DEPLOY:
         return failf(p, p->sect_line, "%s: empty section; set a key in it or remove it (every %s key has a default)",
                      p->hdr, p->hdr);
     case IFP_CFG_S_MODEL: return failf(p, p->sect_line, "[model]: empty section; it needs `model = PATH.gguf`");
@@ -151,11 +168,21 @@ static int open_client(parse_t *p, const char *name, int line) {
     return IFP_OK;
 }
 
-/* [router], [model] and [security]: at most once each. */
+/* The header line of a section that appears at most once, or NULL. */
+static int *single_line(ifp_config_file_t *c, ifp_cfg_sect_t sect) {
+    switch (sect) {
+    case IFP_CFG_S_ROUTER: return &c->router_line;
+    case IFP_CFG_S_MODEL: return &c->model_line;
+    case IFP_CFG_S_SECURITY: return &c->security_line;
+    case IFP_CFG_S_DEPLOY: return &c->deploy_line;
+    default: return NULL;
+    }
+}
+
+/* [router], [model], [security] and [deploy]: at most once each. */
 static int open_single(parse_t *p, ifp_cfg_sect_t sect, int line) {
     ifp_config_file_t *c = p->c;
-    int *at = sect == IFP_CFG_S_ROUTER ? &c->router_line : sect == IFP_CFG_S_MODEL ? &c->model_line
-                                                                                    : &c->security_line;
+    int *at = single_line(c, sect);
     if (*at)
         return failf(p, line, "[%s]: duplicate section (first at line %d); merge the two", ifp_cfg_sect_name(sect),
                      *at);
@@ -174,14 +201,15 @@ static int on_section(void *user, const char *name, int line) {
     if (strcmp(name, "router") == 0) rc = open_single(p, IFP_CFG_S_ROUTER, line);
     else if (strcmp(name, "model") == 0) rc = open_single(p, IFP_CFG_S_MODEL, line);
     else if (strcmp(name, "security") == 0) rc = open_single(p, IFP_CFG_S_SECURITY, line);
+    else if (strcmp(name, "deploy") == 0) rc = open_single(p, IFP_CFG_S_DEPLOY, line);
     else if ((n = named(name, "group", strncmp))) rc = open_group(p, n, line);
     else if ((n = named(name, "client", strncmp))) rc = open_client(p, n, line);
     else {
         int lower = strcasecmp(name, "router") == 0 || strcasecmp(name, "model") == 0 ||
-                    strcasecmp(name, "security") == 0 || named(name, "group", strncasecmp) ||
-                    named(name, "client", strncasecmp);
-        return failf(p, line, "[%.60s]: unknown section; expected [router], [model], [security], [group NAME] or "
-                              "[client NAME]%s", name, lower ? " (lower-case)" : "");
+                    strcasecmp(name, "security") == 0 || strcasecmp(name, "deploy") == 0 ||
+                    named(name, "group", strncasecmp) || named(name, "client", strncasecmp);
+        return failf(p, line, "[%.60s]: unknown section; expected [router], [model], [security], [deploy], "
+                              "[group NAME] or [client NAME]%s", name, lower ? " (lower-case)" : "");
     }
     if (rc) return rc;
     p->sect_line = line;
@@ -195,15 +223,19 @@ static int on_key(void *user, const char *key, const char *val, int line) {
     parse_t *p = user;
     if (p->sect == IFP_CFG_S_NONE)
         return failf(p, line, "%.60s: a key before the first section header; put it under [router], [model], "
-                              "[security], [group NAME] or [client NAME]", key);
+                              "[security], [deploy], [group NAME] or [client NAME]", key);
     int row;
     const ifp_cfg_opt_t *o = ifp_cfg_find_opt(p->sect, key, &row);
     if (!o) {
         const ifp_cfg_opt_t *other = ifp_cfg_find_opt(IFP_CFG_S_NONE, key, NULL);
+        char plural[64]; /* [group] host: a group's key is hosts */
+        snprintf(plural, sizeof plural, "%.60ss", key);
+        const ifp_cfg_opt_t *near = ifp_cfg_find_opt(p->sect, plural, NULL);
         if (other)
-            return failf(p, line, "%s %s: unknown key here; it belongs in [%s%s]", p->hdr, key,
+            return failf(p, line, "%s %s: unknown key here; it belongs in [%s%s]%s%s%s", p->hdr, key,
                          ifp_cfg_sect_name(other->sect),
-                         other->sect == IFP_CFG_S_GROUP || other->sect == IFP_CFG_S_CLIENT ? " NAME" : "");
+                         other->sect == IFP_CFG_S_GROUP || other->sect == IFP_CFG_S_CLIENT ? " NAME" : "",
+                         near ? " (this section's is " : "", near ? near->key : "", near ? ")" : "");
         char keys[256];
         size_t at = 0;
         for (int i = 0; i < IFP_CFG_N_OPTS && at < sizeof keys; i++)
@@ -212,7 +244,7 @@ static int on_key(void *user, const char *key, const char *val, int line) {
         return failf(p, line, "%s %.60s: unknown key; the keys of [%s] are %s", p->hdr, key,
                      ifp_cfg_sect_name(p->sect), keys);
     }
-    char why[320];
+    char why[384];
     void *base = p->g ? (void *)p->g : p->cl ? (void *)p->cl : (void *)p->c;
     int *lines = p->g ? p->g->lines : p->cl ? p->cl->lines : p->c->lines;
     if (ifp_cfg_parse_value(o, base, val, p->base_dir, why, sizeof why))
@@ -223,6 +255,18 @@ static int on_key(void *user, const char *key, const char *val, int line) {
 }
 
 /* ---------------------------------------------------------------- whole file */
+
+/* A tcp:// endpoint whose address is a wildcard (every interface): what a
+ * router binds, never what a group can connect to. */
+static int binds_wildcard(const char *ep) {
+    if (strncmp(ep, "tcp://", 6)) return 0;
+    const char *addr = ep + 6, *colon = strrchr(addr, ':');
+    size_t n = colon ? (size_t)(colon - addr) : strlen(addr);
+    static const char *const any[] = {"*", "0.0.0.0", "[::]"};
+    for (size_t i = 0; i < sizeof any / sizeof *any; i++)
+        if (strlen(any[i]) == n && strncmp(addr, any[i], n) == 0) return 1;
+    return 0;
+}
 
 static const char *line_or_default(int line, char *buf, size_t len) {
     if (line > 0) snprintf(buf, len, "line %d", line);
@@ -252,6 +296,13 @@ static int finish(parse_t *p, int n_lines) {
                      bl >= fl ? "backend" : "frontend", bl >= fl ? "frontend" : "backend",
                      line_or_default(bl >= fl ? fl : bl, where, sizeof where));
     }
+    if (c->backend_connect[0] && binds_wildcard(c->backend_connect))
+        return failf(p, ifp_config_line(c, "router", "backend_connect"), "[router] backend_connect: %s is a wildcard "
+                     "address (every interface); groups connect to it: give the router host's name or address",
+                     c->backend_connect);
+    if (!c->backend_connect[0] && binds_wildcard(c->backend))
+        return failf(p, ifp_config_line(c, "router", "backend"), "[router] backend: %s binds every interface; groups "
+                     "need a routable address to connect to: set backend_connect = tcp://ROUTER_HOST:PORT", c->backend);
     if (!c->model_line)
         return failf(p, n_lines, "[model]: missing at the end of the file; add a [model] section with "
                                  "`model = PATH.gguf`");
@@ -372,12 +423,39 @@ int ifp_config_split(const ifp_group_cfg_t *g, int n_layers, int *begin, int *en
     return IFP_OK;
 }
 
+const char *ifp_config_backend_connect(const ifp_config_file_t *c) {
+    return c->backend_connect[0] ? c->backend_connect : c->backend;
+}
+
+int ifp_group_host(const ifp_group_cfg_t *g, int stage, char *out, size_t len) {
+    if (len) *out = '\0';
+    if (stage < 0 || stage >= g->stages) return IFP_ERANGE;
+    if (g->hostfile[0]) return IFP_ENOTFOUND;
+    if (g->n_hosts != 1 && g->n_hosts != g->stages) return IFP_EINVAL;
+    const char *s = g->hosts;
+    for (int i = g->n_hosts == 1 ? 0 : stage; i > 0; i--) {
+        s = strchr(s, ',');
+        if (!s) return IFP_EINVAL;
+        s++;
+    }
+    size_t n = strcspn(s, ",");
+    if (n >= len) return IFP_ERANGE;
+    memcpy(out, s, n);
+    out[n] = '\0';
+    return IFP_OK;
+}
+
+int ifp_config_host_is_local(const char *host) {
+    return strcmp(host, "localhost") == 0 || strcmp(host, "127.0.0.1") == 0;
+}
+
 int ifp_config_line(const ifp_config_file_t *c, const char *section, const char *key) {
     ifp_cfg_sect_t sect;
     const int *hdr;
     if (strcmp(section, "router") == 0) sect = IFP_CFG_S_ROUTER, hdr = &c->router_line;
     else if (strcmp(section, "model") == 0) sect = IFP_CFG_S_MODEL, hdr = &c->model_line;
     else if (strcmp(section, "security") == 0) sect = IFP_CFG_S_SECURITY, hdr = &c->security_line;
+    else if (strcmp(section, "deploy") == 0) sect = IFP_CFG_S_DEPLOY, hdr = &c->deploy_line;
     else return 0;
     if (!key) return *hdr;
     int row;

@@ -17,6 +17,9 @@
  *   max_tokens_limit = 4096
  *   policy = affinity                  ; affinity | round-robin | least-loaded | dense-only
  *   predictor_threads = 0              ; predictor workers (0 = the cores left after the loop, at least 1)
+ *   host = localhost                   ; where the launchers run the router (localhost = this machine)
+ *   backend_connect = tcp://rt1:5556   ; what groups connect to, when backend binds a wildcard
+ *                                      ; (default: backend as written)
  *
  *   [model]
  *   model = ../models/ifp-mix/ifp-mix.gguf          ; relative to this file
@@ -28,6 +31,12 @@
  *   keys = keys                        ; the key folder, relative to this file; need not
  *                                      ; exist yet (default: chosen at run time, security/keys.h)
  *
+ *   [deploy]                           ; optional: the launchers of deploy/ (every key has a default)
+ *   agent = ssh                        ; starts a process on another host: AGENT HOST COMMAND...
+ *                                      ; (deploy/netns-agent.sh for network namespaces)
+ *   mpirun = mpirun                    ; the mpirun program
+ *   mpirun_args = --mca btl tcp,self   ; extra mpirun options (default: none)
+ *
  *   [group g0]                         ; one section per shard group
  *   stages = 2                         ; MPI ranks (pipeline stages)
  *   layers = 2,2                       ; layers per stage (default: even split)
@@ -37,6 +46,8 @@
  *   max_batch = 64                     ; rows per micro-batch (prefill chunk)
  *   batch_timeout_ms = 30000           ; a micro-batch not back by then: the group aborts (MPI_Abort)
  *   mpi_if = lo                        ; interfaces or CIDR subnets MPI may use (lo | ib0,eth1 | 10.1.0.0/16)
+ *   hosts = node1,node2                ; one host for every stage, or one per stage (default localhost) ...
+ *   ; hostfile = g0.hosts              ; ... or an MPI hostfile, relative to this file (not both)
  *
  *   [client alice]                     ; one section per admitted client (optional)
  *   key = rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7  ; its CURVE public key (40 Z85 characters) ...
@@ -44,18 +55,33 @@
  *   max_inflight = 0                   ; its requests at once (0 = no limit)
  *
  * Rules (a file that breaks one is refused as a whole, never half-loaded):
- *   - sections are [router], [model], [security], [group NAME] and
- *     [client NAME]; each appears at most once (a second one is an error
- *     naming both lines); none is empty; [model] (with model =) and at least
- *     one [group NAME] are required; [client NAME] requires key =;
+ *   - sections are [router], [model], [security], [deploy], [group NAME]
+ *     and [client NAME]; each appears at most once (a second one is an
+ *     error naming both lines); none is empty; [model] (with model =) and at
+ *     least one [group NAME] are required; [client NAME] requires key =;
  *   - NAME is 1..63 letters, digits, '-' or '_' (for groups and clients): a
  *     group's is the ZeroMQ identity of its stage 0, and "NAME.out" that of
  *     its last stage;
  *   - a client's key is a key when it is exactly 40 characters of the Z85
  *     alphabet (0-9 a-z A-Z . - : + = ^ ! / * ? & < > ( ) [ ] { } @ % $ #),
  *     else a path (write a 40-character path as ./PATH);
- *   - paths ([model], [security] keys, a client's key file) are not checked
- *     here beyond their length; [model]'s files are router/confcheck.h's;
+ *   - paths ([model], [security] keys, a client's key file, a group's
+ *     hostfile) are not checked here beyond their length (none is opened);
+ *     [model]'s files are router/confcheck.h's, a hostfile must exist when
+ *     its group is launched;
+ *   - a host ([router] host, each of a group's hosts) is 1..255 of
+ *     A-Z a-z 0-9 . _ : - not starting with '-' (an agent or mpirun would
+ *     take it for an option): a host name, an IP address (IPv6 without
+ *     brackets) or a network namespace name; localhost and 127.0.0.1 are
+ *     this machine (ifp_config_host_is_local);
+ *   - a group's hosts are one host (every stage there) or exactly `stages`
+ *     hosts (stage i on host i; a host may repeat), comma-separated without
+ *     spaces; hosts and hostfile together are an error;
+ *   - a backend that binds a wildcard address (tcp://ADDR:PORT with ADDR
+ *     one of `*`, 0.0.0.0, [::]) needs backend_connect, which must not be a
+ *     wildcard itself;
+ *   - [deploy] values are 1..1023 printable ASCII characters, kept as
+ *     written (commands are not resolved against this file's folder);
  *   - `key = value` (or `key: value`) lines; blank lines and lines starting
  *     with ';' or '#' are comments, " ;" starts a comment inside a line;
  *     indentation is ignored (no continuation lines); a key given twice in
@@ -76,7 +102,9 @@
 #define IFP_CFG_MAX_CLIENTS 256
 #define IFP_CFG_NAME 64               /* group and client names: 1..IFP_CFG_NAME-1 characters */
 #define IFP_CFG_MPI_IF 256            /* [group] mpi_if: 1..IFP_CFG_MPI_IF-1 characters */
-#define IFP_CFG_KEYS 32               /* >= the rows of the option table */
+#define IFP_CFG_HOST 256              /* a host: 1..IFP_CFG_HOST-1 characters */
+#define IFP_CFG_HOSTS 1024            /* [group] hosts as written: 1..IFP_CFG_HOSTS-1 characters */
+#define IFP_CFG_KEYS 48               /* >= the rows of the option table */
 #define IFP_CLUSTER_DENSE (-1)
 
 typedef struct {
@@ -90,6 +118,9 @@ typedef struct {
     int max_batch;
     int batch_timeout_ms;
     char mpi_if[IFP_CFG_MPI_IF];      /* interfaces or CIDR subnets, comma-separated ("lo", "ib0,eth1") */
+    char hosts[IFP_CFG_HOSTS];        /* the stages' hosts as written ("localhost", "a,b"): ifp_group_host */
+    int n_hosts;                      /* hosts in it: 1 (every stage there) or stages (stage i on host i) */
+    char hostfile[IFP_CFG_PATH];      /* an MPI hostfile, resolved; "" = none (then hosts places the stages) */
     int line;                         /* of the [group NAME] header */
     int lines[IFP_CFG_KEYS];          /* per option row: the line that set it, 0 = default (ifp_group_line) */
 } ifp_group_cfg_t;
@@ -112,11 +143,17 @@ typedef struct {
     int balance_abs, queue_max, max_tokens, max_tokens_limit;
     char policy[32];
     int predictor_threads;            /* 0 = auto */
+    char host[IFP_CFG_HOST];          /* where the launchers run the router ("localhost" = this machine) */
+    char backend_connect[IFP_CFG_PATH]; /* what groups connect to; "" = backend (ifp_config_backend_connect) */
     /* [model] — absolute or relative to the config file's folder (resolved) */
     char model[IFP_CFG_PATH], predictor[IFP_CFG_PATH], clusters[IFP_CFG_PATH];
     /* [security] */
     int curve;                        /* 1: CURVE on every ZeroMQ link, 0: plain */
     char keys[IFP_CFG_PATH];          /* key folder, resolved; "" = chosen at run time; need not exist */
+    /* [deploy] — for the launchers of deploy/, as written */
+    char agent[IFP_CFG_PATH];         /* run as AGENT HOST COMMAND... on another host ("ssh") */
+    char mpirun[IFP_CFG_PATH];        /* the mpirun program ("mpirun") */
+    char mpirun_args[IFP_CFG_PATH];   /* extra mpirun options; "" = none */
     /* [group NAME] */
     int n_groups;
     ifp_group_cfg_t groups[IFP_CFG_MAX_GROUPS];
@@ -124,13 +161,13 @@ typedef struct {
     int n_clients;
     ifp_client_cfg_t clients[IFP_CFG_MAX_CLIENTS];
     /* where things are in the file (ifp_config_line) */
-    int router_line, model_line, security_line; /* section headers, 0 = absent */
+    int router_line, model_line, security_line, deploy_line; /* section headers, 0 = absent */
     int lines[IFP_CFG_KEYS];          /* per option row: the line that set it, 0 = default */
     int n_lines;                      /* lines in the file */
 } ifp_config_file_t;
 
 /* Defaults for everything (no groups, no clients), from the option table.
- * The struct is large (~360 KB: keep it static or on the heap). */
+ * The struct is large (~500 KB: keep it static or on the heap). */
 void ifp_config_defaults(ifp_config_file_t *c);
 /* Reads and validates path (relative paths resolve against its folder).
  * IFP_EIO if it cannot be read, IFP_EFORMAT for anything wrong in it (the
@@ -144,13 +181,24 @@ int ifp_config_parse(const char *text, const char *base_dir, ifp_config_file_t *
 const ifp_group_cfg_t *ifp_config_group(const ifp_config_file_t *c, const char *name);
 /* The client named name, or NULL. */
 const ifp_client_cfg_t *ifp_config_client(const ifp_config_file_t *c, const char *name);
+/* The endpoint groups connect to: [router] backend_connect when set, else
+ * backend as written.  Borrowed from c. */
+const char *ifp_config_backend_connect(const ifp_config_file_t *c);
+/* The host of stage (0..stages-1) of group g, from its hosts, into
+ * out[len]: IFP_OK; IFP_ENOTFOUND when g places its stages with a hostfile
+ * (mpirun reads it; out gets ""); IFP_ERANGE for a stage out of range or an
+ * out too small (out gets "" when len > 0); IFP_EINVAL when g's hosts do
+ * not fit its stages (a group not from the parser). */
+int ifp_group_host(const ifp_group_cfg_t *g, int stage, char *out, size_t len);
+/* 1 when host means this machine ("localhost" or "127.0.0.1"), else 0. */
+int ifp_config_host_is_local(const char *host);
 /* Layer ranges of a group for a model of n_layers: begin[s], end[s] for each
  * stage; checks an explicit split sums to n_layers.  Messages read
  * "[group NAME] stages|layers: ...". */
 int ifp_config_split(const ifp_group_cfg_t *g, int n_layers, int *begin, int *end, ifp_err_t *err);
 
 /* Where a setting is in the file: the line of the last `key =` in section
- * ("router", "model" or "security"), or of the section header when key is
+ * ("router", "model", "security" or "deploy"), or of the section header when key is
  * NULL; 0 when the key was not given (its default applies) or the section
  * is absent. */
 int ifp_config_line(const ifp_config_file_t *c, const char *section, const char *key);
@@ -163,7 +211,7 @@ const char *ifp_config_file_name(const ifp_config_file_t *c);
 
 /* One row of the option table, for documentation and tests. */
 typedef struct {
-    const char *section; /* "router", "model", "security", "group" or "client" */
+    const char *section; /* "router", "model", "security", "deploy", "group" or "client" */
     const char *key;
     const char *def;     /* the default as it would be written in the file; "" = none */
     char range[160];     /* the values accepted, in words */

@@ -1,6 +1,6 @@
 /* config_table.c — the option table and the values of each kind (see
  * config_table.h).  Adding a key: one row below, a field in config.h, a row
- * in docs/OPERATIONS.md. */
+ * in docs/OPERATIONS.md's table and an entry in docs/CONFIG.md. */
 #include "config_table.h"
 
 #include <assert.h>
@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const SECT_NAME[] = {"router", "model", "security", "group", "client"};
+static const char *const SECT_NAME[] = {"router", "model", "security", "deploy", "group", "client"};
 
 /* ZeroMQ's Z85 alphabet (RFC 32/Z85): a CURVE key is 40 of these. */
 static const char Z85_ALPHABET[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
@@ -24,6 +24,8 @@ static const char Z85_ALPHABET[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGH
 #define M(key, field) {IFP_CFG_S_MODEL, key, IFP_CFG_K_PATH, FIELD(ifp_config_file_t, field), 0, 0, NULL, ""}
 #define S(key, kind, field, def) \
     {IFP_CFG_S_SECURITY, key, IFP_CFG_K_##kind, FIELD(ifp_config_file_t, field), 0, 0, NULL, def}
+#define D(key, field, def) \
+    {IFP_CFG_S_DEPLOY, key, IFP_CFG_K_STRING, FIELD(ifp_config_file_t, field), 0, 0, NULL, def}
 #define G(key, kind, field, lo, hi, def) \
     {IFP_CFG_S_GROUP, key, IFP_CFG_K_##kind, FIELD(ifp_group_cfg_t, field), lo, hi, NULL, def}
 #define C(key, kind, field, lo, hi, def) \
@@ -43,11 +45,16 @@ const ifp_cfg_opt_t IFP_CFG_OPTS[] = {
     {IFP_CFG_S_ROUTER, "policy", IFP_CFG_K_CHOICE, FIELD(ifp_config_file_t, policy), 0, 0,
      "affinity|round-robin|least-loaded|dense-only", "affinity"},
     R("predictor_threads", INT, predictor_threads, 0, 256, "0"),
+    R("host", HOST, host, 0, 0, "localhost"),
+    R("backend_connect", ENDPOINT, backend_connect, 0, 0, ""), /* "" = backend as written */
     M("model", model),
     M("predictor", predictor),
     M("clusters", clusters),
     S("curve", ONOFF, curve, "on"),
     S("keys", DIR, keys, ""), /* "" = chosen at run time (security/keys.h) */
+    D("agent", agent, "ssh"),
+    D("mpirun", mpirun, "mpirun"),
+    D("mpirun_args", mpirun_args, ""), /* "" = none */
     G("stages", INT, stages, 1, IFP_CFG_MAX_STAGES, "1"),
     G("layers", LAYERS, layers, 1, 100000, ""),
     G("cluster", CLUSTER, cluster, 0, 1000000, "dense"),
@@ -56,6 +63,8 @@ const ifp_cfg_opt_t IFP_CFG_OPTS[] = {
     G("max_batch", INT, max_batch, 1, 65536, "64"),
     G("batch_timeout_ms", INT, batch_timeout_ms, 100, 3600000, "30000"),
     G("mpi_if", IFLIST, mpi_if, 0, 0, "lo"),
+    G("hosts", HOSTLIST, hosts, 1, IFP_CFG_MAX_STAGES, "localhost"), /* min..max: how many */
+    G("hostfile", PATH, hostfile, 0, 0, ""),                         /* "" = none; not with hosts */
     C("key", KEY, key, 0, 0, ""), /* required: checked when the section closes */
     C("max_inflight", INT, max_inflight, 0, 1000000, "0"),
 };
@@ -116,6 +125,15 @@ void ifp_cfg_range_text(const ifp_cfg_opt_t *o, char *buf, size_t len) {
         snprintf(buf, len, "a CURVE public key (40 characters of Z85), or a file holding one (a relative path starts "
                            "from the config file's folder)");
         return;
+    case IFP_CFG_K_HOST:
+        snprintf(buf, len, "a host name, an IP address or a network namespace name: 1..%d of A-Z a-z 0-9 . _ : - "
+                           "(not starting with -)", IFP_CFG_HOST - 1);
+        return;
+    case IFP_CFG_K_HOSTLIST:
+        snprintf(buf, len, "one host (every stage there) or one per stage, comma-separated without spaces; each 1..%d "
+                           "of A-Z a-z 0-9 . _ : - (not starting with -)", IFP_CFG_HOST - 1);
+        return;
+    case IFP_CFG_K_STRING: snprintf(buf, len, "1..%zu printable ASCII characters", o->size - 1); return;
     }
 }
 
@@ -179,6 +197,78 @@ static int parse_iflist(const ifp_cfg_opt_t *o, char *dst, const char *val, char
                      isprint(ch) ? ch : '?', isprint(ch) ? "'" : " (a control character)", range);
             return -1;
         }
+    }
+    snprintf(dst, o->size, "%s", val);
+    return 0;
+}
+
+/* One host, val[0..n): a host name, an IP address (IPv6 without brackets)
+ * or a network namespace name; what the launchers hand to an agent (ssh
+ * HOST), to mpirun (--host) and to `ip netns exec`.  Not starting with '-':
+ * those would read it as an option.  Returns 0, or -1 with why. */
+static int check_host(const char *val, size_t n, const char *whole, const char *range, char *why, size_t len) {
+    if (n == 0) {
+        snprintf(why, len, "\"%.60s\": an empty item; expected %s", whole, range);
+        return -1;
+    }
+    if (n >= IFP_CFG_HOST) {
+        snprintf(why, len, "a host of %zu characters; expected %s", n, range);
+        return -1;
+    }
+    if (val[0] == '-') {
+        snprintf(why, len, "\"%.60s\": a host cannot start with '-' (it would be read as an option)", whole);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)val[i];
+        if (isalnum(ch) || strchr("._:-", ch)) continue;
+        snprintf(why, len, "\"%.60s\": %s%c%s is not allowed; expected %s", whole, isprint(ch) ? "'" : "",
+                 isprint(ch) ? ch : '?', isprint(ch) ? "'" : " (a control character)", range);
+        return -1;
+    }
+    return 0;
+}
+
+/* hosts: HOST[,HOST...], o->min..o->max of them; n_hosts gets the count. */
+static int parse_hostlist(const ifp_cfg_opt_t *o, ifp_group_cfg_t *g, const char *val, char *why, size_t len) {
+    char range[160];
+    ifp_cfg_range_text(o, range, sizeof range);
+    size_t n = strlen(val);
+    if (n >= o->size) {
+        snprintf(why, len, "%zu characters; expected %s", n, range);
+        return -1;
+    }
+    int count = 0;
+    for (const char *s = val;;) {
+        const char *comma = strchr(s, ',');
+        size_t m = comma ? (size_t)(comma - s) : strlen(s);
+        if (check_host(s, m, val, range, why, len)) return -1;
+        if (++count > (int)o->max) {
+            snprintf(why, len, "more than %.0f hosts; a group has at most %.0f stages", o->max, o->max);
+            return -1;
+        }
+        if (!comma) break;
+        s = comma + 1;
+    }
+    snprintf((char *)g + o->off, o->size, "%s", val);
+    g->n_hosts = count;
+    return 0;
+}
+
+/* Printable ASCII (a command and its options), at most size-1 characters. */
+static int parse_string(const ifp_cfg_opt_t *o, char *dst, const char *val, char *why, size_t len) {
+    char range[160];
+    ifp_cfg_range_text(o, range, sizeof range);
+    size_t n = strlen(val);
+    if (n >= o->size) {
+        snprintf(why, len, "%zu characters; expected %s", n, range);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)val[i];
+        if (ch >= 0x20 && ch < 0x7f) continue;
+        snprintf(why, len, "\"%.60s\": byte 0x%02x at %zu is not printable ASCII; expected %s", val, ch, i + 1, range);
+        return -1;
     }
     snprintf(dst, o->size, "%s", val);
     return 0;
@@ -280,6 +370,17 @@ int ifp_cfg_parse_value(const ifp_cfg_opt_t *o, void *base, const char *val, con
         }
         return put_path(dst, o->size, val, base_dir, why, len);
     }
+    case IFP_CFG_K_HOST: {
+        char range[160];
+        ifp_cfg_range_text(o, range, sizeof range);
+        if (check_host(val, strlen(val), val, range, why, len)) return -1;
+        snprintf(dst, o->size, "%s", val);
+        return 0;
+    }
+    case IFP_CFG_K_HOSTLIST:
+        assert(o->sect == IFP_CFG_S_GROUP);
+        return parse_hostlist(o, base, val, why, len);
+    case IFP_CFG_K_STRING: return parse_string(o, dst, val, why, len);
     }
     snprintf(why, len, "\"%.60s\": expected %s", val, range);
     return -1;

@@ -13,8 +13,8 @@
 #include "config.h"
 
 /* The sections, in the order of ifp_cfg_sect_name. */
-typedef enum { IFP_CFG_S_ROUTER, IFP_CFG_S_MODEL, IFP_CFG_S_SECURITY, IFP_CFG_S_GROUP, IFP_CFG_S_CLIENT,
-               IFP_CFG_S_NONE } ifp_cfg_sect_t;
+typedef enum { IFP_CFG_S_ROUTER, IFP_CFG_S_MODEL, IFP_CFG_S_SECURITY, IFP_CFG_S_DEPLOY, IFP_CFG_S_GROUP,
+               IFP_CFG_S_CLIENT, IFP_CFG_S_NONE } ifp_cfg_sect_t;
 
 typedef enum {
     IFP_CFG_K_INT,      /* min..max */
@@ -28,12 +28,16 @@ typedef enum {
     IFP_CFG_K_LAYERS,   /* comma-separated positive counts (group only) */
     IFP_CFG_K_IFLIST,   /* comma-separated interfaces or CIDR subnets (group only) */
     IFP_CFG_K_KEY,      /* a Z85 CURVE public key, or a file holding one (client only) */
+    IFP_CFG_K_HOST,     /* a host name, an IP address or a network namespace name */
+    IFP_CFG_K_HOSTLIST, /* comma-separated hosts: one, or one per stage (group only; sets n_hosts) */
+    IFP_CFG_K_STRING,   /* printable characters (a command, options), kept as written */
 } ifp_cfg_kind_t;
 
 /* One row: where the value goes is an offset into ifp_config_file_t for
- * [router], [model] and [security], into ifp_group_cfg_t for [group NAME],
+ * [router], [model], [security] and [deploy], into ifp_group_cfg_t for [group NAME],
  * into ifp_client_cfg_t for [client NAME].  def is the default as it would
- * be written in the file, applied by the same parser ("" = none). */
+ * be written in the file, applied by the same parser ("" = none: the field
+ * stays zero, "" for a string; a value written in the file is never empty). */
 typedef struct {
     ifp_cfg_sect_t sect;
     const char *key;
@@ -47,7 +51,7 @@ typedef struct {
 extern const ifp_cfg_opt_t IFP_CFG_OPTS[];
 extern const int IFP_CFG_N_OPTS;
 
-/* "router", "model", "security", "group", "client". */
+/* "router", "model", "security", "deploy", "group", "client". */
 const char *ifp_cfg_sect_name(ifp_cfg_sect_t s);
 
 /* The row of key in sect (IFP_CFG_S_NONE: in any section), or NULL; *row

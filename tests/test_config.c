@@ -5,11 +5,16 @@
  *     and client names ("a" next to "a.out"), keys that must agree;
  *   - [security] (curve, keys), [client NAME] (a Z85 key or a key file,
  *     max_inflight) and [group NAME] mpi_if: defaults, values, lines;
+ *   - multi-node: [router] host and backend_connect (a wildcard backend
+ *     needs it), [deploy] (agent, mpirun, mpirun_args), [group NAME] hosts
+ *     (one, or one per stage: ifp_group_host) and hostfile (not with hosts):
+ *     defaults, values, lines, the rules and their messages;
  *   - the configs in use accepted: deploy/local.ini and the ones
  *     router_testlib.h, cluster_testlib.h and shard_testlib.h write;
  *   - deploy/lib.sh's awk reader lists the same groups on every accepted
- *     file (never a client), refuses the section-level mistakes at the same
- *     line, and reads [security] and a group's keys (ifp_ini_get,
+ *     file (never a client), refuses the section-level mistakes and bad
+ *     placements (hosts) at the same line, and reads [security], [deploy],
+ *     [router] host and a group's keys as the C parser does (ifp_ini_get,
  *     ifp_ini_group_get);
  *   - `ifp-router --check-config` (the real binary): exit 0 and a summary
  *     on deploy/local.ini, exit 1 and a FILE:LINE message on broken files
@@ -42,6 +47,16 @@
 /* CURVE public keys in Z85 (the ZeroMQ guide's example pair's public halves) */
 #define KEY_A "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"
 #define KEY_B "Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID"
+
+/* A deployment across hosts: every multi-node key (lines 1-22). */
+#define MULTI                                                                                                   \
+    "[router]\nhost = rt1.example\nbackend = tcp://*:5556\nbackend_connect = tcp://rt1.example:5556\n"            \
+    "[deploy]\nagent = deploy/netns-agent.sh\nmpirun = /usr/bin/mpirun\n"                                        \
+    "mpirun_args = --mca btl tcp,self --mca btl_tcp_if_include eth1\n" M                                        \
+    "[group g0]\nstages = 3\nhosts = node1,node2,node1\n"                                                        \
+    "[group g1]\nstages = 2\nhosts = fe80::1\n"                                                                  \
+    "[group g2]\nstages = 4\nhostfile = g2.hosts\n"                                                              \
+    "[group g3]\nhosts = ns_a\nstages = 1\n"
 
 static char g_dir[64];
 static ifp_config_file_t g_cfg; /* large: off the stack */
@@ -116,6 +131,10 @@ static const good_t GOOD[] = {
      "[security]\ncurve = on\nkeys = /etc/ifp/keys\n" M "[client g0]\nkey = " KEY_A "\nmax_inflight = 4\n"
      "[group g0]\nstages = 2\nmpi_if = ib0,eth1\n[client " N63 "]\nkey = clients/b.pub\n[group g1]\nmpi_if: 10.1.0.0/16\n",
      "g0 2\ng1 1\n"},
+    {"multi-node", MULTI, "g0 3\ng1 2\ng2 4\ng3 1\n"},
+    {"16 hosts for 16 stages", M "[deploy]\nmpirun_args: -x A=1\n[group g0]\nstages = 16\n"
+     "hosts = a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p\n[group g1]\nhosts = a,b\nstages = 2\nhosts = 10.0.0.1\n",
+     "g0 16\ng1 2\n"},
 };
 
 static void accepts_the_configs_in_use(void **u) {
@@ -202,7 +221,7 @@ static const bad_t BAD[] = {
     {M "[group " N63 "_]\nstages = 1\n", "config:3: [group abcdefghij", "the name has 64 characters; at most 63", 1},
     {M "[group]\nstages = 1\n", "config:3: [group]: a group needs a name: [group NAME]", NULL, 1},
     {M "[server]\nport = 1\n", "config:3: [server]: unknown section; expected [router], [model], [security], "
-     "[group NAME] or [client NAME]", NULL, 1},
+     "[deploy], [group NAME] or [client NAME]", NULL, 1},
     {"[Router]\nliveness = 1\n", "config:1: [Router]: unknown section", "(lower-case)", 1},
     {"x = 1\n" M G, "config:1: x: a key before the first section header", NULL, 1},
     {M "[router]\n[group g0]\nstages = 1\n", "config:3: [router]: empty section", NULL, 1},
@@ -231,6 +250,50 @@ static const bad_t BAD[] = {
      "the name has 64 characters; at most 63", 1},
     {M G "[CLIENT a]\nkey = " KEY_A "\n", "config:5: [CLIENT a]: unknown section", "(lower-case)", 1},
     {M G "[clients]\nkey = " KEY_A "\n", "config:5: [clients]: unknown section", NULL, 1},
+    /* [deploy] */
+    {"[deploy]\n" M G, "config:1: [deploy]: empty section; set a key in it or remove it (every [deploy] key has a "
+     "default)", NULL, 1},
+    {"[deploy]\nagent = ssh\n" M G "[deploy]\nmpirun = mpirun\n", "config:7: [deploy]: duplicate section (first at "
+     "line 1); merge the two", NULL, 1},
+    {"[Deploy]\nagent = ssh\n" M G, "config:1: [Deploy]: unknown section", "(lower-case)", 1},
+    {M G "[deploy]\n; later\n", "config:5: [deploy]: empty section", NULL, 1},
+    /* multi-node placement: a group's hosts (checked when its section closes) */
+    {M "[group g0]\nstages = 2\nhosts = a,b,c\n", "config:5: [group g0] hosts: 3 hosts for 2 stages: give one host, "
+     "or one per stage", NULL, 1},
+    {M "[group g0]\nhosts = a,b\nstages = 3\n[group g1]\nstages = 1\n", "config:4: [group g0] hosts: 2 hosts for 3 "
+     "stages: give one host, or one per stage", NULL, 1},
+    {M "[group g0]\nhosts = a,b\n", "config:4: [group g0] hosts: 2 hosts for 1 stage: give one host, or one per stage",
+     NULL, 1},
+    {M "[group g0]\nstages = 2\nhosts = a,b\nstages = 4\n", "config:5: [group g0] hosts: 2 hosts for 4 stages", NULL,
+     1},
+    {M "[group g0]\nstages = 2\nhosts = a,b,c\nhosts = a,b\n[group g1]\nstages = 3\nhosts = a,b\n",
+     "config:9: [group g1] hosts: 2 hosts for 3 stages", NULL, 1},
+    {M "[group g0]\nhosts = a\nhostfile = h.txt\n", "config:5: [group g0] hostfile: hosts is set too (line 4); give "
+     "one of them: hosts = HOST[,HOST...] or hostfile = PATH", NULL, 1},
+    {M "[group g0]\nhostfile = h.txt\nstages = 2\nhosts = a,b\n[group g1]\nstages = 1\n", "config:6: [group g0] "
+     "hosts: hostfile is set too (line 4); give one of them", NULL, 1},
+    {M "[group g0]\nhosts = a,,b\n", "config:4: [group g0] hosts: \"a,,b\": an empty item; expected one host (every "
+     "stage there) or one per stage, comma-separated without spaces; each 1..255 of A-Z a-z 0-9 . _ : - (not starting "
+     "with -)", NULL, 1},
+    {M "[group g0]\nhosts = ,a\n", "config:4: [group g0] hosts: \",a\": an empty item", NULL, 1},
+    {M "[group g0]\nhosts = a,\n", "config:4: [group g0] hosts: \"a,\": an empty item", NULL, 1},
+    {M "[group g0]\nstages = 2\nhosts = a, b\n", "config:5: [group g0] hosts: \"a, b\": ' ' is not allowed", NULL, 1},
+    {M "[group g0]\nstages = 2\nhosts = a;b\n", "config:5: [group g0] hosts: \"a;b\": ';' is not allowed", NULL, 1},
+    {M "[group g0]\nstages = 2\nhosts = a,-b\n", "config:5: [group g0] hosts: \"a,-b\": a host cannot start with "
+     "'-' (it would be read as an option)", NULL, 1},
+    {M "[group g0]\nhosts = root@a\n", "config:4: [group g0] hosts: \"root@a\": '@' is not allowed", NULL, 1},
+    {M "[group g0]\nstages = 16\nhosts = a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q\n", "config:5: [group g0] hosts: more "
+     "than 16 hosts; a group has at most 16 stages", NULL, 1},
+    {M "[group g0]\nhosts =\n", "config:4: [group g0] hosts: empty value; expected one host", NULL, 1},
+    /* [router] host */
+    {"[router]\nhost = rt 1\n" M G, "config:2: [router] host: \"rt 1\": ' ' is not allowed; expected a host name, an IP "
+     "address or a network namespace name: 1..255 of A-Z a-z 0-9 . _ : - (not starting with -)", NULL, 1},
+    {"[router]\nhost = -oProxyCommand=x\n" M G, "config:2: [router] host: \"-oProxyCommand=x\": a host cannot start "
+     "with '-'", NULL, 1},
+    {"[router]\nhost =\n" M G, "config:2: [router] host: empty value; expected a host name", NULL, 1},
+    {"[router]\nhost = a,b\n" M G, "config:2: [router] host: \"a,b\": ',' is not allowed", NULL, 1},
+    {"[router]\nhost = [::1]\n" M G, "config:2: [router] host: \"[::1]\": '[' is not allowed", NULL, 1},
+    {"[router]\nhost = me@rt1\n" M G, "config:2: [router] host: \"me@rt1\": '@' is not allowed", NULL, 1},
     /* syntax */
     {M "[group g0\nstages = 1\n", "config:3: syntax error: a section header needs a closing ']'", NULL, 1},
     {M "[group g0 ; ]\nstages = 1\n", "config:3: syntax error: a section header needs a closing ']'", NULL, 1},
@@ -254,7 +317,19 @@ static const bad_t BAD[] = {
     {M G "[client c]\nkey = c.pub\nlimit = 2\n", "config:7: [client c] limit: unknown key; the keys of [client] are "
      "key, max_inflight", NULL, 0},
     {M "[group g0]\nmpi: lo\n", "config:4: [group g0] mpi: unknown key; the keys of [group] are stages, layers, "
-     "cluster, slots, ctx, max_batch, batch_timeout_ms, mpi_if", NULL, 0},
+     "cluster, slots, ctx, max_batch, batch_timeout_ms, mpi_if, hosts, hostfile", NULL, 0},
+    {"[router]\nhost_name = a\n" M G, "config:2: [router] host_name: unknown key; the keys of [router] are frontend, "
+     "backend, heartbeat_ms, liveness, min_coverage, balance_abs, balance_rel, queue_max, max_tokens, max_tokens_limit, "
+     "policy, predictor_threads, host, backend_connect", NULL, 0},
+    {M G "[deploy]\nssh = 1\n", "config:6: [deploy] ssh: unknown key; the keys of [deploy] are agent, mpirun, "
+     "mpirun_args", NULL, 0},
+    {"[router]\nmpirun = mpirun\n" M G, "config:2: [router] mpirun: unknown key here; it belongs in [deploy]", NULL, 0},
+    {M G "[deploy]\nhost = a\n", "config:6: [deploy] host: unknown key here; it belongs in [router]", NULL, 0},
+    {M "[group g0]\nhost = a\n", "config:4: [group g0] host: unknown key here; it belongs in [router] (this section's "
+     "is hosts)", NULL, 0},
+    {"[router]\nhosts = a\n" M G, "config:2: [router] hosts: unknown key here; it belongs in [group NAME]", NULL, 0},
+    {"[router]\nhostfile = h\n" M G, "config:2: [router] hostfile: unknown key here; it belongs in [group NAME]", NULL,
+     0},
     /* values */
     {M "[group g0]\nstages = 0\n", "config:4: [group g0] stages: \"0\": expected an integer in 1..16", NULL, 1},
     {M "[group g0]\nstages = 2x\n", "config:4: [group g0] stages: \"2x\": expected an integer in 1..16", NULL, 1},
@@ -304,6 +379,19 @@ static const bad_t BAD[] = {
      0},
     {M "[group g0]\nmpi_if = \"lo\"\n", "config:4: [group g0] mpi_if: \"\"lo\"\": '\"' is not allowed", NULL, 0},
     {M "[group g0]\nmpi_if =\n", "config:4: [group g0] mpi_if: empty value; expected network interfaces", NULL, 0},
+    {"[router]\nbackend_connect =\n" M G, "config:2: [router] backend_connect: empty value; expected a ZeroMQ endpoint",
+     NULL, 0},
+    {"[router]\nbackend_connect = rt1:5556\n" M G, "config:2: [router] backend_connect: \"rt1:5556\": expected a ZeroMQ "
+     "endpoint", NULL, 0},
+    {"[deploy]\nagent =\n" M G, "config:2: [deploy] agent: empty value; expected 1..1023 printable ASCII characters",
+     NULL, 0},
+    {"[deploy]\nmpirun_args =\n" M G, "config:2: [deploy] mpirun_args: empty value", NULL, 0},
+    {"[deploy]\nmpirun =\n" M G, "config:2: [deploy] mpirun: empty value", NULL, 0},
+    {"[deploy]\nagent = ssh\t-p 22\n" M G, "config:2: [deploy] agent: \"ssh\t-p 22\": byte 0x09 at 4 is not printable "
+     "ASCII; expected 1..1023 printable ASCII characters", NULL, 0},
+    {"[deploy]\nmpirun = /opt/\xc3\xa9/mpirun\n" M G, "config:2: [deploy] mpirun: \"/opt/\xc3\xa9/mpirun\": byte 0xc3 at "
+     "6 is not printable ASCII", NULL, 0},
+    {M "[group g0]\nhostfile =\n", "config:4: [group g0] hostfile: empty value; expected a file", NULL, 0},
     /* keys that must agree */
     {M "[group g0]\nstages = 2\nlayers = 1,2,3\n", "config:5: [group g0] layers: 3 counts for stages = 2 (line 4)",
      NULL, 0},
@@ -315,6 +403,17 @@ static const bad_t BAD[] = {
      "default)", NULL, 0},
     {"[router]\nfrontend = ipc:///tmp/x\nbackend = ipc:///tmp/x\n" M G,
      "config:3: [router] backend: the same endpoint as frontend (line 2); the router binds both", NULL, 0},
+    {"[router]\nbackend = tcp://*:5556\n" M G, "config:2: [router] backend: tcp://*:5556 binds every interface; groups "
+     "need a routable address to connect to: set backend_connect = tcp://ROUTER_HOST:PORT", NULL, 0},
+    {"[router]\nfrontend = tcp://*:5555\nbackend = tcp://0.0.0.0:5556\n" M G, "config:3: [router] backend: "
+     "tcp://0.0.0.0:5556 binds every interface; groups need a routable address", NULL, 0},
+    {"[router]\nbackend = tcp://[::]:5556\nheartbeat_ms = 100\n" M G, "config:2: [router] backend: tcp://[::]:5556 "
+     "binds every interface", NULL, 0},
+    {"[router]\nbackend = tcp://*:5556\nbackend_connect = tcp://*:5556\n" M G, "config:3: [router] backend_connect: "
+     "tcp://*:5556 is a wildcard address (every interface); groups connect to it: give the router host's name or "
+     "address", NULL, 0},
+    {"[router]\nbackend_connect = tcp://0.0.0.0:5556\n" M G, "config:2: [router] backend_connect: tcp://0.0.0.0:5556 is "
+     "a wildcard address", NULL, 0},
 };
 
 /* The line of a "config:LINE: ..." or "PATH:LINE: ..." message. */
@@ -554,6 +653,183 @@ static void group_mpi_if(void **u) {
     assert_string_equal(ifp_config_group(&g_cfg, "g2")->mpi_if, "lo");
 }
 
+/* ------------------------------------------------------------ multi-node */
+
+static void multi_node_defaults(void **u) {
+    (void)u;
+    ifp_err_t err = {0};
+    char h[IFP_CFG_HOST];
+    assert_int_equal(ifp_config_parse(M "[group g0]\nstages = 3\n", "/base", &g_cfg, &err), 0);
+    /* [router]: this machine; groups connect to backend as written */
+    assert_string_equal(g_cfg.host, "localhost");
+    assert_string_equal(g_cfg.backend_connect, "");
+    assert_ptr_equal(ifp_config_backend_connect(&g_cfg), g_cfg.backend);
+    assert_string_equal(ifp_config_backend_connect(&g_cfg), "tcp://127.0.0.1:5556");
+    assert_int_equal(ifp_config_line(&g_cfg, "router", "host"), 0);
+    assert_int_equal(ifp_config_line(&g_cfg, "router", "backend_connect"), 0);
+    /* [deploy] absent: ssh, mpirun, no extra options */
+    assert_string_equal(g_cfg.agent, "ssh");
+    assert_string_equal(g_cfg.mpirun, "mpirun");
+    assert_string_equal(g_cfg.mpirun_args, "");
+    assert_int_equal(g_cfg.deploy_line, 0);
+    assert_int_equal(ifp_config_line(&g_cfg, "deploy", NULL), 0);
+    assert_int_equal(ifp_config_line(&g_cfg, "deploy", "agent"), 0);
+    /* a group: every stage on this machine, no hostfile */
+    const ifp_group_cfg_t *g = &g_cfg.groups[0];
+    assert_string_equal(g->hosts, "localhost");
+    assert_int_equal(g->n_hosts, 1);
+    assert_string_equal(g->hostfile, "");
+    assert_int_equal(ifp_group_line(g, "hosts"), 0);
+    assert_int_equal(ifp_group_line(g, "hostfile"), 0);
+    for (int s = 0; s < 3; s++) {
+        assert_int_equal(ifp_group_host(g, s, h, sizeof h), IFP_OK);
+        assert_string_equal(h, "localhost");
+        assert_true(ifp_config_host_is_local(h));
+    }
+    assert_int_equal(ifp_group_host(g, 3, h, sizeof h), IFP_ERANGE);
+    assert_string_equal(h, "");
+    assert_int_equal(ifp_group_host(g, -1, h, sizeof h), IFP_ERANGE);
+    /* what "this machine" is */
+    assert_true(ifp_config_host_is_local("localhost"));
+    assert_true(ifp_config_host_is_local("127.0.0.1"));
+    assert_false(ifp_config_host_is_local("127.0.0.2"));
+    assert_false(ifp_config_host_is_local("rt1"));
+    assert_false(ifp_config_host_is_local(""));
+}
+
+static void multi_node_keys(void **u) {
+    (void)u;
+    ifp_err_t err = {0};
+    char h[IFP_CFG_HOST];
+    int rc = ifp_config_parse(MULTI, "/base", &g_cfg, &err);
+    if (rc) fail_msg("%s", err.msg);
+    assert_string_equal(g_cfg.host, "rt1.example");
+    assert_false(ifp_config_host_is_local(g_cfg.host));
+    assert_string_equal(g_cfg.backend, "tcp://*:5556");
+    assert_string_equal(g_cfg.backend_connect, "tcp://rt1.example:5556");
+    assert_ptr_equal(ifp_config_backend_connect(&g_cfg), g_cfg.backend_connect);
+    assert_string_equal(g_cfg.agent, "deploy/netns-agent.sh"); /* commands as written, not resolved */
+    assert_string_equal(g_cfg.mpirun, "/usr/bin/mpirun");
+    assert_string_equal(g_cfg.mpirun_args, "--mca btl tcp,self --mca btl_tcp_if_include eth1");
+    /* lines */
+    assert_int_equal(ifp_config_line(&g_cfg, "router", "host"), 2);
+    assert_int_equal(ifp_config_line(&g_cfg, "router", "backend_connect"), 4);
+    assert_int_equal(ifp_config_line(&g_cfg, "deploy", NULL), 5);
+    assert_int_equal(g_cfg.deploy_line, 5);
+    assert_int_equal(ifp_config_line(&g_cfg, "deploy", "agent"), 6);
+    assert_int_equal(ifp_config_line(&g_cfg, "deploy", "mpirun"), 7);
+    assert_int_equal(ifp_config_line(&g_cfg, "deploy", "mpirun_args"), 8);
+    assert_int_equal(ifp_config_line(&g_cfg, "deploy", "host"), 0);  /* not a [deploy] key */
+    assert_int_equal(ifp_config_line(&g_cfg, "router", "agent"), 0); /* nor a [router] one */
+    /* g0: one host per stage, a host repeated */
+    const ifp_group_cfg_t *g0 = ifp_config_group(&g_cfg, "g0");
+    assert_string_equal(g0->hosts, "node1,node2,node1");
+    assert_int_equal(g0->n_hosts, 3);
+    assert_int_equal(ifp_group_line(g0, "hosts"), 13);
+    static const char *const want0[] = {"node1", "node2", "node1"};
+    for (int s = 0; s < 3; s++) {
+        assert_int_equal(ifp_group_host(g0, s, h, sizeof h), IFP_OK);
+        assert_string_equal(h, want0[s]);
+    }
+    assert_int_equal(ifp_group_host(g0, 3, h, sizeof h), IFP_ERANGE);
+    assert_int_equal(ifp_group_host(g0, 1, h, 5), IFP_ERANGE); /* "node2" needs 6 */
+    assert_string_equal(h, "");
+    assert_int_equal(ifp_group_host(g0, 1, h, 6), IFP_OK);
+    assert_string_equal(h, "node2");
+    /* g1: one host (an IPv6 address) for both stages */
+    const ifp_group_cfg_t *g1 = ifp_config_group(&g_cfg, "g1");
+    assert_int_equal(g1->n_hosts, 1);
+    for (int s = 0; s < 2; s++) {
+        assert_int_equal(ifp_group_host(g1, s, h, sizeof h), IFP_OK);
+        assert_string_equal(h, "fe80::1");
+    }
+    /* g2: a hostfile, resolved, never opened; mpirun places its stages */
+    const ifp_group_cfg_t *g2 = ifp_config_group(&g_cfg, "g2");
+    assert_string_equal(g2->hostfile, "/base/g2.hosts");
+    assert_int_equal(ifp_group_line(g2, "hostfile"), 19);
+    assert_int_equal(ifp_group_line(g2, "hosts"), 0);
+    strcpy(h, "x");
+    assert_int_equal(ifp_group_host(g2, 0, h, sizeof h), IFP_ENOTFOUND);
+    assert_string_equal(h, "");
+    assert_int_equal(ifp_group_host(g2, 4, h, sizeof h), IFP_ERANGE);
+    /* g3: a network namespace's name; hosts before stages */
+    const ifp_group_cfg_t *g3 = ifp_config_group(&g_cfg, "g3");
+    assert_int_equal(ifp_group_host(g3, 0, h, sizeof h), IFP_OK);
+    assert_string_equal(h, "ns_a");
+    /* the last hosts wins; the count is checked against the final stages */
+    assert_int_equal(ifp_config_parse(M "[group g0]\nhosts = a,b,c\nhosts = x,y\nstages = 3\nstages = 2\n", NULL,
+                                      &g_cfg, &err), 0);
+    assert_int_equal(g_cfg.groups[0].n_hosts, 2);
+    assert_int_equal(ifp_group_host(&g_cfg.groups[0], 1, h, sizeof h), IFP_OK);
+    assert_string_equal(h, "y");
+    /* a group not from the parser whose hosts do not fit its stages */
+    ifp_group_cfg_t bad = g_cfg.groups[0];
+    bad.stages = 3;
+    assert_int_equal(ifp_group_host(&bad, 0, h, sizeof h), IFP_EINVAL);
+    /* hosts of every shape the kind accepts */
+    static const char *const hosts_ok[] = {"localhost", "127.0.0.1", "10.0.0.7", "fe80::1:2", "node-1.rack_2.example",
+                                           "ns0", "A.B-c_d:0"};
+    char text[512];
+    for (size_t i = 0; i < sizeof hosts_ok / sizeof *hosts_ok; i++) {
+        snprintf(text, sizeof text, "[router]\nhost = %s\n" M "[group g0]\nhosts = %s\n", hosts_ok[i], hosts_ok[i]);
+        rc = ifp_config_parse(text, NULL, &g_cfg, &err);
+        if (rc) fail_msg("%s: %s", hosts_ok[i], err.msg);
+        assert_string_equal(g_cfg.host, hosts_ok[i]);
+        assert_string_equal(g_cfg.groups[0].hosts, hosts_ok[i]);
+    }
+    /* a backend_connect with a backend that is not a wildcard (NAT, a proxy): both kept */
+    assert_int_equal(ifp_config_parse("[router]\nbackend = tcp://10.0.0.1:5556\nbackend_connect = tcp://gw:6556\n" M
+                                      "[group g0]\nstages = 1\n", NULL, &g_cfg, &err), 0);
+    assert_string_equal(ifp_config_backend_connect(&g_cfg), "tcp://gw:6556");
+    assert_string_equal(g_cfg.backend, "tcp://10.0.0.1:5556");
+    /* from a file: the hostfile is relative to its folder and need not exist yet */
+    const char *path = write_file("multi.ini", MULTI);
+    assert_int_equal(ifp_config_load(path, &g_cfg, &err), 0);
+    char want[128];
+    snprintf(want, sizeof want, "%s/g2.hosts", g_dir);
+    assert_string_equal(ifp_config_group(&g_cfg, "g2")->hostfile, want);
+    assert_int_not_equal(access(want, F_OK), 0);
+}
+
+/* deploy/lib.sh reads the multi-node keys as the C parser does: [router]
+ * host and backend_connect, [deploy], each group's hosts and hostfile. */
+static void lib_sh_reads_the_multi_node_keys(void **u) {
+    (void)u;
+    char script[768];
+    snprintf(script, sizeof script,
+             "source '%s/deploy/lib.sh' && ifp_ini_get \"$0\" router host localhost && "
+             "ifp_ini_get \"$0\" router backend_connect - && ifp_ini_get \"$0\" deploy agent ssh && "
+             "ifp_ini_get \"$0\" deploy mpirun mpirun && ifp_ini_get \"$0\" deploy mpirun_args - && "
+             "groups=$(ifp_ini_groups \"$0\") && while read -r g n; do "
+             "ifp_ini_group_get \"$0\" \"$g\" hosts localhost && ifp_ini_group_get \"$0\" \"$g\" hostfile -; "
+             "done <<<\"$groups\"",
+             IFP_SOURCE_DIR);
+    static const char *const texts[] = {
+        MULTI,
+        M G,                                                                          /* the defaults */
+        "[deploy]\nagent = ssh -o BatchMode=yes ; a comment\nagent: ssh -l ifp\n" M /* the last one wins */
+        "[group a]\nstages = 2\nhosts = x,y\nhosts = z\n[group b]\nhostfile = /etc/ifp/b.hosts\n",
+    };
+    for (size_t i = 0; i < sizeof texts / sizeof *texts; i++) {
+        ifp_err_t err = {0};
+        int rc = ifp_config_parse(texts[i], NULL, &g_cfg, &err); /* paths as written */
+        if (rc) fail_msg("case %zu: %s", i, err.msg);
+        char want[2048];
+        size_t at = (size_t)snprintf(want, sizeof want, "%s\n%s\n%s\n%s\n%s\n", g_cfg.host,
+                                     g_cfg.backend_connect[0] ? g_cfg.backend_connect : "-", g_cfg.agent,
+                                     g_cfg.mpirun, g_cfg.mpirun_args[0] ? g_cfg.mpirun_args : "-");
+        for (int k = 0; k < g_cfg.n_groups; k++)
+            at += (size_t)snprintf(want + at, sizeof want - at, "%s\n%s\n", g_cfg.groups[k].hosts,
+                                   g_cfg.groups[k].hostfile[0] ? g_cfg.groups[k].hostfile : "-");
+        const char *path = write_file("multi-sh.ini", texts[i]);
+        const char *argv[] = {"/bin/bash", "-c", script, path, NULL};
+        tu_run_t r = tu_run(argv);
+        if (r.status != 0) fail_msg("case %zu: exit %d: %s", i, r.status, r.err);
+        assert_string_equal(r.out, want);
+        tu_run_free(&r);
+    }
+}
+
 /* deploy/lib.sh reads [security] and a group's keys, and [client] sections
  * do not disturb it. */
 static void lib_sh_reads_the_new_keys(void **u) {
@@ -601,7 +877,7 @@ static void docs_list_every_key(void **u) {
             fail_msg("docs: [%s] %s: the default %s is not in\n%s", k.section, k.key, k.def, line);
         assert_true(strlen(k.range) > 0);
     }
-    assert_int_equal(n, 27);
+    assert_int_equal(n, 34);
     free(doc);
 }
 
@@ -760,7 +1036,10 @@ int main(void) {
         cmocka_unit_test(client_sections),
         cmocka_unit_test(at_most_256_clients),
         cmocka_unit_test(group_mpi_if),
+        cmocka_unit_test(multi_node_defaults),
+        cmocka_unit_test(multi_node_keys),
         cmocka_unit_test(lib_sh_reads_the_new_keys),
+        cmocka_unit_test(lib_sh_reads_the_multi_node_keys),
         cmocka_unit_test(docs_list_every_key),
         cmocka_unit_test(check_config_accepts_local_ini),
         cmocka_unit_test(check_config_refuses_with_the_line),
