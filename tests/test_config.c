@@ -20,8 +20,9 @@
  *     on deploy/local.ini, exit 1 and a FILE:LINE message on broken files
  *     (the INI, then the model files), no socket bound; deploy/local.sh
  *     start refuses such a file before launching anything;
- *   - docs/OPERATIONS.md lists every key of the option table with its
- *     default. */
+ *   - docs/OPERATIONS.md's table and docs/CONFIG.md list every key of the
+ *     option table with its default (CONFIG.md with its accepted values as
+ *     ifp_config_key_info words them). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -881,6 +882,51 @@ static void docs_list_every_key(void **u) {
     free(doc);
 }
 
+/* docs/CONFIG.md, the reference page: a "## `[SECTION]`" part per section
+ * (`[group NAME]`, `[client NAME]`), in it a "### `KEY`" entry per key
+ * whose text gives the default ("Default: `DEF`", or "Default: none" when
+ * the table has none) and the accepted values in ifp_config_key_info's
+ * words. */
+static void config_md_lists_every_key(void **u) {
+    (void)u;
+    char *doc = tu_read_file(IFP_SOURCE_DIR "/docs/CONFIG.md", NULL);
+    assert_non_null(doc);
+    ifp_config_key_t k;
+    for (int i = 0; ifp_config_key_info(i, &k) == 0; i++) {
+        char head[64];
+        int named = strcmp(k.section, "group") == 0 || strcmp(k.section, "client") == 0;
+        snprintf(head, sizeof head, "\n## `[%s%s]`", k.section, named ? " NAME" : "");
+        const char *sect = strstr(doc, head);
+        if (!sect) fail_msg("docs/CONFIG.md has no part %s", head + 1);
+        const char *sect_end = strstr(sect + 1, "\n## ");
+        snprintf(head, sizeof head, "\n### `%s`\n", k.key);
+        const char *entry = strstr(sect, head);
+        if (!entry || (sect_end && entry > sect_end)) fail_msg("docs/CONFIG.md: no entry for [%s] %s", k.section, k.key);
+        const char *end = strstr(entry + 1, "\n#");
+        size_t n = end ? (size_t)(end - entry) : strlen(entry);
+        char *text = strndup(entry, n);
+        char want[128];
+        if (*k.def) snprintf(want, sizeof want, "Default: `%s`", k.def);
+        else snprintf(want, sizeof want, "Default: none");
+        if (!strstr(text, want)) fail_msg("docs/CONFIG.md: [%s] %s: no \"%s\" in\n%s", k.section, k.key, want, text);
+        /* the range words may be wrapped: compare with whitespace runs as one space */
+        char flat[4096];
+        size_t f = 0;
+        for (size_t j = 0; j < n && f + 1 < sizeof flat; j++) {
+            int sp = text[j] == ' ' || text[j] == '\n';
+            if (sp && f && flat[f - 1] == ' ') continue;
+            flat[f++] = sp ? ' ' : text[j];
+        }
+        flat[f] = '\0';
+        if (!strstr(flat, k.range))
+            fail_msg("docs/CONFIG.md: [%s] %s: the accepted values \"%s\" are not in\n%s", k.section, k.key, k.range,
+                     text);
+        free(text);
+        assert_true(strlen(k.range) < sizeof k.range - 1); /* not cut */
+    }
+    free(doc);
+}
+
 /* ------------------------------------------------------------ --check-config */
 
 static tu_run_t check_config(const char *path) {
@@ -1041,6 +1087,7 @@ int main(void) {
         cmocka_unit_test(lib_sh_reads_the_new_keys),
         cmocka_unit_test(lib_sh_reads_the_multi_node_keys),
         cmocka_unit_test(docs_list_every_key),
+        cmocka_unit_test(config_md_lists_every_key),
         cmocka_unit_test(check_config_accepts_local_ini),
         cmocka_unit_test(check_config_refuses_with_the_line),
         cmocka_unit_test(local_sh_refuses_to_start),
