@@ -290,10 +290,13 @@ static void config_seeds(void) {
         {"every-key.ini",
          "[router]\nfrontend = ipc:///tmp/front\nbackend = tcp://*:7000\nheartbeat_ms = 100\nliveness = 3\n"
          "min_coverage = 0.95\nbalance_abs = 64\nbalance_rel = 2.5\nqueue_max = 0\nmax_tokens = 16\n"
-         "max_tokens_limit = 64\npolicy = least-loaded\npredictor_threads = 2\n"
+         "max_tokens_limit = 64\npolicy = least-loaded\npredictor_threads = 2\nhost = rt1\n"
+         "backend_connect = tcp://rt1:7000\n"
          "[model]\nmodel = /abs/model.gguf\npredictor = p.gguf\nclusters = ../c.gguf\n"
+         "[deploy]\nagent = ssh -o BatchMode=yes\nmpirun = /usr/bin/mpirun\nmpirun_args = --mca btl tcp,self\n"
          "[group a]\nstages = 3\nlayers = 1, 2,1\ncluster = 2\nslots = 4\nctx = 128\nmax_batch = 8\n"
-         "batch_timeout_ms = 1000\n[group b]\ncluster = dense\n[group a]\nslots = 5\n"},
+         "batch_timeout_ms = 1000\nhosts = n1,n2,n1\n[group b]\ncluster = dense\nhostfile = b.hosts\n"
+         "[group a]\nslots = 5\n"},
         {"comments.ini", "; comment\n# other comment\n[router] ; trailing\npolicy = dense-only ; why\n"
                          "[model]\nmodel = x.gguf\n\n  [group   spaced]  \n  stages = 2  \n"},
         {"bad-value.ini", "[router]\nheartbeat_ms = 5ms\n[model]\nmodel = m.gguf\n"},
@@ -322,6 +325,42 @@ static void config_seeds(void) {
          "[client g1]\n"
          "key = keys/clients/abcdefghijklmnopqrstuvw.pub\n"
          "key = ./keys/clients/abcdefghijklmnopqrstuvw.pub\n"
+         ""},
+        {"multi-node.ini",
+         "; one deployment across hosts\n"
+         "[router]\n"
+         "host = rt1.example\n"
+         "backend = tcp://0.0.0.0:5556\n"
+         "backend_connect = tcp://rt1.example:5556\n"
+         "[deploy]\n"
+         "agent = deploy/netns-agent.sh\n"
+         "[model]\n"
+         "model = m.gguf\n"
+         "[group g0]\n"
+         "stages = 4\n"
+         "hosts = node1,node2,fe80::1,ns_a\n"
+         "[group g1]\n"
+         "stages = 2\n"
+         "hosts = 10.0.0.7\n"
+         "[group g2]\n"
+         "hostfile = g2.hosts\n"
+         ""},
+        {"bad-multi-node.ini",
+         "[router]\n"
+         "backend = tcp://*:5556\n"
+         "host = -oProxyCommand=x\n"
+         "[deploy]\n"
+         "mpirun_args =\n"
+         "[deploy]\n"
+         "agent = ssh\n"
+         "[model]\n"
+         "model = m.gguf\n"
+         "[group g0]\n"
+         "stages = 2\n"
+         "hosts = a,b,c\n"
+         "hostfile = h\n"
+         "[group g1]\n"
+         "hosts = a,,b\n"
          ""},
         {"bad-client.ini",
          "[model]\n"
