@@ -334,14 +334,8 @@ void rt_on_client(rt_router_t *R, ifp_frames_t *f) {
     size_t len = ifp_frame_size(f, body), ilen = ifp_frame_size(f, 0);
     char msg[IFP_ERR_MSG_LEN];
     int client = -1;
-    if (R->curve && rt_zap_who(R->zap, zmq_msg_gets(&f->part[body], "User-Id"), &client) != RT_PEER_CLIENT) {
-        /* admitted at the handshake, its key since removed (a reload) */
-        R->st.auth_refused++;
-        rt_log(R, RT_LOG_CLIENT, "refused a client message: its key is no longer admitted");
-        send_error(R, ident, ilen, delim, "", IFP__ERROR_CODE__ERR_UNAUTHORIZED,
-                   "this connection's key is no longer admitted by the router", 0);
-        return;
-    }
+    /* admitted at the handshake; its key may have been removed since (a reload) */
+    int revoked = R->curve && rt_zap_who(R->zap, zmq_msg_gets(&f->part[body], "User-Id"), &client) != RT_PEER_CLIENT;
     if (len > R->front_max_valid) {
         R->st.oversize++;
         snprintf(msg, sizeof msg,
@@ -369,6 +363,17 @@ void rt_on_client(rt_router_t *R, ifp_frames_t *f) {
         rt_log(R, RT_LOG_CLIENT, "refused a client message: %s", why);
         snprintf(msg, sizeof msg, "%s (text fields must be valid UTF-8 without NUL bytes)", why);
         bad_request(R, ident, ilen, delim, id ? id : "", msg);
+        ifp__client_message__free_unpacked(m, NULL);
+        return;
+    }
+    if (revoked) {
+        const char *id = m->msg_case == IFP__CLIENT_MESSAGE__MSG_REQUEST ? m->request->id
+                         : m->msg_case == IFP__CLIENT_MESSAGE__MSG_CANCEL ? m->cancel->id
+                                                                          : m->ping->id;
+        R->st.auth_refused++;
+        rt_log(R, RT_LOG_CLIENT, "refused a client message: its connection's key is no longer admitted");
+        send_error(R, ident, ilen, delim, id ? id : "", IFP__ERROR_CODE__ERR_UNAUTHORIZED,
+                   "this connection's key is no longer admitted by the router", 0);
         ifp__client_message__free_unpacked(m, NULL);
         return;
     }

@@ -165,7 +165,7 @@ static int build_rank(sh_group_t *G, int rank, int size, ifp_err_t *err) {
         snprintf(id, sizeof id, "%s%s#%016llx", g->name, s->first ? "" : ".out", (unsigned long long)nonce);
         ifp_curve_t curve;
         int rc = link_security(G->cfg, g->name, &curve, err);
-        if (!rc) rc = sh_routerlink_open(&G->link, G->cfg->backend, id, s->max_rows, &curve, err);
+        if (!rc) rc = sh_routerlink_open(&G->link, ifp_config_backend_connect(G->cfg), id, s->max_rows, &curve, err);
         memset(&curve, 0, sizeof curve);
         if (rc) return rc;
     }

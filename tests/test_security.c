@@ -376,6 +376,65 @@ static void clients(void **state) {
     zmq_close(s);
 }
 
+/* ---------------------------------------------------------------- reload */
+
+/* Rotation as docs/SECURITY.md tells it: a key added to KEYS/clients and a
+ * SIGHUP admit it; removed and SIGHUP again, it is refused at once, on the
+ * connection it already has too. */
+static void reload(void **state) {
+    fx_t *f = *state;
+    ifp_err_t e = {0};
+    ifp_keypair_t kp;
+    char base[600], pub[620], admitted[620];
+    snprintf(base, sizeof base, "%s/newcomer", f->cl->dir);
+    assert_int_equal(ifp_key_generate(&kp, &e), 0);
+    assert_int_equal(ifp_key_write_pair(base, &kp, "a newcomer", 0, &e), 0);
+    snprintf(pub, sizeof pub, "%s.pub", base);
+    snprintf(admitted, sizeof admitted, "%s/clients/newcomer.pub", f->cl->keys);
+    ifp_curve_t c = {0};
+    char rbase[600], rpub[620];
+    ifp_key_base(f->cl->keys, "router", NULL, rbase, sizeof rbase);
+    snprintf(rpub, sizeof rpub, "%s.pub", rbase);
+    snprintf(base, sizeof base, "%s/newcomer.key", f->cl->dir);
+    assert_int_equal(ifp_curve_client_load(NULL, base, rpub, 0, &c, &e), 0);
+
+    /* admitted after the reload */
+    assert_int_equal(link(pub, admitted), 0);
+    Ifp__ServerMessage *p0 = ct_ping(f->cl, 5000);
+    kill(f->cl->router, SIGHUP);
+    void *s = NULL;
+    ct_req_t r;
+    int served = 0;
+    for (double end = ct_now_ms() + 20000; !served && ct_now_ms() < end;) {
+        s = ifp_client_connect(f->cl->zctx, f->cl->frontend, &c, NULL, &e);
+        ct_params_t p = params(0);
+        p.max_tokens = 2;
+        assert_int_equal(ct_send(s, &r, "new-0", &p), 0);
+        served = ct_wait_all(s, &r, 1, 1000) == 1 && ct_reply(&r);
+        ct_req_free(&r);
+        if (!served) zmq_close(s), s = NULL;
+    }
+    assert_true(served);
+    /* removed: the open connection is refused from the next message on */
+    assert_int_equal(unlink(admitted), 0);
+    kill(f->cl->router, SIGHUP);
+    int refused = 0;
+    for (double end = ct_now_ms() + 20000; !refused && ct_now_ms() < end;) {
+        ct_params_t p = params(0);
+        p.max_tokens = 2;
+        assert_int_equal(ct_send(s, &r, "new-1", &p), 0);
+        ct_wait_all(s, &r, 1, 1000);
+        refused = r.answer && r.answer->msg_case == IFP__SERVER_MESSAGE__MSG_ERROR &&
+                  r.answer->error->code == IFP__ERROR_CODE__ERR_UNAUTHORIZED;
+        ct_req_free(&r);
+    }
+    fprintf(stderr, "  a key added + SIGHUP: served; removed + SIGHUP: %s on its open connection\n",
+            refused ? "ERR_UNAUTHORIZED" : "still served");
+    assert_true(refused);
+    zmq_close(s);
+    ifp__server_message__free_unpacked(p0, NULL);
+}
+
 /* ---------------------------------------------------------------- reconnects */
 
 static int open_files(pid_t pid) {
@@ -494,6 +553,7 @@ int main(void) {
         cmocka_unit_test(rogue_groups),
         cmocka_unit_test(clients),
         cmocka_unit_test(plain_warns),
+        cmocka_unit_test(reload),
         cmocka_unit_test(reconnects),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
