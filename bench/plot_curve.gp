@@ -10,12 +10,14 @@ set key top left
 set grid
 set xlabel 'round'
 set offsets graph 0.1, graph 0.1, graph 0.1, 0
-rows(x) = sprintf("< awk -F, 'NR > 1 && $1 == \"%s\"' '%s'", x, csv)
+if (!exists("hi")) hi = 64
+if (!exists("lo")) lo = 16
+rows(x, r) = sprintf("< awk -F, 'NR > 1 && $1 == \"%s\" && $2 == %d' '%s'", x, r, csv)
 set multiplot layout 1,2 title 'local cluster (3 groups x 2 stages), CURVE on vs off, same load'
-set ylabel 'completion tokens/s'
-plot rows('curve-on') using 3:11 with linespoints pointsize 1.5 title 'CURVE on', \
-     rows('curve-off') using 3:11 with linespoints pointsize 1.5 title 'CURVE off'
-set ylabel 'TTFT p50 (ms)'
-plot rows('curve-on') using 3:13 with linespoints pointsize 1.5 title 'CURVE on', \
-     rows('curve-off') using 3:13 with linespoints pointsize 1.5 title 'CURVE off'
+set ylabel sprintf('completion tokens/s at %d req/s offered', hi)
+plot rows('curve-on', hi) using 3:11 with linespoints pointsize 1.5 title 'CURVE on', \
+     rows('curve-off', hi) using 3:11 with linespoints pointsize 1.5 title 'CURVE off'
+set ylabel sprintf('TTFT p50 (ms) at %d req/s', lo)
+plot rows('curve-on', lo) using 3:13 with linespoints pointsize 1.5 title 'CURVE on', \
+     rows('curve-off', lo) using 3:13 with linespoints pointsize 1.5 title 'CURVE off'
 unset multiplot
