@@ -1,0 +1,584 @@
+#!/usr/bin/env bash
+# tests/test_deploy_manifests.sh — the cluster launchers, checked without a
+# cluster (docs/DEPLOY-LAUNCHERS.md):
+#   (a) deploy/k8s/generate.sh, from deploy/local.ini and from a second config
+#       (a 1-stage and a 3-stage group, one named Tri_3, [client] sections with
+#       an inline key and a key file, mpi_if eth1,ib0 and a subnet, other
+#       ports, a namespace, --keys of an existing folder): every manifest
+#       reads (a YAML reader of our own, below; PyYAML too when python3 has
+#       it, and both must read the same, with integers where Kubernetes wants
+#       them); one MPIJob per [group], worker replicas = stages, its mpirun
+#       naming the group, -np stages and the group's mpi_if in both
+#       if_include options; the ConfigMap's INIs agree with the config key for
+#       key (only endpoints, model paths, the keys folder, key files and
+#       mpi_if rewritten, each as expected) and pass ifp-router --check-config
+#       once the in-cluster endpoints and paths are put back, with the keys
+#       decoded from the Secrets; the Secrets hold the router's, the client's
+#       and one pair per group, each a valid Z85 key; the Service and the
+#       router's pod expose the frontend and backend ports; each pod mounts
+#       the keys its role reads, mode 0400; secrets.yaml is mode 600; the
+#       Containerfile installs every package of deploy/packages.txt and copies
+#       every folder CMake adds;
+#   (b) deploy/slurm/ifp.sbatch's dry run: Slurm host lists expanded without
+#       scontrol; the router on the first node, each group's stages on the
+#       following nodes in order (1 or 2 per node); the srun --mpi=pmix and
+#       mpirun commands (nodes, tasks, node list, group, MCA if_include); the
+#       rewritten INI agrees with the config and passes --check-config with
+#       keys made by ifp keygen from it; --nodes; the refusals (too few nodes,
+#       a loopback mpi_if across nodes).
+# Run by ctest (IFP_BUILD_DIR = the build tree): needs build/tools/ifp and
+# build/router/ifp-router; no network, no cluster.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${IFP_BUILD_DIR:-$root/build}"
+ifp="$build/tools/ifp"
+router="$build/router/ifp-router"
+generate="$root/deploy/k8s/generate.sh"
+sbatch="$root/deploy/slurm/ifp.sbatch"
+t_start=$SECONDS
+# shellcheck source=deploy/lib.sh
+source "$root/deploy/lib.sh"
+# shellcheck source=deploy/slurm/launch-lib.sh
+source "$root/deploy/slurm/launch-lib.sh"
+
+checks=0
+fail() {
+    printf 'FAIL: %s\n' "$*" >&2
+    exit 1
+}
+ok() { checks=$((checks + 1)); }
+step() { printf '\n== %s\n' "$*"; }
+# expect_eq WHAT GOT WANT
+expect_eq() {
+    [[ "$2" == "$3" ]] || fail "$1: got \"$2\", want \"$3\""
+    ok
+}
+expect_has() { # WHAT TEXT NEEDLE
+    [[ "$2" == *"$3"* ]] || fail "$1: \"$3\" not found in: $2"
+    ok
+}
+
+for bin in "$ifp" "$router"; do
+    [[ -x "$bin" ]] || fail "$bin not built (cmake --build ${build#"$root"/})"
+done
+export IFP_BUILD_DIR="$build"
+unset IFP_KEYS IFP_MPI_IF IFP_ROUTER_ADDR IFP_STAGES_PER_NODE IFP_SLURM_LAUNCHER IFP_SRUN_ARGS IFP_MPIRUN_ARGS
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/ifp-test-manifests.XXXXXX")"
+trap 'rm -rf -- "$tmp"' EXIT
+
+# ------------------------------------------------------------------ YAML
+# A reader for the YAML generate.sh writes (block mappings and sequences,
+# plain and double-quoted scalars, `|` literals, comments, `---`): one line
+# "KIND/NAME<TAB>PATH<TAB>VALUE" per scalar, PATH like
+# spec.template.spec.containers[0].command[2], VALUE with \ newline tab as
+# \\ \n \t.  It refuses what it does not know; it is not a general parser.
+# shellcheck disable=SC2016 # an awk program: its $ are awk's
+YAML_AWK='
+function esc(s) { gsub(/\\/, "\\\\", s); gsub(/\n/, "\\n", s); gsub(/\t/, "\\t", s); return s }
+function bad(msg) { printf "%s:%d: %s: %s\n", FILENAME, FNR, msg, $0 > "/dev/stderr"; failed = 1; exit 1 }
+function scalar(v,   out, i, c) {
+    if (substr(v, 1, 1) == "\"") {
+        out = ""
+        for (i = 2; i <= length(v); i++) {
+            c = substr(v, i, 1)
+            if (c == "\\") { i++; c = substr(v, i, 1); out = out (c == "n" ? "\n" : c == "t" ? "\t" : c); continue }
+            if (c == "\"") {
+                if (substr(v, i + 1) !~ /^[[:space:]]*(#.*)?$/) bad("text after a quoted scalar")
+                return out
+            }
+            out = out c
+        }
+        bad("unterminated double-quoted scalar")
+    }
+    if (v ~ /^[\x27{}[\]&*!|>%@`]/ && v != "{}" && v != "[]") bad("a scalar this reader does not take")
+    sub(/[[:space:]]+#.*$/, "", v)
+    sub(/[[:space:]]+$/, "", v)
+    if (v ~ /: |^- /) bad("a plain scalar that looks like a key or an item")
+    return v
+}
+function put(p, v) { np++; bp[np] = p; bv[np] = v; if (p == "kind") kind = v; if (p == "metadata.name") name = v }
+function end_block() {
+    if (!inblock) return
+    sub(/\n+$/, "\n", blk)
+    put(blkpath, blk)
+    inblock = 0
+}
+function flush(   i, id) {
+    end_block()
+    if (pending != "") { put(pending, ""); pending = "" }
+    id = (kind == "" ? "?" : kind) "/" (name == "" ? "-" : name)
+    for (i = 1; i <= np; i++) print id "\t" bp[i] "\t" esc(bv[i])
+    np = 0; kind = name = ""; depth = 0
+}
+function join(p, k) { return p == "" ? k : p "." k }
+function entry(c, n,   k, v) {
+    if (!match(c, /^[^"\x27 ][^:]*:([[:space:]]|$)/)) bad("expected key: value")
+    k = substr(c, 1, RLENGTH); sub(/:[[:space:]]*$/, "", k)
+    v = substr(c, RLENGTH + 1); sub(/^[[:space:]]+/, "", v)
+    if (v == "" || v ~ /^#/) { pending = join(path[depth], k); pend_ind = n; return }
+    if (v ~ /^\|[[:space:]]*(#.*)?$/) { inblock = 1; blk = ""; blkpath = join(path[depth], k); blk_ind = n; blk_cut = -1; return }
+    put(join(path[depth], k), scalar(v))
+}
+FNR == 1 && NR > 1 { flush() }
+{
+    line = $0
+    if (inblock) {
+        if (line ~ /^[[:space:]]*$/) { blk = blk "\n"; next }
+        match(line, /^ */)
+        if (RLENGTH > blk_ind) {
+            if (blk_cut < 0) blk_cut = RLENGTH
+            if (RLENGTH < blk_cut) bad("a literal line less indented than its first line")
+            blk = blk substr(line, blk_cut + 1) "\n"
+            next
+        }
+        end_block()
+    }
+    if (line ~ /^---[[:space:]]*$/) { flush(); next }
+    if (line ~ /^[[:space:]]*(#.*)?$/) next
+    if (line ~ /^ *\t/) bad("a tab in the indentation")
+    match(line, /^ */); n = RLENGTH; c = substr(line, n + 1)
+    if (pending != "") {
+        if (n > pend_ind || (n == pend_ind && c ~ /^- /)) {
+            depth++; ind[depth] = n; path[depth] = pending; seq[depth] = (c ~ /^-( |$)/); idx[depth] = -1
+        } else put(pending, "")
+        pending = ""
+    }
+    while (depth > 0 && ind[depth] > n) depth--
+    if (depth > 0 && ind[depth] != n) bad("an indentation that matches no open level")
+    if (depth == 0 && n != 0) bad("an indented line at the top level")
+    if (c ~ /^-( |$)/) {
+        if (!seq[depth]) bad("a sequence item in a mapping")
+        idx[depth]++
+        c = substr(c, 3); sub(/^ +/, "", c)
+        p = path[depth] "[" idx[depth] "]"
+        if (c ~ /^[^"\x27 ][^:]*:([[:space:]]|$)/) {
+            depth++; ind[depth] = n + 2; path[depth] = p; seq[depth] = 0
+            entry(c, n + 2)
+        } else put(p, scalar(c))
+        next
+    }
+    if (seq[depth]) bad("a mapping entry in a sequence")
+    entry(c, n)
+}
+END { if (!failed) flush() }'
+
+# The same flattening by PyYAML, and the types Kubernetes wants: integers for
+# counts, ports and modes; strings for every command word.
+YAML_PY='
+import sys, yaml
+INTS = {"replicas", "containerPort", "port", "targetPort", "slotsPerWorker", "backoffLimit", "defaultMode"}
+BOOLS = {"readOnly"}
+def esc(s): return s.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t")
+def walk(p, v, key, out):
+    if isinstance(v, dict):
+        for k, x in v.items(): walk(p + "." + k if p else k, x, k, out)
+    elif isinstance(v, list):
+        for i, x in enumerate(v): walk("%s[%d]" % (p, i), x, key, out)
+    else:
+        want = int if key in INTS else bool if key in BOOLS else str
+        if type(v) is not want: sys.exit("%s: %r is not a %s" % (p, v, want.__name__))
+        out.append((p, esc(str(v).lower() if want is bool else str(v))))
+for f in sys.argv[1:]:
+    for d in yaml.safe_load_all(open(f)):
+        out = []
+        walk("", d, "", out)
+        i = "%s/%s" % (d.get("kind", "?"), (d.get("metadata") or {}).get("name", "-"))
+        for p, v in out: print("%s\t%s\t%s" % (i, p, v))
+'
+have_pyyaml=0
+if command -v python3 >/dev/null && python3 -c 'import yaml' 2>/dev/null; then have_pyyaml=1; fi
+
+# flatten OUTDIR: every manifest of OUTDIR as $OUTDIR.tsv (our reader; checked
+# against PyYAML when there is one).
+flatten() {
+    local dir="$1" files
+    files=("$dir"/*.yaml)
+    LC_ALL=C awk "$YAML_AWK" "${files[@]}" >"$dir.tsv" || fail "$dir: a manifest the YAML reader refuses (above)"
+    ok
+    if ((have_pyyaml)); then
+        python3 -c "$YAML_PY" "${files[@]}" >"$dir.py.tsv" || fail "$dir: PyYAML: a manifest with a wrong type or bad YAML (above)"
+        diff "$dir.tsv" "$dir.py.tsv" >&2 || fail "$dir: PyYAML reads the manifests differently from the test's reader"
+        ok
+    fi
+}
+# y TSV ID PATH: the value (unescaped), or "<none>".
+y() {
+    LC_ALL=C awk -F'\t' -v id="$2" -v p="$3" '
+        $1 == id && $2 == p {
+            v = $3; out = ""
+            for (i = 1; i <= length(v); i++) {
+                c = substr(v, i, 1)
+                if (c == "\\") { i++; c = substr(v, i, 1); c = c == "n" ? "\n" : c == "t" ? "\t" : c }
+                out = out c
+            }
+            printf "%s", out; found = 1; exit
+        }
+        END { if (!found) printf "<none>" }' "$1"
+}
+# ylist TSV ID PATH: the items of the sequence PATH, one a line.
+ylist() {
+    local i=0 v
+    while v="$(y "$1" "$2" "$3[$i]")" && [[ "$v" != "<none>" ]]; do
+        printf '%s\n' "$v"
+        i=$((i + 1))
+    done
+}
+# after WORD LIST...: the word that follows WORD in LIST.
+after() {
+    local want="$1" prev=""
+    shift
+    for w in "$@"; do
+        [[ "$prev" == "$want" ]] && {
+            printf '%s' "$w"
+            return 0
+        }
+        prev="$w"
+    done
+    printf '<none>'
+}
+
+# ini_agree ORIG NEW EXPECTED...: NEW has the same groups as ORIG, each
+# EXPECTED ("SECTION<TAB>KEY<TAB>VALUE") as its value, every other key of
+# ORIG with ORIG's value (the last one given), and no other key.
+ini_agree() {
+    local orig="$1" new="$2" s k v x
+    shift 2
+    local -A o=() n=() e=()
+    while IFS=$'\t' read -r s k v; do o["$s"$'\t'"$k"]="$v"; done < <(ifp_ini_dump "$orig")
+    while IFS=$'\t' read -r s k v; do n["$s"$'\t'"$k"]="$v"; done < <(ifp_ini_dump "$new")
+    for x in "$@"; do e["${x%$'\t'*}"]="${x##*$'\t'}"; done
+    expect_eq "$new: the groups" "$(ifp_ini_groups "$new")" "$(ifp_ini_groups "$orig")"
+    for x in "${!e[@]}"; do expect_eq "$new: [${x%$'\t'*}] ${x#*$'\t'}" "${n[$x]-<missing>}" "${e[$x]}"; done
+    for x in "${!o[@]}"; do
+        [[ -n "${e[$x]+set}" ]] || expect_eq "$new: [${x%$'\t'*}] ${x#*$'\t'} (unchanged)" "${n[$x]-<missing>}" "${o[$x]}"
+    done
+    for x in "${!n[@]}"; do
+        [[ -n "${e[$x]+set}" || -n "${o[$x]+set}" ]] || fail "$new: [${x%$'\t'*}] ${x#*$'\t'} = ${n[$x]}: a key the config does not have"
+    done
+}
+
+# z85_file WHAT TEXT: TEXT is a key file: '#' comments and exactly one line
+# of 40 Z85 characters.
+z85_file() {
+    local keys
+    keys="$(grep -v '^#' <<<"$2" | grep -v '^$' || true)"
+    [[ "$(wc -l <<<"$keys")" == 1 ]] && ifp_is_z85_key "$keys" || fail "$1: not one Z85 key: $2"
+    ok
+}
+
+# ------------------------------------------------------------------ configs
+# The second config: a 1-stage and a 3-stage group, clients with an inline key
+# and a key file, other ports, its own keys folder, mpi_if not loopback.
+c2dir="$tmp/c2"
+mkdir -p "$c2dir"
+"$ifp" keygen -o "$c2dir/bob" >/dev/null
+"$ifp" keygen -o "$tmp/alice" >/dev/null
+alice_key="$(grep -v '^#' "$tmp/alice.pub")"
+c2="$c2dir/cluster.ini"
+cat >"$c2" <<EOF
+# a second shape of cluster, for tests/test_deploy_manifests.sh
+[router]
+frontend = tcp://127.0.0.1:7101
+backend = tcp://127.0.0.1:7102
+policy = least-loaded
+
+[model]
+model = $root/models/ifp-mix/ifp-mix.gguf
+predictor = $root/models/ifp-mix/ifp-mix-predictor.gguf
+
+[security]
+keys = keys
+
+[group solo]
+stages = 1
+slots = 4
+mpi_if = 10.1.0.0/16
+
+[group Tri_3]
+stages = 3
+layers = 2,1,1
+cluster = dense
+mpi_if = eth1,ib0
+
+[client alice]
+key = $alice_key
+max_inflight = 4
+
+[client bob]
+key = bob.pub
+EOF
+"$ifp" keygen --config "$c2" >/dev/null
+"$router" --check-config "$c2" >/dev/null || fail "the test's own config does not pass --check-config"
+
+# ------------------------------------------------------------------ Kubernetes
+# check_k8s CONFIG OUTDIR NAMESPACE DEFAULT_IF: the manifests of OUTDIR
+# against CONFIG.
+check_k8s() {
+    local cfg="$1" out="$2" ns="$3" pod_if="$4" tsv="$2.tsv" cfg_dir g name stages k mi cmd w f v
+    local svc="ifp-router.$ns.svc" fport bport listing n_groups
+    cfg_dir="$(dirname "$cfg")"
+    listing="$(ifp_ini_groups "$cfg")"
+    mapfile -t groups <<<"$listing"
+    n_groups=${#groups[@]}
+    fport="$(ifp_tcp_port "$(ifp_ini_get "$cfg" router frontend tcp://127.0.0.1:5555)")"
+    bport="$(ifp_tcp_port "$(ifp_ini_get "$cfg" router backend tcp://127.0.0.1:5556)")"
+
+    flatten "$out"
+    expect_eq "secrets.yaml mode" "$(stat -c %a "$out/secrets.yaml")" 600
+    expect_eq "kustomization resources" "$(ylist "$tsv" Kustomization/- resources | sort | tr '\n' ' ')" \
+        "$(for f in "$out"/*.yaml; do [[ "$f" == */kustomization.yaml ]] || echo "${f##*/}"; done | sort | tr '\n' ' ')"
+    if [[ "$ns" != default ]]; then expect_eq "the Namespace" "$(y "$tsv" "Namespace/$ns" metadata.name)" "$ns"; fi
+    expect_eq "objects in another namespace" \
+        "$(awk -F'\t' -v ns="$ns" '$2 == "metadata.namespace" && $3 != ns' "$tsv")" ""
+    expect_eq "MPIJobs" "$(awk -F'\t' '$2 == "kind" && $3 == "MPIJob"' "$tsv" | wc -l)" "$n_groups"
+    expect_eq "Secrets" "$(awk -F'\t' '$2 == "kind" && $3 == "Secret"' "$tsv" | wc -l)" $((n_groups + 2))
+
+    # the router: ports on the pod and the Service, its own INI, its keys
+    local dep=Deployment/ifp-router srv=Service/ifp-router c0='spec.template.spec.containers[0]'
+    expect_eq "router replicas" "$(y "$tsv" $dep spec.replicas)" 1
+    expect_eq "router command" "$(ylist "$tsv" $dep "$c0.command" | tr '\n' ' ')" "/opt/ifp/bin/ifp-router --config /etc/ifp/config/router.ini "
+    expect_eq "router frontend containerPort" "$(y "$tsv" $dep "$c0.ports[0].name")=$(y "$tsv" $dep "$c0.ports[0].containerPort")" "frontend=$fport"
+    expect_eq "router backend containerPort" "$(y "$tsv" $dep "$c0.ports[1].name")=$(y "$tsv" $dep "$c0.ports[1].containerPort")" "backend=$bport"
+    expect_eq "Service frontend" "$(y "$tsv" $srv "spec.ports[0].name") $(y "$tsv" $srv "spec.ports[0].port") $(y "$tsv" $srv "spec.ports[0].targetPort")" "frontend $fport $fport"
+    expect_eq "Service backend" "$(y "$tsv" $srv "spec.ports[1].name") $(y "$tsv" $srv "spec.ports[1].port") $(y "$tsv" $srv "spec.ports[1].targetPort")" "backend $bport $bport"
+    expect_eq "Service selects the router's pods" "$(y "$tsv" $srv spec.selector.app.kubernetes.io/component)" \
+        "$(y "$tsv" $dep spec.template.metadata.labels.app.kubernetes.io/component)"
+    # (the router reads router.key, every group's .pub, the admitted clients)
+    local want_router_keys="router.key router.pub clients/local.pub" vsrc
+    for g in "${groups[@]}"; do want_router_keys+=" groups/${g%% *}.pub"; done
+    vsrc="$(awk -F'\t' -v id=$dep '$1 == id && $2 ~ /^spec.template.spec.volumes\[1\].projected.sources\[[0-9]+\].secret.items\[[0-9]+\].path$/ { print $3 }' "$tsv" | sort | tr '\n' ' ')"
+    expect_eq "the router's keys folder" "$vsrc" "$(tr ' ' '\n' <<<"$want_router_keys" | sort | tr '\n' ' ')"
+    expect_eq "the router's keys mode" "$(y "$tsv" $dep spec.template.spec.volumes[1].projected.defaultMode)" 256
+    expect_eq "the router's keys mount" "$(y "$tsv" $dep "$c0.volumeMounts[1].mountPath")" /etc/ifp/keys
+
+    # one MPIJob per group: replicas, mpirun, the keys of that group only
+    local mpi_if_edits=() spec
+    for g in "${groups[@]}"; do
+        name="${g%% *}" stages="${g##* }"
+        k="ifp-$(tr 'A-Z_' 'a-z-' <<<"$name")"
+        spec="MPIJob/$k"
+        mi="$(ifp_ini_group_get "$cfg" "$name" mpi_if lo)"
+        ifp_mpi_if_loopback "$mi" && mi="$pod_if"
+        mpi_if_edits+=("group $name"$'\tmpi_if\t'"$mi")
+        expect_eq "$spec apiVersion" "$(y "$tsv" "$spec" apiVersion)" kubeflow.org/v2beta1
+        expect_eq "$spec worker replicas" "$(y "$tsv" "$spec" spec.mpiReplicaSpecs.Worker.replicas)" "$stages"
+        expect_eq "$spec launcher replicas" "$(y "$tsv" "$spec" spec.mpiReplicaSpecs.Launcher.replicas)" 1
+        expect_eq "$spec slotsPerWorker" "$(y "$tsv" "$spec" spec.slotsPerWorker)" 1
+        expect_eq "$spec mpiImplementation" "$(y "$tsv" "$spec" spec.mpiImplementation)" OpenMPI
+        mapfile -t cmd < <(ylist "$tsv" "$spec" spec.mpiReplicaSpecs.Launcher.template.spec.containers[0].command)
+        expect_eq "$spec: mpirun" "${cmd[0]}" mpirun
+        expect_eq "$spec: mpirun -np" "$(after -np "${cmd[@]}")" "$stages"
+        expect_eq "$spec: --group" "$(after --group "${cmd[@]}")" "$name"
+        expect_eq "$spec: ifp-shard --config" "$(after /opt/ifp/bin/ifp-shard "${cmd[@]}") $(after --config "${cmd[@]}")" "--config /etc/ifp/config/ifp.ini"
+        expect_eq "$spec: btl_tcp_if_include" "$(after btl_tcp_if_include "${cmd[@]}")" "$mi"
+        expect_eq "$spec: oob_tcp_if_include" "$(after oob_tcp_if_include "${cmd[@]}")" "$mi"
+        expect_eq "$spec: odls_base_sigkill_timeout" "$(after odls_base_sigkill_timeout "${cmd[@]}")" 0
+        expect_has "$spec: worker runs sshd" "$(ylist "$tsv" "$spec" spec.mpiReplicaSpecs.Worker.template.spec.containers[0].command)" /usr/sbin/sshd
+        vsrc="$(awk -F'\t' -v id="$spec" '$1 == id && $2 ~ /^spec.mpiReplicaSpecs.Worker.template.spec.volumes\[1\].projected.sources\[[0-9]+\].secret.(name|items\[[0-9]+\].(key|path))$/ { printf "%s ", $3 }' "$tsv")"
+        expect_eq "$spec: the workers' keys folder" "$vsrc" "$k-key $name.key groups/$name.key ifp-router-key router.pub router.pub "
+        expect_eq "$spec: worker config mount" "$(y "$tsv" "$spec" spec.mpiReplicaSpecs.Worker.template.spec.containers[0].volumeMounts[0].mountPath)" /etc/ifp/config
+        expect_eq "$spec: NetworkPolicy of its pods" \
+            "$(y "$tsv" "NetworkPolicy/$k-mpi" spec.podSelector.matchLabels.ifp/group) $(y "$tsv" "NetworkPolicy/$k-mpi" "spec.ingress[0].from[0].podSelector.matchLabels.ifp/group")" "$k $k"
+        expect_eq "$spec: its pods carry that label" \
+            "$(y "$tsv" "$spec" spec.mpiReplicaSpecs.Launcher.template.metadata.labels.ifp/group) $(y "$tsv" "$spec" spec.mpiReplicaSpecs.Worker.template.metadata.labels.ifp/group)" "$k $k"
+        # the group's Secret: its pair, valid keys
+        for f in key pub; do
+            v="$(y "$tsv" "Secret/$k-key" "data.$name.$f")"
+            [[ "$v" != "<none>" ]] || fail "Secret/$k-key has no $name.$f"
+            z85_file "Secret/$k-key $name.$f" "$(base64 -d <<<"$v")"
+        done
+    done
+    expect_eq "NetworkPolicy: backend from the groups only" \
+        "$(y "$tsv" NetworkPolicy/ifp-router "spec.ingress[1].ports[0].port") $(y "$tsv" NetworkPolicy/ifp-router "spec.ingress[1].from[0].podSelector.matchLabels.app.kubernetes.io/component")" "$bport shard-group"
+
+    # the Secrets of the router and the client; decoded into the keys folder
+    # the router's pod sees (to check the config with)
+    local keys="$out.keys"
+    mkdir -p "$keys/groups" "$keys/clients"
+    for f in router.key router.pub clients-local.pub; do
+        v="$(y "$tsv" Secret/ifp-router-key "data.$f")"
+        [[ "$v" != "<none>" ]] || fail "Secret/ifp-router-key has no $f"
+        z85_file "Secret/ifp-router-key $f" "$(base64 -d <<<"$v")"
+    done
+    for f in client.key client.pub; do
+        v="$(y "$tsv" Secret/ifp-client-key "data.$f")"
+        [[ "$v" != "<none>" ]] || fail "Secret/ifp-client-key has no $f"
+        z85_file "Secret/ifp-client-key $f" "$(base64 -d <<<"$v")"
+    done
+    (
+        umask 077
+        y "$tsv" Secret/ifp-router-key data.router.key | base64 -d >"$keys/router.key"
+        y "$tsv" Secret/ifp-router-key data.router.pub | base64 -d >"$keys/router.pub"
+        y "$tsv" Secret/ifp-router-key data.clients-local.pub | base64 -d >"$keys/clients/local.pub"
+        for g in "${groups[@]}"; do
+            k="ifp-$(tr 'A-Z_' 'a-z-' <<<"${g%% *}")"
+            y "$tsv" "Secret/$k-key" "data.${g%% *}.pub" | base64 -d >"$keys/groups/${g%% *}.pub"
+        done
+    )
+
+    # the ConfigMap: both INIs agree with the config, and pass --check-config
+    # with the in-cluster endpoints, paths and keys put back
+    local cm="$out.cm" edits=() s c_key
+    mkdir -p "$cm"
+    y "$tsv" ConfigMap/ifp-config data.ifp.ini >"$cm/ifp.ini"
+    y "$tsv" ConfigMap/ifp-config data.router.ini >"$cm/router.ini"
+    for k in model predictor clusters; do
+        v="$(ifp_ini_get "$cfg" model "$k")"
+        [[ -z "$v" ]] || edits+=($'model\t'"$k"$'\t'"/opt/ifp/models/${v##*/models/}")
+    done
+    edits+=($'security\tkeys\t/etc/ifp/keys' "${mpi_if_edits[@]}")
+    while IFS=$'\t' read -r s k v; do
+        [[ "$s" == client\ * && "$k" == key ]] && ! ifp_is_z85_key "$v" || continue
+        c_key="client-${s#client }.pub"
+        edits+=("$s"$'\tkey\t'"$c_key")
+        y "$tsv" ConfigMap/ifp-config "data.$c_key" >"$cm/$c_key"
+        expect_eq "ConfigMap $c_key" "$(cat "$cm/$c_key")" "$(cat "$(ifp_abs_path "$cfg_dir" "$v")")"
+    done < <(ifp_ini_dump "$cfg")
+    ini_agree "$cfg" "$cm/ifp.ini" "${edits[@]}" $'router\tfrontend\t'"tcp://$svc:$fport" $'router\tbackend\t'"tcp://$svc:$bport"
+    ini_agree "$cfg" "$cm/router.ini" "${edits[@]}" $'router\tfrontend\t'"tcp://*:$fport" $'router\tbackend\t'"tcp://$pod_if:$bport"
+    local f_ini out_check n_clients
+    n_clients=$(($(ifp_ini_dump "$cfg" | awk -F'\t' '$1 ~ /^client / && $2 == "key"' | wc -l) + 1))
+    for f_ini in ifp router; do
+        sed -e "s#/opt/ifp/models/#$root/models/#" -e "s#^keys = /etc/ifp/keys\$#keys = $keys#" \
+            -e "s#tcp://$svc:#tcp://127.0.0.1:#" -e "s#tcp://\*:#tcp://127.0.0.1:#" -e "s#tcp://$pod_if:#tcp://127.0.0.1:#" \
+            "$cm/$f_ini.ini" >"$cm/check-$f_ini.ini"
+        out_check="$("$router" --check-config "$cm/check-$f_ini.ini" 2>&1)" || fail "ConfigMap $f_ini.ini: ifp-router --check-config: $out_check"
+        expect_has "ConfigMap $f_ini.ini --check-config" "$out_check" ": ok: $n_groups group"
+        expect_has "ConfigMap $f_ini.ini --check-config keys" "$out_check" "CURVE on ($n_groups group keys, $n_clients client keys)"
+    done
+    printf '%s: %d objects, %d groups, ConfigMap INIs pass --check-config\n' "$out" \
+        "$(awk -F'\t' '$2 == "kind"' "$tsv" | wc -l)" "$n_groups"
+}
+
+step "k8s: generate.sh from deploy/local.ini (new keys)"
+out1="$tmp/k8s-local"
+gen_out="$("$generate" "$root/deploy/local.ini" "$out1" 2>&1)" || fail "generate.sh: $gen_out"
+printf '%s\n' "$gen_out"
+expect_has "generate.sh says mpi_if lo is replaced" "$gen_out" "[group g0] mpi_if = lo is loopback only"
+expect_has "generate.sh says keep secrets private" "$gen_out" "keep it private"
+check_k8s "$root/deploy/local.ini" "$out1" default eth0
+expect_eq "image" "$(y "$out1.tsv" Deployment/ifp-router spec.template.spec.containers[0].image)" ifp:latest
+
+step "k8s: generate.sh from a 1-stage + 3-stage config with clients, --keys, --namespace, --image, --pod-if"
+out2="$tmp/k8s-c2"
+"$ifp" keygen --config "$c2" --keys "$tmp/c2-keys" >/dev/null
+gen_out="$("$generate" "$c2" "$out2" --namespace serving --image registry.example/ifp:1.0 --keys "$tmp/c2-keys" --pod-if net0 2>&1)" ||
+    fail "generate.sh: $gen_out"
+printf '%s\n' "$gen_out"
+check_k8s "$c2" "$out2" serving net0
+expect_eq "image" "$(y "$out2.tsv" MPIJob/ifp-tri-3 spec.mpiReplicaSpecs.Worker.template.spec.containers[0].image)" registry.example/ifp:1.0
+expect_eq "--keys: the router's key is the folder's" \
+    "$(y "$out2.tsv" Secret/ifp-router-key data.router.pub | base64 -d)" "$(cat "$tmp/c2-keys/router.pub")"
+expect_eq "--keys: a group's secret key is the folder's" \
+    "$(y "$out2.tsv" Secret/ifp-tri-3-key data.Tri_3.key | base64 -d)" "$(cat "$tmp/c2-keys/groups/Tri_3.key")"
+mapfile -t cmd < <(ylist "$out2.tsv" MPIJob/ifp-solo 'spec.mpiReplicaSpecs.Launcher.template.spec.containers[0].command')
+expect_eq "1-stage group: no TCP BTL" "$(after btl "${cmd[@]}")" self
+gen_out="$("$generate" "$c2" "$tmp/k8s-bad" --namespace Bad_NS 2>&1)" && fail "generate.sh took --namespace Bad_NS"
+expect_has "a bad namespace is refused" "$gen_out" "expected a DNS label"
+if command -v kubectl >/dev/null; then
+    n_kz="$(timeout 60 kubectl kustomize "$out2" | grep -c '^kind:')" || fail "kubectl kustomize $out2 failed"
+    expect_eq "kubectl kustomize: objects" "$n_kz" "$(awk -F'\t' '$2 == "kind" && $1 != "Kustomization/-"' "$out2.tsv" | wc -l)"
+else
+    echo "(kubectl not installed: kubectl kustomize not tried)"
+fi
+((have_pyyaml)) || echo "(python3 with PyYAML not installed: the manifests were read by the test's own reader only)"
+
+step "k8s: the Containerfile"
+cf="$root/deploy/k8s/Containerfile"
+expect_eq "base image" "$(grep -m1 '^FROM ' "$cf")" "FROM debian:bookworm AS base"
+installed="$(awk '/apt-get install/ { on = 1 } on { print } on && !/\\$/ { on = 0 }' "$cf" | tr -s ' \\\t' '\n')"
+while read -r pkg; do
+    grep -qx -- "$pkg" <<<"$installed" || fail "the Containerfile does not install $pkg (deploy/packages.txt)"
+    ok
+done < <(ifp_packages)
+while read -r dir; do
+    grep -q "^COPY $dir $dir/\$" "$cf" || fail "the Containerfile does not copy $dir/ (add_subdirectory in CMakeLists.txt)"
+    ok
+done < <(sed -n 's/^add_subdirectory(\([^) ]*\)).*/\1/p' "$root/CMakeLists.txt")
+expect_has "binaries" "$(grep '^COPY --from=build' "$cf")" "/build/router/ifp-router /build/shard/ifp-shard /opt/ifp/bin/"
+expect_eq "models" "$(grep -c '^COPY models/ /opt/ifp/models/$' "$cf")" 1
+
+# ------------------------------------------------------------------ Slurm
+# dry LIST [VAR=VALUE...] CONFIG: the dry run's output (exit status kept).
+dry() {
+    local list="$1" cfg="${!#}"
+    shift
+    env IFP_SLURM_DRY_RUN=1 SLURM_JOB_NODELIST="$list" IFP_SCONTROL=/nonexistent/scontrol \
+        IFP_SLURM_DIR="$tmp/slurm" "${@:1:$#-1}" bash "$sbatch" "$cfg" 2>&1
+}
+# section OUT NAME: the lines after "== NAME" up to the next "== ".
+section() { awk -v s="== $2" '$0 == s { on = 1; next } on && /^== / { exit } on' <<<"$1"; }
+ini_of() { awk 'f { print } /^== .*\.ini$/ { f = 1 }' <<<"$1"; }
+
+step "Slurm: host lists expanded without scontrol"
+o="$(dry 'rack[1-2]-n[08-10],login,x[7]' IFP_STAGES_PER_NODE=2 IFP_ROUTER_ADDR=10.0.0.1 "$root/deploy/local.ini")" || fail "$o"
+expect_eq "expanded, in order" \
+    "$(section "$o" hosts | awk '$1 == "router" { print $2 } $1 == "stage" && !seen[$4]++ { print $4 } $1 == "unused" { print $2 }' | tr '\n' ' ')" \
+    "rack1-n08 rack1-n09 rack1-n10 rack2-n08 rack2-n09 rack2-n10 login x7 "
+
+step "Slurm: deploy/local.ini, 2 stages per node (mpi_if lo: each group on one node)"
+o="$(dry 'node[01-04]' IFP_STAGES_PER_NODE=2 IFP_ROUTER_ADDR=10.0.0.1 "$root/deploy/local.ini")" || fail "$o"
+printf '%s\n' "$o" | sed -n '1,/^== commands/p'
+expect_eq "hosts" "$(section "$o" hosts | tr '\n' ';')" \
+    "router node01 10.0.0.1;stage g0 0 node02;stage g0 1 node02;stage g1 0 node03;stage g1 1 node03;stage g2 0 node04;stage g2 1 node04;"
+cmds="$(section "$o" commands)"
+expect_has "router step" "$(grep '^router: ' <<<"$cmds")" "srun --nodes=1 --ntasks=1 --nodelist=node01 --mpi=none"
+expect_has "router step" "$(grep '^router: ' <<<"$cmds")" "/router/ifp-router --config $tmp/slurm/job-dryrun/ifp.ini"
+for g in g0:node02 g1:node03 g2:node04; do
+    line="$(grep "^group ${g%:*}: " <<<"$cmds")"
+    expect_has "group ${g%:*} step" "$line" "env OMPI_MCA_btl=self,vader OMPI_MCA_btl_tcp_if_include=lo OMPI_MCA_oob_tcp_if_include=lo srun --mpi=pmix --nodes=1 --ntasks=2 --ntasks-per-node=2 --nodelist=${g#*:} "
+    expect_has "group ${g%:*} step" "$line" "/shard/ifp-shard --config $tmp/slurm/job-dryrun/ifp.ini --group ${g%:*} >"
+done
+expect_has "keys once before the steps" "$cmds" "keygen $ifp keygen --config $tmp/slurm/job-dryrun/ifp.ini"
+ini_of "$o" >"$tmp/slurm-local.ini"
+ini_agree "$root/deploy/local.ini" "$tmp/slurm-local.ini" \
+    $'router\tfrontend\ttcp://10.0.0.1:5555' $'router\tbackend\ttcp://10.0.0.1:5556' \
+    $'model\tmodel\t'"$root/models/ifp-mix/ifp-mix.gguf" $'model\tpredictor\t'"$root/models/ifp-mix/ifp-mix-predictor.gguf" \
+    $'model\tclusters\t'"$root/models/ifp-mix/clusters-k4.gguf" $'security\tkeys\t'"$tmp/slurm/keys"
+"$ifp" keygen --config "$tmp/slurm-local.ini" >/dev/null
+check="$("$router" --check-config "$tmp/slurm-local.ini" 2>&1)" || fail "the rewritten INI: $check"
+expect_has "the rewritten INI passes --check-config" "$check" ": ok: 3 groups"
+
+step "Slurm: deploy/local.ini, one stage per node"
+o="$(dry 'node[01-07]' IFP_ROUTER_ADDR=10.0.0.1 "$root/deploy/local.ini")" && fail "a loopback mpi_if across nodes was taken"
+expect_has "loopback mpi_if across nodes is refused" "$o" "[group g0] spans 2 nodes but its mpi_if = lo is loopback only"
+o="$(dry 'node[01-07]' IFP_ROUTER_ADDR=10.0.0.1 IFP_MPI_IF=eth1 "$root/deploy/local.ini")" || fail "$o"
+expect_eq "hosts" "$(section "$o" hosts | tr '\n' ';')" \
+    "router node01 10.0.0.1;stage g0 0 node02;stage g0 1 node03;stage g1 0 node04;stage g1 1 node05;stage g2 0 node06;stage g2 1 node07;"
+expect_has "group g1 step" "$(section "$o" commands | grep '^group g1: ')" \
+    "env OMPI_MCA_btl=tcp,self,vader OMPI_MCA_btl_tcp_if_include=eth1 OMPI_MCA_oob_tcp_if_include=eth1 srun --mpi=pmix --nodes=2 --ntasks=2 --ntasks-per-node=1 --nodelist=node04,node05 "
+expect_eq "the INI says mpi_if = eth1" "$(ini_of "$o" | grep -c '^mpi_if = eth1$')" 3
+o="$(dry 'node[01-03]' IFP_STAGES_PER_NODE=2 "$root/deploy/local.ini")" && fail "3 nodes were enough for 4"
+expect_has "too few nodes" "$o" "the allocation has 3 nodes; $root/deploy/local.ini needs 4"
+o="$(dry 'node[01-07]' IFP_MPI_IF=eth1 "$root/deploy/local.ini")" || fail "$o"
+expect_has "an unresolved router node is named" "$(section "$o" hosts | head -1)" "router node01 node01 (unresolved here"
+if getent ahostsv4 localhost >/dev/null 2>&1; then
+    o="$(dry 'localhost,node[2-4]' IFP_STAGES_PER_NODE=2 "$root/deploy/local.ini")" || fail "$o"
+    expect_eq "the router's address from the resolver" "$(section "$o" hosts | head -1)" "router localhost 127.0.0.1"
+fi
+expect_eq "--nodes" "$(bash "$sbatch" --nodes "$root/deploy/local.ini")" 7
+expect_eq "--nodes, 2 stages per node" "$(IFP_STAGES_PER_NODE=2 bash "$sbatch" --nodes "$root/deploy/local.ini")" 4
+
+step "Slurm: the 1-stage + 3-stage config, 2 stages per node, srun and mpirun"
+expect_eq "--nodes" "$(IFP_STAGES_PER_NODE=2 bash "$sbatch" --nodes "$c2")" 4
+o="$(dry 'n[1-4]' IFP_STAGES_PER_NODE=2 IFP_ROUTER_ADDR=10.9.0.1 "$c2")" || fail "$o"
+expect_eq "hosts" "$(section "$o" hosts | tr '\n' ';')" \
+    "router n1 10.9.0.1;stage solo 0 n2;stage Tri_3 0 n3;stage Tri_3 1 n3;stage Tri_3 2 n4;"
+cmds="$(section "$o" commands)"
+expect_has "solo step" "$(grep '^group solo: ' <<<"$cmds")" "env OMPI_MCA_btl=self,vader OMPI_MCA_btl_tcp_if_include=10.1.0.0/16 OMPI_MCA_oob_tcp_if_include=10.1.0.0/16 srun --mpi=pmix --nodes=1 --ntasks=1 --ntasks-per-node=1 --nodelist=n2 "
+expect_has "Tri_3 step" "$(grep '^group Tri_3: ' <<<"$cmds")" "env OMPI_MCA_btl=tcp,self,vader OMPI_MCA_btl_tcp_if_include=eth1,ib0 OMPI_MCA_oob_tcp_if_include=eth1,ib0 srun --mpi=pmix --nodes=2 --ntasks=3 --ntasks-per-node=2 --nodelist=n3,n4 "
+expect_has "Tri_3 step" "$(grep '^group Tri_3: ' <<<"$cmds")" "--group Tri_3 >"
+ini_of "$o" >"$tmp/slurm-c2.ini"
+ini_agree "$c2" "$tmp/slurm-c2.ini" \
+    $'router\tfrontend\ttcp://10.9.0.1:7101' $'router\tbackend\ttcp://10.9.0.1:7102' \
+    $'model\tmodel\t'"$root/models/ifp-mix/ifp-mix.gguf" $'model\tpredictor\t'"$root/models/ifp-mix/ifp-mix-predictor.gguf" \
+    $'security\tkeys\t'"$c2dir/keys" $'client bob\tkey\t'"$c2dir/bob.pub"
+check="$("$router" --check-config "$tmp/slurm-c2.ini" 2>&1)" || fail "the rewritten INI: $check"
+expect_has "the rewritten INI passes --check-config" "$check" ": ok: 2 groups"
+o="$(dry 'n[1-4]' IFP_STAGES_PER_NODE=2 IFP_ROUTER_ADDR=10.9.0.1 IFP_SLURM_LAUNCHER=mpirun "$c2")" || fail "$o"
+expect_has "Tri_3 by mpirun" "$(section "$o" commands | grep '^group Tri_3: ')" \
+    "mpirun -np 3 --host n3:2,n4:2 --bind-to none --mca btl tcp,self,vader --mca btl_tcp_if_include eth1,ib0 --mca oob_tcp_if_include eth1,ib0 --mca odls_base_sigkill_timeout 0"
+expect_has "router still a step" "$(section "$o" commands | grep '^router: ')" "srun --nodes=1 --ntasks=1 --nodelist=n1"
+
+printf '\nok: %d checks in %ds\n' "$checks" $((SECONDS - t_start))
