@@ -36,7 +36,7 @@
 
 typedef struct {
     const char *router, *prompt, *mask, *id;
-    int n, top_k, json, deadline_ms, timeout_ms, n_requests, concurrency;
+    int n, top_k, json, deadline_ms, timeout_ms, n_requests, concurrency, ignore_eos;
     float temp, top_p;
     uint64_t seed;
     const char *stop[CL_MAX_STOP];
@@ -165,6 +165,7 @@ static int send_request(void *sock, const client_args_t *a, creq_t *r) {
     req.mask_mode = a->mode;
     req.task = (char *)(a->task ? a->task : "");
     req.deadline_ms = (uint32_t)a->deadline_ms;
+    req.ignore_eos = a->ignore_eos;
     req.stream = 1;
     req.debug = a->json; /* --json prints ifp run's fields, the last-prompt logits among them */
     Ifp__ClientMessage msg = IFP__CLIENT_MESSAGE__INIT;
@@ -422,6 +423,7 @@ int ifp_cmd_client(int argc, char **argv) {
         {"id", 0, CLI_STR, &a.id, 0, 0, "request id (default: c<pid>-<n>)", 0},
         {"timeout-ms", 0, CLI_INT, &a.timeout_ms, 1, 86400000, "give up (and cancel) after this long (default 60000)", 0},
         {"json", 0, CLI_FLAG, &a.json, 0, 0, "print one JSON object (the fields of ifp run --json + routing)", 0},
+        {"ignore-eos", 0, CLI_FLAG, &a.ignore_eos, 0, 0, "generate all -n tokens, past EOS (benchmarks, tests)", 0},
         {"n-requests", 0, CLI_INT, &a.n_requests, 1, 1000000, "load test: send this many requests (default 1)", 0},
         {"concurrency", 'c', CLI_INT, &a.concurrency, 1, 4096, "load test: requests in flight (default 1)", 0},
         TOOLS_LINK_OPTS(link),
