@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/run.sh stage|predictor|router|membw|load|sim|curve [--quick] [args...] — the one
+# bench/run.sh stage|predictor|router|membw|load|sim|curve|prefill [--quick] [args...] — the one
 # entry point of the benchmarks: builds what the benchmark needs, runs it, and
 # (stage, predictor) draws its plots.  Every benchmark ends with one headline
 # line of key=value pairs: the last line of stdout.
@@ -20,6 +20,8 @@
 #   load, sim  bench/run_load.sh, bench/run_sim.sh (see their headers)
 #   curve      bench/run_curve.sh: the local cluster's tokens/s and TTFT with CURVE
 #              on vs off, runs alternating (~4 min; --quick ~1 min)
+#   prefill    bench/run_prefill.sh: TTFT of a 512-token prompt on 1-3 stages, prefill
+#              chunks pipelined vs one at a time (~4 min; --quick ~1.5 min; its header)
 #
 # --quick results go to build/bench-quick/ (never over the committed full-run
 # results); other arguments pass through to the benchmark (e.g. --threads 2;
@@ -46,6 +48,7 @@ case "$what" in
 load) exec bench/run_load.sh "$@" ;;
 curve) exec bench/run_curve.sh "$@" ;;
 sim) exec bench/run_sim.sh "$@" ;;
+prefill) exec bench/run_prefill.sh "$@" ;;
 # ---- stage, predictor, membw: below ----
 stage | predictor | router | membw) ;;
 -h | --help | help) usage; exit 0 ;;
