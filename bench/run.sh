@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/run.sh stage|predictor|router|membw|load|sim|curve|prefill [--quick] [args...] — the one
+# bench/run.sh stage|predictor|router|membw|load|sim|curve|netns|prefill [--quick] [args...] — the one
 # entry point of the benchmarks: builds what the benchmark needs, runs it, and
 # (stage, predictor) draws its plots.  Every benchmark ends with one headline
 # line of key=value pairs: the last line of stdout.
@@ -20,6 +20,8 @@
 #   load, sim  bench/run_load.sh, bench/run_sim.sh (see their headers)
 #   curve      bench/run_curve.sh: the local cluster's tokens/s and TTFT with CURVE
 #              on vs off, runs alternating (~4 min; --quick ~1 min)
+#   netns      bench/run_netns.sh: a 2-stage group on one host vs two (network
+#              namespaces; root): TTFT, tokens/s, MPI share (~3 min)
 #   prefill    bench/run_prefill.sh: TTFT of a 512-token prompt on 1-3 stages, prefill
 #              chunks pipelined vs one at a time (~4 min; --quick ~1.5 min; its header)
 #
@@ -38,7 +40,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=../deploy/lib.sh
 . deploy/lib.sh
 
-usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; }
 
 [[ $# -ge 1 ]] || { usage >&2; exit 2; }
 what="$1"
@@ -47,6 +49,7 @@ case "$what" in
 # ---- owned by the load/sim benchmarks (bench/run_load.sh, bench/run_sim.sh) ----
 load) exec bench/run_load.sh "$@" ;;
 curve) exec bench/run_curve.sh "$@" ;;
+netns) exec bench/run_netns.sh "$@" ;;
 sim) exec bench/run_sim.sh "$@" ;;
 prefill) exec bench/run_prefill.sh "$@" ;;
 # ---- stage, predictor, membw: below ----

@@ -124,6 +124,16 @@ signal_remote() {
     timeout 10 "${agent[@]}" "$1" "pkill -$2 -f -- $(printf '%q' "$3")" >/dev/null 2>&1 </dev/null || true
 }
 
+# signal_rank0 HOST NAME: TERM the rank 0 (stage 0) of group NAME on HOST,
+# found by its MPI rank in its environment (stage 0 sends the shutdown down
+# the pipe, so that every rank exits cleanly).
+signal_rank0() {
+    local snippet
+    snippet="for p in \$(pgrep -f -- $(printf '%q' "ifp-shard --config $cfg --group $2( |$)")); do "
+    snippet+="tr '\\0' '\\n' </proc/\$p/environ 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=0 && kill -TERM \$p; done; true"
+    timeout 10 "${agent[@]}" "$1" "$snippet" >/dev/null 2>&1 </dev/null || true
+}
+
 # reap FILE PID: KILL the session PID leads (FILE's job, run from here) and
 # what it left on other hosts (the router, or the ranks of group NAME).
 reap() {
@@ -138,7 +148,7 @@ reap() {
         for h in "${ghosts[@]}"; do
             [[ -n "${seen_[$h]:-}" ]] && continue
             seen_[$h]=1
-            signal_remote "$h" KILL "ifp-shard --config $cfg --group ${file#group-} "
+            signal_remote "$h" KILL "ifp-shard --config $cfg --group ${file#group-}( |$)"
         done
     fi
 }
@@ -275,6 +285,17 @@ stop_procs() {
         r0=""
         [[ "$name" == group-* ]] && r0="$(rank0_of "$pid")"
         [[ "$name" == router ]] && signal_remote "$router_host" TERM "ifp-router --config $cfg"
+        if [[ -z "$r0" && "$name" == group-* ]]; then
+            local ghosts=() ghostfile
+            group_hosts "${name#group-}" 1
+            # a stage 0 on another host: TERM it there (mpirun's own TERM
+            # would kill the ranks before they could shut down)
+            if [[ -z "$ghostfile" ]] && ! is_local "${ghosts[0]}"; then
+                signal_rank0 "${ghosts[0]}" "${name#group-}"
+                pids+=("$pid")
+                continue
+            fi
+        fi
         if [[ -n "$r0" ]]; then
             kill -TERM "$r0" 2>/dev/null || true
         else
@@ -465,10 +486,7 @@ read_config() {
     ((${#groups[@]} > 0)) && [[ -n "${groups[0]}" ]] || ifp_die "$cfg has no [group NAME] section"
     frontend="$(ifp_ini_get "$cfg" router frontend tcp://127.0.0.1:5555)"
     curve="$(ifp_ini_get "$cfg" security curve on)"
-    router_host="$(ifp_ini_get "$cfg" router host localhost)"
-    read -r -a agent <<<"$(ifp_ini_get "$cfg" deploy agent ssh)"
-    # a relative agent path is the config folder's (e.g. deploy/netns-agent.sh)
-    [[ "${agent[0]}" == */* && "${agent[0]}" != /* ]] && agent[0]="$(dirname "$cfg")/${agent[0]}"
+    read_launch
     [[ -n "$mpirun_bin" ]] || mpirun_bin="$(ifp_ini_get "$cfg" deploy mpirun mpirun)"
     mpirun_args="$(ifp_ini_get "$cfg" deploy mpirun_args "")"
     link=()
@@ -478,6 +496,16 @@ read_config() {
         keys="$(cat "$run/keys-dir" 2>/dev/null || true)"
         [[ -n "$keys" ]] && link=(--keys "$keys")
     fi
+    return 0
+}
+
+# read_launch: where the router runs and how to reach other hosts (stop
+# needs these even when the rest of the file has become unreadable).
+read_launch() {
+    router_host="$(ifp_ini_get "$cfg" router host localhost 2>/dev/null || echo localhost)"
+    read -r -a agent <<<"$(ifp_ini_get "$cfg" deploy agent ssh 2>/dev/null || echo ssh)"
+    # a relative agent path is the config folder's (e.g. deploy/netns-agent.sh)
+    [[ "${agent[0]}" == */* && "${agent[0]}" != /* ]] && agent[0]="$(dirname "$cfg")/${agent[0]}"
     return 0
 }
 
@@ -526,7 +554,7 @@ wait_ready() {
     while :; do
         ((SECONDS < deadline)) || return 2
         alive "$(pid_of router)" ifp-router || return 1
-        "$ifp_bin" client --router "$frontend" "${link[@]}" --prompt "Hello" -n 1 --temp 0 --timeout-ms 2000 \
+        "$ifp_bin" client --router "$frontend" "${link[@]}" --prompt "Hello" -n 1 --temp 0 --mask dense --timeout-ms 2000 \
             --json >/dev/null 2>"$run/probe.err" && break
         sleep 0.5
     done
@@ -603,6 +631,9 @@ cmd_stop() {
         echo "ifp cluster: not running (run dir $run)"
         return 0
     fi
+    # the config it was started with: where its processes are
+    [[ -r "$run/config" ]] && cfg="$(cat "$run/config")"
+    [[ -r "$cfg" ]] && read_launch
     stop_procs supervisor # first, so that nothing gets restarted
     stop_procs "${names[@]}"
     rm -f "$run/config"
