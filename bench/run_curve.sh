@@ -18,14 +18,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . deploy/lib.sh
 root="$PWD"
 
-quick=0
-for arg in "$@"; do
-    case "$arg" in
-    --quick) quick=1 ;;
-    -h | --help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) ifp_die "run_curve.sh: unknown argument '$arg' (usage: bench/run_curve.sh [--quick])" ;;
-    esac
-done
+ifp_bench_args "$0" 12 "$@"
 if ((quick)); then rounds=1 duration=6 drain=10 results="$root/build/bench-quick"; else rounds=3 duration=10 drain=30 results="$root/bench/results"; fi
 rounds="${IFP_CURVE_ROUNDS:-$rounds}"
 duration="${IFP_CURVE_DURATION:-$duration}"

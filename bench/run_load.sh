@@ -20,14 +20,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . deploy/lib.sh
 root="$PWD"
 
-quick=0
-for arg in "$@"; do
-    case "$arg" in
-    --quick) quick=1 ;;
-    -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) ifp_die "run_load.sh: unknown argument '$arg' (usage: bench/run_load.sh [--quick])" ;;
-    esac
-done
+ifp_bench_args "$0" 17 "$@"
 if ((quick)); then rates=(24) duration=6 drain=10; else rates=(8 16 32 48) duration=10 drain=30; fi
 [[ -n "${IFP_LOAD_RATES:-}" ]] && read -r -a rates <<<"$IFP_LOAD_RATES"
 duration="${IFP_LOAD_DURATION:-$duration}"

@@ -16,14 +16,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=../deploy/lib.sh
 . deploy/lib.sh
 root="$PWD"
-quick=0
-for arg in "$@"; do
-    case "$arg" in
-    --quick) quick=1 ;;
-    -h | --help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) ifp_die "run_netns.sh: unknown argument '$arg'" ;;
-    esac
-done
+ifp_bench_args "$0" 14 "$@"
 if ((quick)); then rounds=1 results="$root/build/bench-quick"; else rounds=3 results="$root/bench/results"; fi
 export IFP_NETNS_PREFIX=ifpb-h IFP_NETNS_BRIDGE=ifpb-br0 IFP_NETNS_SUBNET=10.79.0
 why="$(deploy/netns.sh check 2>&1)" || ifp_die "network namespaces cannot be made here: $why"

@@ -27,14 +27,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . deploy/lib.sh
 root="$PWD"
 
-quick=0
-for arg in "$@"; do
-    case "$arg" in
-    --quick) quick=1 ;;
-    -h | --help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) ifp_die "run_prefill.sh: unknown argument '$arg' (usage: bench/run_prefill.sh [--quick])" ;;
-    esac
-done
+ifp_bench_args "$0" 23 "$@"
 if ((quick)); then runs=2 results="$root/build/bench-quick"; else runs=7 results="$root/bench/results"; fi
 runs="${IFP_PREFILL_RUNS:-$runs}"
 shape="${IFP_PREFILL_SHAPE:-3b}"

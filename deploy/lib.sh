@@ -111,6 +111,22 @@ ifp_mpi_bind_addrs() {
     printf '%s %s\n' "${v4:--}" "${v6:-::1}"
 }
 
+# ifp_bench_args SCRIPT LAST ARGS...: the arguments of a bench/run_*.sh
+# script: sets `quick` (1 with --quick); -h/--help prints the script's
+# header (lines 2..LAST) and exits; anything else is an error.
+ifp_bench_args() {
+    local script="$1" last="$2" arg
+    shift 2
+    quick=0
+    for arg in "$@"; do
+        case "$arg" in
+        --quick) quick=1 ;;
+        -h | --help) sed -n "2,${last}p" "$script" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) ifp_die "$script: unknown argument '$arg' (usage: $script [--quick])" ;;
+        esac
+    done
+}
+
 ifp_local_run_dir() { printf '%s\n' "${IFP_RUN_DIR:-/tmp/ifp-local-${USER:-root}}"; }
 
 # ---------------------------------------------------------------- INI config
