@@ -25,6 +25,24 @@ static void check_config(const ifp_config_file_t *c) {
     check_str(c->model, sizeof c->model, "model");
     check_str(c->predictor, sizeof c->predictor, "predictor");
     check_str(c->clusters, sizeof c->clusters, "clusters");
+    check_str(c->keys, sizeof c->keys, "keys");
+    check_str(c->host, sizeof c->host, "host");
+    check_str(c->backend_connect, sizeof c->backend_connect, "backend_connect");
+    check_str(c->agent, sizeof c->agent, "agent");
+    check_str(c->mpirun, sizeof c->mpirun, "mpirun");
+    check_str(c->mpirun_args, sizeof c->mpirun_args, "mpirun_args");
+    FUZZ_CHECK(c->curve == 0 || c->curve == 1, "curve %d", c->curve);
+    FUZZ_CHECK(c->host[0] && c->agent[0] && c->mpirun[0], "empty host, agent or mpirun accepted");
+    FUZZ_CHECK(strncmp(ifp_config_backend_connect(c), "tcp://*", 7) != 0, "groups would connect to a wildcard");
+    FUZZ_CHECK(c->n_clients >= 0 && c->n_clients <= IFP_CFG_MAX_CLIENTS, "%d clients", c->n_clients);
+    for (int i = 0; i < c->n_clients; i++) {
+        const ifp_client_cfg_t *cl = &c->clients[i];
+        check_str(cl->name, sizeof cl->name, "client name");
+        check_str(cl->key, sizeof cl->key, "client key");
+        FUZZ_CHECK(cl->key[0], "client %s without a key", cl->name);
+        FUZZ_CHECK(ifp_config_client(c, cl->name) == cl, "client '%s' is not found by name (or twice)", cl->name);
+        FUZZ_CHECK(cl->max_inflight >= 0, "client %s: max_inflight %d", cl->name, cl->max_inflight);
+    }
     FUZZ_CHECK(c->model[0], "accepted without [model] model");
     FUZZ_CHECK(c->max_tokens >= 1 && c->max_tokens <= c->max_tokens_limit, "max_tokens %d, limit %d", c->max_tokens,
                c->max_tokens_limit);
@@ -45,6 +63,19 @@ static void check_config(const ifp_config_file_t *c) {
         FUZZ_CHECK(g->cluster == IFP_CLUSTER_DENSE || (g->cluster >= 0 && c->clusters[0]), "group %s: cluster %d",
                    g->name, g->cluster);
         FUZZ_CHECK(g->slots >= 1 && g->max_batch >= 1 && g->ctx >= 0, "group %s: values out of range", g->name);
+        check_str(g->mpi_if, sizeof g->mpi_if, "mpi_if");
+        check_str(g->hosts, sizeof g->hosts, "hosts");
+        check_str(g->hostfile, sizeof g->hostfile, "hostfile");
+        FUZZ_CHECK(g->mpi_if[0] && !strchr(g->mpi_if, ' '), "group %s: mpi_if '%s'", g->name, g->mpi_if);
+        if (!g->hostfile[0]) {
+            FUZZ_CHECK(g->n_hosts == 1 || g->n_hosts == g->stages, "group %s: %d hosts for %d stages", g->name,
+                       g->n_hosts, g->stages);
+            for (int st = 0; st < g->stages; st++) {
+                char h[256];
+                FUZZ_CHECK(ifp_group_host(g, st, h, sizeof h) == IFP_OK && h[0] && h[0] != '-',
+                           "group %s: stage %d has no host", g->name, st);
+            }
+        }
         /* the split for a few model depths: contiguous, covering [0, n) */
         static const int depths[] = {1, 4, 7, 32};
         for (size_t k = 0; k < sizeof depths / sizeof *depths; k++) {
