@@ -33,7 +33,7 @@ static int reserve(ifp_buf_t *b, size_t extra) {
 
 void ifp_buf_append(ifp_buf_t *b, const char *s, size_t n) {
     if (reserve(b, n)) return;
-    memcpy(b->p + b->len, s, n);
+    if (n) memcpy(b->p + b->len, s, n); /* s may be NULL when n is 0 (an empty protobuf bytes field) */
     b->len += n;
     b->p[b->len] = '\0';
 }

@@ -239,8 +239,11 @@ launch_group() {
     local bind_env=() addrs
     addrs="$(ifp_mpi_bind_addrs "$mpi_if")"
     if [[ -r "$bindaddr_lib" && "${addrs%% *}" != - ]]; then
+        # (the ranks mpirun starts here inherit it; in a sanitizer build
+        # ASan wants its runtime first in LD_PRELOAD: the shim touches only
+        # bind(), so the order does not matter to it)
         bind_env=(LD_PRELOAD="$bindaddr_lib${LD_PRELOAD:+:$LD_PRELOAD}" IFP_BIND_IPV4="${addrs%% *}"
-            IFP_BIND_IPV6="${addrs##* }")
+            IFP_BIND_IPV6="${addrs##* }" ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0")
     else
         log_line "WARNING: mpirun's out-of-band listener binds every interface (no $bindaddr_lib, or no address of mpi_if $mpi_if here)" >>"$run/group-$name.log"
     fi
