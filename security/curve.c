@@ -92,23 +92,24 @@ static void explain(ifp_handshake_t *h, const ifp_curve_t *c, uint16_t ev, uint3
                      key);
         else
             snprintf(h->why, sizeof h->why, "the router refused the connection (status %u)", (unsigned)value);
+    } else if (!(c && c->on)) {
+        /* a plain client: the router either says "mechanism mismatch" or,
+         * as often (a race in the greeting), just closes the connection */
+        snprintf(h->why, sizeof h->why,
+                 "the router requires CURVE and this client has no key%s%.400s (give --key FILE and "
+                 "--server-key FILE, or set IFP_KEYS to the deployment's keys folder)%s",
+                 c && *c->key_path ? ": none at " : "", c ? c->key_path : "",
+                 ev == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL && value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH
+                     ? ""
+                     : " [the router closed the connection during the handshake]");
     } else if (ev == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL && value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH) {
-        if (c && c->on)
-            snprintf(h->why, sizeof h->why,
-                     "the router does not use CURVE ([security] curve = off there): connect with --plain");
-        else
-            snprintf(h->why, sizeof h->why,
-                     "the router requires CURVE and this client has no key%s%.400s (give --key FILE and "
-                     "--server-key FILE, or set IFP_KEYS to the deployment's keys folder)",
-                     c && *c->key_path ? ": none at " : "", c ? c->key_path : "");
-    } else if (c && c->on) {
+        snprintf(h->why, sizeof h->why,
+                 "the router does not use CURVE ([security] curve = off there): connect with --plain");
+    } else {
         snprintf(h->why, sizeof h->why,
                  "the CURVE handshake with the router failed (event 0x%x, %u): is --server-key the router's "
-                 "public key (KEYS/router.pub)?",
+                 "public key (KEYS/router.pub)? (a router without CURVE closes the connection too: then --plain)",
                  (unsigned)ev, (unsigned)value);
-    } else {
-        snprintf(h->why, sizeof h->why, "the handshake with the router failed (event 0x%x, %u)", (unsigned)ev,
-                 (unsigned)value);
     }
 }
 
