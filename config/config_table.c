@@ -176,16 +176,22 @@ static int parse_layers(const ifp_cfg_opt_t *o, ifp_group_cfg_t *g, const char *
     }
 }
 
+/* The words of o's range into range, and val's length into *n; -1 (why
+ * says so) when val does not fit o's field. */
+static int fits(const ifp_cfg_opt_t *o, const char *val, char *range, size_t rlen, size_t *n, char *why, size_t len) {
+    ifp_cfg_range_text(o, range, rlen);
+    *n = strlen(val);
+    if (*n < o->size) return 0;
+    snprintf(why, len, "%zu characters; expected %s", *n, range);
+    return -1;
+}
+
 /* Interfaces or subnets for MPI's TCP transport (OpenMPI's btl_tcp_if_include
  * takes the same list): items of [A-Za-z0-9_.:/-], comma-separated. */
 static int parse_iflist(const ifp_cfg_opt_t *o, char *dst, const char *val, char *why, size_t len) {
     char range[160];
-    ifp_cfg_range_text(o, range, sizeof range);
-    size_t n = strlen(val);
-    if (n >= o->size) {
-        snprintf(why, len, "%zu characters; expected %s", n, range);
-        return -1;
-    }
+    size_t n;
+    if (fits(o, val, range, sizeof range, &n, why, len)) return -1;
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)val[i];
         if (ch == ',' && (i == 0 || i == n - 1 || val[i + 1] == ',')) {
@@ -232,12 +238,8 @@ static int check_host(const char *val, size_t n, const char *whole, const char *
 /* hosts: HOST[,HOST...], o->min..o->max of them; n_hosts gets the count. */
 static int parse_hostlist(const ifp_cfg_opt_t *o, ifp_group_cfg_t *g, const char *val, char *why, size_t len) {
     char range[160];
-    ifp_cfg_range_text(o, range, sizeof range);
-    size_t n = strlen(val);
-    if (n >= o->size) {
-        snprintf(why, len, "%zu characters; expected %s", n, range);
-        return -1;
-    }
+    size_t n;
+    if (fits(o, val, range, sizeof range, &n, why, len)) return -1;
     int count = 0;
     for (const char *s = val;;) {
         const char *comma = strchr(s, ',');
@@ -258,12 +260,8 @@ static int parse_hostlist(const ifp_cfg_opt_t *o, ifp_group_cfg_t *g, const char
 /* Printable ASCII (a command and its options), at most size-1 characters. */
 static int parse_string(const ifp_cfg_opt_t *o, char *dst, const char *val, char *why, size_t len) {
     char range[160];
-    ifp_cfg_range_text(o, range, sizeof range);
-    size_t n = strlen(val);
-    if (n >= o->size) {
-        snprintf(why, len, "%zu characters; expected %s", n, range);
-        return -1;
-    }
+    size_t n;
+    if (fits(o, val, range, sizeof range, &n, why, len)) return -1;
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)val[i];
         if (ch >= 0x20 && ch < 0x7f) continue;
