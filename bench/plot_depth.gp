@@ -1,6 +1,7 @@
 # bench/plot_depth.gp — bench/results/depth.csv (layout,metric,run,value): the
-# 56-layer 3b-shape model on 4 hosts, on 1 host (4 stages), on 1 stage, with
-# the composed estimates beside them: every run as a point, medians and
+# 56-layer 3b-shape model on 4 hosts (without and with Open MPI's TCP progress
+# thread: 'p.t.'), on 1 host (4 stages), on 1 stage, with the composed
+# estimates beside them: every run as a point, medians and
 # estimates as bars; one panel per metric.
 # usage: gnuplot -e "csv='bench/results/depth.csv'; out='bench/results/depth.png'" bench/plot_depth.gp
 if (!exists("csv")) csv = 'bench/results/depth.csv'
@@ -14,10 +15,10 @@ set style fill solid 0.6 border -1
 set boxwidth 0.6
 set key off
 set yrange [0:*]
-set xrange [-0.6:7.1]
-set xtics rotate by -30 left ('4 hosts' 0, '1 host, 4 st.' 1, '1 stage' 2, 'est. here S=4' 3.5, 'est. here S=1' 4.5, 'est. docs S=4' 5.5, 'est. docs S=1' 6.5) font ",9"
+set xrange [-0.6:8.1]
+set xtics rotate by -30 left ('4 hosts' 0, '4 hosts, p.t.' 1, '1 host, 4 st.' 2, '1 stage' 3, 'est. here S=4' 4.5, 'est. here S=1' 5.5, 'est. docs S=4' 6.5, 'est. docs S=1' 7.5) font ",9"
 # x position of a layout; value rows of one metric and kind (a run number, median, estimate)
-xof(l) = l eq 'hosts4' ? 0 : l eq 'host1' ? 1 : l eq 'stage1' ? 2 : l eq 'est-here-s4' ? 3.5 : l eq 'est-here-s1' ? 4.5 : l eq 'est-docs-s4' ? 5.5 : 6.5
+xof(l) = l eq 'hosts4' ? 0 : l eq 'hosts4pt' ? 1 : l eq 'host1' ? 2 : l eq 'stage1' ? 3 : l eq 'est-here-s4' ? 4.5 : l eq 'est-here-s1' ? 5.5 : l eq 'est-docs-s4' ? 6.5 : 7.5
 rows(m, k) = sprintf("< awk -F, '$2 == \"%s\" && (\"%s\" == \"run\" ? $3 ~ /^[0-9]+$/ : $3 == \"%s\")' '%s'", m, k, k, csv)
 set multiplot layout 1,4 title 'Full depth: the 3b shape served by one group, measured and composed' . (title eq '' ? '' : "\n" . title)
 do for [m in "ttft16_ms ttft128_ms decode_tok_s c4_tok_s"] {

@@ -25,7 +25,7 @@
 #   prefill    bench/run_prefill.sh: TTFT of a 512-token prompt on 1-3 stages, prefill
 #              chunks pipelined vs one at a time (~4 min; --quick ~1.5 min; its header)
 #   depth      bench/run_depth.sh: a 56-layer 3b-shape model (11.3 GB) on 4 namespace hosts
-#              vs 1 host vs 1 stage, against the composed estimate (root; ~70 min; its header)
+#              vs 1 host vs 1 stage, against the composed estimate (root; ~75 min; its header)
 #
 # --quick results go to build/bench-quick/ (never over the committed full-run
 # results); other arguments pass through to the benchmark (e.g. --threads 2;

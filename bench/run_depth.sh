@@ -2,25 +2,28 @@
 # bench/run_depth.sh [--quick] — the paper's full depth served for real: a
 # 56-layer model of the 3b shape (`ifp synth --shape 3b`: d 2048, 16/2 heads,
 # d_ffn 6656 = the "3B active" model itself, 11.3 GB of F32) behind the real
-# ifp-router, one dense 4-stage group with a stage on each of 4 hosts (network
-# namespaces made by deploy/netns.sh, MPI over TCP on veth, CURVE on), started
-# by deploy/cluster.sh.  Against it, on the same model and machine: the same
-# 4-stage group on ONE host (shared memory between the stages: what is left
-# is the network's share) and a 1-stage group on one host (no pipeline).  All
-# three clusters are up at once (the shards map the weights from the file, so
-# they share one copy in the page cache) and requests alternate between them.
+# ifp-router, one dense 4-stage group with a stage on each of 4 hosts
+# (network namespaces made by deploy/netns.sh, MPI over TCP on veth, CURVE
+# on), started by deploy/cluster.sh.  Against it, on the same model and
+# machine: that group with Open MPI's TCP progress thread (--mca
+# btl_tcp_progress_thread 1), the same 4-stage group on ONE host (shared
+# memory between the stages: what is left is the network's share) and a
+# 1-stage group on one host (no pipeline).  All the clusters are up at once
+# (the shards map the weights from the file, so they share one copy in the
+# page cache) and requests alternate between them.
 # Each layout: TTFT of a 16-token and of a 128-token prompt (-n 1), decode
-# tokens/s of one stream (16-token prompt, 128 new tokens, EOS ignored, decode
-# = (n-1) / (last token - first token)), N runs each, medians; then 4 streams
-# at once (aggregate tokens/s).  Greedy, --mask dense, through `ifp client
-# --json`.  Beside them, the composed estimate of docs/BENCHMARKS.md ("From a
-# stage to 56 layers"), from bench/results/stage.csv and again from a 3b
-# bench_stage run on this machine now, for these prompt lengths.
+# tokens/s of one stream (16-token prompt, 128 new tokens, EOS ignored,
+# decode = (n-1) / (last token - first token)), N runs each, medians; then 4
+# streams at once (aggregate tokens/s; not on the 1-stage group, which reads
+# no new Work while it decodes: IFP_DEPTH_C4_STAGE1=1 tries).  Greedy, --mask
+# dense, through `ifp client --json`.  Beside them, the composed estimate of
+# docs/BENCHMARKS.md ("From a stage to 56 layers") for these prompt lengths,
+# from bench/results/stage.csv and again from a 3b bench_stage run now.
 # The model (vocabulary 2048 with the ifp-mix tokenizer, bench/gguf_tokenizer.py)
-# is made once (progress on the terminal), reused while it matches, deleted at
-# the end unless IFP_DEPTH_KEEP=1.  Needs root (namespaces), ~23 GB of disk
-# while it is made, ~12 GB of RAM for the page cache.
-# Full: N = 5, 2 rounds of 4 streams (~70 min with the model); --quick: N = 1,
+# is made once (progress on the terminal), reused while it matches, deleted
+# at the end unless IFP_DEPTH_KEEP=1.  Needs root (namespaces), ~23 GB of
+# disk while it is made, ~12 GB of RAM for the page cache.
+# Full: N = 5, 2 rounds of 4 streams (~75 min with the model); --quick: N = 1,
 # 16 new tokens, no 4 streams (results in build/bench-quick/).
 # Results: bench/results/depth.csv (layout,metric,run,value: every run, the
 # medians, the estimates), depth.stage.csv (the bench_stage run), depth.txt
@@ -29,8 +32,9 @@
 # first of $IFP_DEPTH_DIR, /var/tmp, /tmp with room), IFP_DEPTH_KEEP=1,
 # IFP_DEPTH_LAYERS (56; fewer only to try the script), IFP_DEPTH_RUNS,
 # IFP_DEPTH_NEW (new tokens of the decode runs), IFP_DEPTH_C4_RUNS,
-# IFP_DEPTH_LAYOUTS ("hosts4 host1 stage1"), IFP_BENCH_NATIVE=1 (OpenBLAS's
-# own kernel choice instead of the one bench/run.sh picks from the CPU flags).
+# IFP_DEPTH_LAYOUTS ("hosts4 hosts4pt host1 stage1"), IFP_MPIRUN_ARGS (to
+# every group's mpirun), IFP_BENCH_NATIVE=1 (OpenBLAS's own kernel choice
+# instead of the one picked from the CPU flags, as bench/run.sh does).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=../deploy/lib.sh
@@ -41,7 +45,7 @@ quick=0
 for arg in "$@"; do
     case "$arg" in
     --quick) quick=1 ;;
-    -h | --help) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) ifp_die "run_depth.sh: unknown argument '$arg' (usage: bench/run_depth.sh [--quick])" ;;
     esac
 done
@@ -54,7 +58,7 @@ runs="${IFP_DEPTH_RUNS:-$runs}"
 new="${IFP_DEPTH_NEW:-$new}"
 c4_runs="${IFP_DEPTH_C4_RUNS:-$c4_runs}"
 layers="${IFP_DEPTH_LAYERS:-56}"
-read -r -a layouts <<<"${IFP_DEPTH_LAYOUTS:-hosts4 host1 stage1}"
+read -r -a layouts <<<"${IFP_DEPTH_LAYOUTS:-hosts4 hosts4pt host1 stage1}"
 vocab=2048 # the ifp-mix tokenizer's
 ctx=512    # per slot: a 128-token prompt + 128 new fit
 slots=4
@@ -72,7 +76,7 @@ why="$(deploy/netns.sh check 2>&1)" || ifp_die "network namespaces cannot be mad
 command -v mpirun >/dev/null || ifp_die "mpirun not found (apt-get install openmpi-bin)"
 command -v python3 >/dev/null || ifp_die "python3 not found (bench/gguf_tokenizer.py adds the tokenizer to the model)"
 for l in "${layouts[@]}"; do
-    [[ "$l" =~ ^(hosts4|host1|stage1)$ ]] || ifp_die "IFP_DEPTH_LAYOUTS: hosts4, host1 or stage1, got '$l'"
+    [[ "$l" =~ ^(hosts4|hosts4pt|host1|stage1)$ ]] || ifp_die "IFP_DEPTH_LAYOUTS: hosts4, hosts4pt, host1 or stage1, got '$l'"
 done
 {
     [ "${IFP_BENCH_NATIVE:-0}" = 1 ] || ifp_set_openblas_coretype
@@ -125,7 +129,7 @@ partial="$model.notok.gguf"
 
 cleanup() {
     local rc=$?
-    for l in hosts4 host1 stage1; do
+    for l in hosts4 hosts4pt host1 stage1; do
         [[ -e "$work/$l.ini" ]] || continue
         IFP_RUN_DIR="$work/run-$l" deploy/cluster.sh stop "$work/$l.ini" >/dev/null 2>&1 || true
     done
@@ -203,10 +207,11 @@ say "DRAM read bandwidth ${bw1:-?} GB/s at 1 thread, ${bw2:-?} GB/s at 2; $(grep
 step "6 hosts (network namespaces ${IFP_NETNS_PREFIX}1..6 on $IFP_NETNS_BRIDGE, $net.0/24): the router on $router_host"
 deploy/netns.sh up 6 >/dev/null
 
-port_of() { case "$1" in hosts4) echo 5555 ;; host1) echo 5557 ;; stage1) echo 5559 ;; esac; }
+port_of() { case "$1" in hosts4) echo 5555 ;; host1) echo 5557 ;; stage1) echo 5559 ;; hosts4pt) echo 5561 ;; esac; }
 describe() {
     case "$1" in
     hosts4) echo "4 stages on 4 hosts (MPI over TCP on veth)" ;;
+    hosts4pt) echo "4 stages on 4 hosts, with Open MPI's TCP progress thread" ;;
     host1) echo "4 stages on 1 host (shared memory)" ;;
     stage1) echo "1 stage on 1 host" ;;
     esac
@@ -216,17 +221,9 @@ write_config() { # LAYOUT
     port="$(port_of "$1")"
     [[ "$1" == host1 ]] && hosts=ifpd-h6
     [[ "$1" == stage1 ]] && stages=1 hosts=ifpd-h6
-    # A 1-stage group runs all 56 layers per micro-batch (3-6 s with 4 new
-    # prompts in it) and reads new Work only between micro-batches, so with
-    # the default 250 ms the router counts Work waiting in its socket as lost
-    # after 4 heartbeats (1 s) and replays it until the request fails:
-    # 2500 ms gives it 10 s.  The 4-stage groups keep the default.
-    local hb=""
-    [[ "$1" == stage1 ]] && hb="heartbeat_ms = 2500"
     cat >"$work/$1.ini" <<INI
 ; bench/run_depth.sh: $(describe "$1")
 [router]
-$hb
 host = $router_host
 frontend = tcp://$router_addr:$port
 backend = tcp://$router_addr:$((port + 1))
@@ -243,9 +240,14 @@ ctx = $ctx
 mpi_if = $net.0/24
 INI
 }
-cluster() { # LAYOUT start|stop|status
+# cluster LAYOUT start|stop|status.  hosts4pt: the hosts4 group with Open
+# MPI's TCP progress thread, which moves a large message (a 64-row prefill
+# chunk is 512 KB, past the 64 KB eager limit) while its sender computes.
+cluster() {
+    local mpi_args="${IFP_MPIRUN_ARGS:-}"
+    [[ "$1" == hosts4pt ]] && mpi_args="${mpi_args:+$mpi_args }--mca btl_tcp_progress_thread 1"
     IFP_RUN_DIR="$work/run-$1" IFP_START_TIMEOUT="${IFP_START_TIMEOUT:-900}" IFP_GROUP_GRACE="${IFP_GROUP_GRACE:-300}" \
-        deploy/cluster.sh "$2" "$work/$1.ini"
+        IFP_MPIRUN_ARGS="$mpi_args" deploy/cluster.sh "$2" "$work/$1.ini"
 }
 declare -A ready_s=()
 for l in "${layouts[@]}"; do
@@ -311,6 +313,14 @@ one() {
         say "  $l run $r: $nt tokens, TTFT $ttft ms, decode $dec tok/s (client, with TTFT: $ctps tok/s)"
         ;;
     c4)
+        if [[ "$l" == stage1 && "${IFP_DEPTH_C4_STAGE1:-0}" != 1 ]]; then
+            # a 1-stage group reads no new Work while it decodes (shard/intake.c
+            # schedule() loops while P = 1 finishes its micro-batches inline):
+            # at 56 layers the router takes the other streams' Work for lost
+            # after 4 heartbeats and replays it until the requests fail
+            say "  $l run $r: $streams streams skipped (a 1-stage group does not read new Work while it decodes; IFP_DEPTH_C4_STAGE1=1 tries)"
+            return 0
+        fi
         out="$(client "$l" --prompt "$prompt16" -n "$new" --n-requests "$streams" --concurrency "$streams")"
         [[ "$(json_num ok <<<"$out")" == "$streams" ]] || ifp_die "$l: not every one of the $streams streams finished: $out"
         printf '%s,c4_tok_s,%s,%s\n%s,c4_ttft_p50_ms,%s,%s\n' "$l" "$r" "$(json_num tokens_per_s <<<"$out")" \
@@ -433,6 +443,7 @@ awk -F, -v layers="$layers" -v new="$new" -v bw1="${bw1:-0}" -v bw2="${bw2:-0}" 
             }
         }
         desc["hosts4"] = "4 stages on 4 hosts (TCP, veth)"; desc["host1"] = "4 stages on 1 host (shared memory)"
+        desc["hosts4pt"] = "4 stages on 4 hosts, TCP progress thread"
         desc["stage1"] = "1 stage on 1 host"
         desc["est-docs-s4"] = "composed, stage.csv (" CORE["docs"] "), S = 4, a core per stage"
         desc["est-docs-s1"] = "composed, stage.csv (" CORE["docs"] "), S = 1"
@@ -465,6 +476,12 @@ awk -F, -v layers="$layers" -v new="$new" -v bw1="${bw1:-0}" -v bw2="${bw2:-0}" 
                 M["hosts4", "ttft128_ms"] / M["host1", "ttft128_ms"])
             if (M["hosts4", "c4_tok_s"] != "" && M["host1", "c4_tok_s"] != "")
                 line = line sprintf("net_c4_ratio=%.3f ", M["hosts4", "c4_tok_s"] / M["host1", "c4_tok_s"])
+        }
+        if (M["hosts4pt", "ttft128_ms"] != "" && M["host1", "ttft128_ms"] != "") {
+            line = line sprintf("pt_decode_ratio=%.3f pt_ttft128_ratio=%.3f ", M["hosts4pt", "decode_tok_s"] / M["host1", "decode_tok_s"],
+                M["hosts4pt", "ttft128_ms"] / M["host1", "ttft128_ms"])
+            if (M["hosts4pt", "c4_tok_s"] != "" && M["host1", "c4_tok_s"] != "")
+                line = line sprintf("pt_c4_ratio=%.3f ", M["hosts4pt", "c4_tok_s"] / M["host1", "c4_tok_s"])
         }
         if (EST["est-here-s4", "decode_tok_s"] != "" && M["hosts4", "decode_tok_s"] != "")
             line = line sprintf("est_here_decode_tok_s=%.3f hosts4_decode_vs_est_here=%.3f ", EST["est-here-s4", "decode_tok_s"],
