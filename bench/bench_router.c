@@ -211,7 +211,7 @@ static int measure_admission(const br_opts_t *o, int threads, char **prompts, in
     if (!f) return -1;
     /* the loop and the predictor workers under test, with fake peers on ipc
      * (plain: CURVE's cost is bench/run.sh curve's) */
-    fprintf(f, "[security]\ncurve = off\n[router]\nfrontend = %s\nbackend = %s\nheartbeat_ms = %d\nliveness = 4\npredictor_threads = %d\n"
+    fprintf(f, "[security]\ncurve = off\n[http]\nlisten = off\n[router]\nfrontend = %s\nbackend = %s\nheartbeat_ms = %d\nliveness = 4\npredictor_threads = %d\n"
                "queue_max = 4096\nmax_tokens = 1\n[model]\nmodel = %s\npredictor = %s\n",
             fe, be, BR_HB_MS, threads, BR_MODEL, o->predictor);
     for (int g = 0; g < BR_GROUPS; g++) fprintf(f, "[group f%d]\ncluster = dense\nslots = 64\n", g);

@@ -223,6 +223,9 @@ write_config() { # LAYOUT
     [[ "$1" == stage1 ]] && stages=1 hosts=ifpd-h6
     cat >"$work/$1.ini" <<INI
 ; bench/run_depth.sh: $(describe "$1")
+[http]
+listen = off
+
 [router]
 host = $router_host
 frontend = tcp://$router_addr:$port

@@ -77,6 +77,9 @@ write_config() {
 [security]
 curve = off
 
+[http]
+listen = off
+
 [router]
 frontend = ipc://$work/frontend-$1
 backend = ipc://$work/backend-$1

@@ -26,6 +26,7 @@ void ifp_config_defaults(ifp_config_file_t *c) {
     ifp_cfg_apply_defaults(IFP_CFG_S_MODEL, c);
     ifp_cfg_apply_defaults(IFP_CFG_S_SECURITY, c);
     ifp_cfg_apply_defaults(IFP_CFG_S_DEPLOY, c);
+    ifp_cfg_apply_defaults(IFP_CFG_S_HTTP, c);
 }
 
 /* ---------------------------------------------------------------- sections */
@@ -81,6 +82,7 @@ static int close_section(parse_t *p) {
     case IFP_CFG_S_ROUTER:
     case IFP_CFG_S_SECURITY:
     case IFP_CFG_S_DEPLOY:
+    case IFP_CFG_S_HTTP:
         return failf(p, p->sect_line, "%s: empty section; set a key in it or remove it (every %s key has a default)",
                      p->hdr, p->hdr);
     case IFP_CFG_S_MODEL: return failf(p, p->sect_line, "[model]: empty section; it needs `model = PATH.gguf`");
@@ -175,6 +177,7 @@ static int *single_line(ifp_config_file_t *c, ifp_cfg_sect_t sect) {
     case IFP_CFG_S_MODEL: return &c->model_line;
     case IFP_CFG_S_SECURITY: return &c->security_line;
     case IFP_CFG_S_DEPLOY: return &c->deploy_line;
+    case IFP_CFG_S_HTTP: return &c->http_line;
     default: return NULL;
     }
 }
@@ -202,11 +205,12 @@ static int on_section(void *user, const char *name, int line) {
     else if (strcmp(name, "model") == 0) rc = open_single(p, IFP_CFG_S_MODEL, line);
     else if (strcmp(name, "security") == 0) rc = open_single(p, IFP_CFG_S_SECURITY, line);
     else if (strcmp(name, "deploy") == 0) rc = open_single(p, IFP_CFG_S_DEPLOY, line);
+    else if (strcmp(name, "http") == 0) rc = open_single(p, IFP_CFG_S_HTTP, line);
     else if ((n = named(name, "group", strncmp))) rc = open_group(p, n, line);
     else if ((n = named(name, "client", strncmp))) rc = open_client(p, n, line);
     else {
         int lower = strcasecmp(name, "router") == 0 || strcasecmp(name, "model") == 0 ||
-                    strcasecmp(name, "security") == 0 || strcasecmp(name, "deploy") == 0 ||
+                    strcasecmp(name, "security") == 0 || strcasecmp(name, "deploy") == 0 || strcasecmp(name, "http") == 0 ||
                     named(name, "group", strncasecmp) || named(name, "client", strncasecmp);
         return failf(p, line, "[%.60s]: unknown section; expected [router], [model], [security], [deploy], "
                               "[group NAME] or [client NAME]%s", name, lower ? " (lower-case)" : "");
@@ -223,7 +227,7 @@ static int on_key(void *user, const char *key, const char *val, int line) {
     parse_t *p = user;
     if (p->sect == IFP_CFG_S_NONE)
         return failf(p, line, "%.60s: a key before the first section header; put it under [router], [model], "
-                              "[security], [deploy], [group NAME] or [client NAME]", key);
+                              "[security], [deploy], [http], [group NAME] or [client NAME]", key);
     int row;
     const ifp_cfg_opt_t *o = ifp_cfg_find_opt(p->sect, key, &row);
     if (!o) {
@@ -456,6 +460,7 @@ int ifp_config_line(const ifp_config_file_t *c, const char *section, const char 
     else if (strcmp(section, "model") == 0) sect = IFP_CFG_S_MODEL, hdr = &c->model_line;
     else if (strcmp(section, "security") == 0) sect = IFP_CFG_S_SECURITY, hdr = &c->security_line;
     else if (strcmp(section, "deploy") == 0) sect = IFP_CFG_S_DEPLOY, hdr = &c->deploy_line;
+    else if (strcmp(section, "http") == 0) sect = IFP_CFG_S_HTTP, hdr = &c->http_line;
     else return 0;
     if (!key) return *hdr;
     int row;

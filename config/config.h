@@ -154,6 +154,17 @@ typedef struct {
     char agent[IFP_CFG_PATH];         /* run as AGENT HOST COMMAND... on another host ("ssh") */
     char mpirun[IFP_CFG_PATH];        /* the mpirun program ("mpirun") */
     char mpirun_args[IFP_CFG_PATH];   /* extra mpirun options; "" = none */
+    /* [http] — the OpenAI-compatible HTTP API of ifp-router (router/http.h) */
+    char http_listen[IFP_CFG_HOST + 16]; /* "off" or ADDRESS:PORT */
+    char http_auth[8];                /* auto | on | off (auto: as curve) */
+    char http_api_keys[IFP_CFG_PATH]; /* API keys file, resolved; "" = KEYS/api_keys */
+    int http_max_body;                /* bytes; 0 = derived from the model's limits */
+    int http_max_connections;
+    char http_tls_cert[IFP_CFG_PATH], http_tls_key[IFP_CFG_PATH]; /* PEM; "" = plain HTTP */
+    int http_allow_plain;             /* plain HTTP on a non-loopback address */
+    char http_chat_template[16];      /* instruct | plain */
+    char http_model_id[IFP_CFG_NAME]; /* "" = the model file's stem */
+    int http_metrics_auth;            /* GET /metrics needs an API key too */
     /* [group NAME] */
     int n_groups;
     ifp_group_cfg_t groups[IFP_CFG_MAX_GROUPS];
@@ -161,7 +172,7 @@ typedef struct {
     int n_clients;
     ifp_client_cfg_t clients[IFP_CFG_MAX_CLIENTS];
     /* where things are in the file (ifp_config_line) */
-    int router_line, model_line, security_line, deploy_line; /* section headers, 0 = absent */
+    int router_line, model_line, security_line, deploy_line, http_line; /* section headers, 0 = absent */
     int lines[IFP_CFG_KEYS];          /* per option row: the line that set it, 0 = default */
     int n_lines;                      /* lines in the file */
 } ifp_config_file_t;

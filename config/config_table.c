@@ -11,8 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 
-static const char *const SECT_NAME[] = {"router", "model", "security", "deploy", "group", "client"};
+static const char *const SECT_NAME[] = {"router", "model", "security", "deploy", "group", "client", "http"};
 
 /* ZeroMQ's Z85 alphabet (RFC 32/Z85): a CURVE key is 40 of these. */
 static const char Z85_ALPHABET[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
@@ -26,6 +27,8 @@ static const char Z85_ALPHABET[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGH
     {IFP_CFG_S_SECURITY, key, IFP_CFG_K_##kind, FIELD(ifp_config_file_t, field), 0, 0, NULL, def}
 #define D(key, field, def) \
     {IFP_CFG_S_DEPLOY, key, IFP_CFG_K_STRING, FIELD(ifp_config_file_t, field), 0, 0, NULL, def}
+#define H(key, kind, field, lo, hi, choices, def) \
+    {IFP_CFG_S_HTTP, key, IFP_CFG_K_##kind, FIELD(ifp_config_file_t, field), lo, hi, choices, def}
 #define G(key, kind, field, lo, hi, def) \
     {IFP_CFG_S_GROUP, key, IFP_CFG_K_##kind, FIELD(ifp_group_cfg_t, field), lo, hi, NULL, def}
 #define C(key, kind, field, lo, hi, def) \
@@ -67,6 +70,17 @@ const ifp_cfg_opt_t IFP_CFG_OPTS[] = {
     G("hostfile", PATH, hostfile, 0, 0, ""),                         /* "" = none; not with hosts */
     C("key", KEY, key, 0, 0, ""), /* required: checked when the section closes */
     C("max_inflight", INT, max_inflight, 0, 1000000, "0"),
+    H("listen", LISTEN, http_listen, 0, 0, NULL, "127.0.0.1:8080"),
+    H("auth", CHOICE, http_auth, 0, 0, "auto|on|off", "auto"), /* auto = on exactly when [security] curve is */
+    H("api_keys", PATH, http_api_keys, 0, 0, NULL, ""),         /* "" = KEYS/api_keys */
+    H("max_body", INT, http_max_body, 0, 1 << 30, NULL, "0"),  /* 0 = derived from the model's limits */
+    H("max_connections", INT, http_max_connections, 1, 100000, NULL, "1024"),
+    H("tls_cert", PATH, http_tls_cert, 0, 0, NULL, ""),
+    H("tls_key", PATH, http_tls_key, 0, 0, NULL, ""),
+    H("allow_plain", ONOFF, http_allow_plain, 0, 0, NULL, "off"), /* plain HTTP on a non-loopback address */
+    H("chat_template", CHOICE, http_chat_template, 0, 0, "instruct|plain", "instruct"),
+    H("model_id", STRING, http_model_id, 0, 0, NULL, ""),        /* "" = the model file's stem */
+    H("metrics_auth", ONOFF, http_metrics_auth, 0, 0, NULL, "off"),
 };
 const int IFP_CFG_N_OPTS = (int)(sizeof IFP_CFG_OPTS / sizeof *IFP_CFG_OPTS);
 _Static_assert(sizeof IFP_CFG_OPTS / sizeof *IFP_CFG_OPTS <= IFP_CFG_KEYS, "raise IFP_CFG_KEYS");
@@ -134,10 +148,14 @@ void ifp_cfg_range_text(const ifp_cfg_opt_t *o, char *buf, size_t len) {
                            "of A-Z a-z 0-9 . _ : - (not starting with -)", IFP_CFG_HOST - 1);
         return;
     case IFP_CFG_K_STRING: snprintf(buf, len, "1..%zu printable ASCII characters", o->size - 1); return;
+    case IFP_CFG_K_LISTEN:
+        snprintf(buf, len, "off, or ADDRESS:PORT (an IPv4 address, [an IPv6 address] or localhost; port 0..65535)");
+        return;
     }
 }
 
 /* ---------------------------------------------------------------- values */
+
 
 static int parse_long(const char *val, double lo, double hi, long *out) {
     char *end;
@@ -145,6 +163,32 @@ static int parse_long(const char *val, double lo, double hi, long *out) {
     long v = strtol(val, &end, 10);
     if (end == val || *end || errno || v < (long)lo || v > (long)hi) return -1;
     *out = v;
+    return 0;
+}
+
+int ifp_cfg_parse_listen(const char *val, char *addr, size_t addr_len, int *port) {
+    const char *colon = strrchr(val, ':');
+    if (!colon || colon == val || !colon[1]) return -1;
+    long p;
+    if (parse_long(colon + 1, 0, 65535, &p)) return -1;
+    char host[64];
+    size_t n = (size_t)(colon - val);
+    if (n >= sizeof host) return -1;
+    memcpy(host, val, n);
+    host[n] = '\0';
+    unsigned char bin[16];
+    if (host[0] == '[') { /* [IPv6] */
+        if (n < 3 || host[n - 1] != ']') return -1;
+        host[n - 1] = '\0';
+        memmove(host, host + 1, n - 1);
+        if (inet_pton(AF_INET6, host, bin) != 1) return -1;
+    } else if (strcmp(host, "localhost") == 0) {
+        snprintf(host, sizeof host, "127.0.0.1");
+    } else if (inet_pton(AF_INET, host, bin) != 1) {
+        return -1;
+    }
+    if (addr) snprintf(addr, addr_len, "%s", host);
+    if (port) *port = (int)p;
     return 0;
 }
 
@@ -379,6 +423,10 @@ int ifp_cfg_parse_value(const ifp_cfg_opt_t *o, void *base, const char *val, con
         assert(o->sect == IFP_CFG_S_GROUP);
         return parse_hostlist(o, base, val, why, len);
     case IFP_CFG_K_STRING: return parse_string(o, dst, val, why, len);
+    case IFP_CFG_K_LISTEN:
+        if (strcmp(val, "off") && ifp_cfg_parse_listen(val, NULL, 0, NULL)) break;
+        snprintf(dst, o->size, "%s", val);
+        return 0;
     }
     snprintf(why, len, "\"%.60s\": expected %s", val, range);
     return -1;

@@ -14,7 +14,7 @@
 
 /* The sections, in the order of ifp_cfg_sect_name. */
 typedef enum { IFP_CFG_S_ROUTER, IFP_CFG_S_MODEL, IFP_CFG_S_SECURITY, IFP_CFG_S_DEPLOY, IFP_CFG_S_GROUP,
-               IFP_CFG_S_CLIENT, IFP_CFG_S_NONE } ifp_cfg_sect_t;
+               IFP_CFG_S_CLIENT, IFP_CFG_S_HTTP, IFP_CFG_S_NONE } ifp_cfg_sect_t;
 
 typedef enum {
     IFP_CFG_K_INT,      /* min..max */
@@ -31,10 +31,11 @@ typedef enum {
     IFP_CFG_K_HOST,     /* a host name, an IP address or a network namespace name */
     IFP_CFG_K_HOSTLIST, /* comma-separated hosts: one, or one per stage (group only; sets n_hosts) */
     IFP_CFG_K_STRING,   /* printable characters (a command, options), kept as written */
+    IFP_CFG_K_LISTEN,   /* "off", or ADDRESS:PORT with an IPv4 address, [IPv6] or localhost */
 } ifp_cfg_kind_t;
 
 /* One row: where the value goes is an offset into ifp_config_file_t for
- * [router], [model], [security] and [deploy], into ifp_group_cfg_t for [group NAME],
+ * [router], [model], [security], [deploy] and [http], into ifp_group_cfg_t for [group NAME],
  * into ifp_client_cfg_t for [client NAME].  def is the default as it would
  * be written in the file, applied by the same parser ("" = none: the field
  * stays zero, "" for a string; a value written in the file is never empty). */
@@ -51,7 +52,7 @@ typedef struct {
 extern const ifp_cfg_opt_t IFP_CFG_OPTS[];
 extern const int IFP_CFG_N_OPTS;
 
-/* "router", "model", "security", "deploy", "group", "client". */
+/* "router", "model", "security", "deploy", "group", "client", "http". */
 const char *ifp_cfg_sect_name(ifp_cfg_sect_t s);
 
 /* The row of key in sect (IFP_CFG_S_NONE: in any section), or NULL; *row
@@ -66,6 +67,11 @@ void ifp_cfg_range_text(const ifp_cfg_opt_t *o, char *buf, size_t len);
  * Returns 0, or -1 with why = what is wrong (without section and key). */
 int ifp_cfg_parse_value(const ifp_cfg_opt_t *o, void *base, const char *val, const char *base_dir, char *why,
                         size_t len);
+
+/* "ADDRESS:PORT" (IFP_CFG_K_LISTEN, not "off") -> the address as
+ * inet_pton takes it ("localhost" -> 127.0.0.1, brackets off an IPv6 one)
+ * and the port; addr may be NULL.  0, or -1 if val is not one. */
+int ifp_cfg_parse_listen(const char *val, char *addr, size_t addr_len, int *port);
 
 /* The defaults of every row of sect into base (asserts they parse). */
 void ifp_cfg_apply_defaults(ifp_cfg_sect_t sect, void *base);

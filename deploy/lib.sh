@@ -187,7 +187,7 @@ function close_section() {
 }
 function open_section(name, line,   g, word) {
     close_section()
-    if (name == "router" || name == "model" || name == "security" || name == "deploy") {
+    if (name == "router" || name == "model" || name == "security" || name == "deploy" || name == "http") {
         if (strict && (name in first)) fail(line, "[" name "]: duplicate section (first at line " first[name] "); merge the two")
         first[name] = line
         sec = name
@@ -203,7 +203,7 @@ function open_section(name, line,   g, word) {
         first[sec] = line
         if (word == "group") groups[ngroups++] = g
     } else {
-        if (strict) fail(line, "[" name "]: unknown section; expected [router], [model], [security], [deploy], [group NAME] or [client NAME]")
+        if (strict) fail(line, "[" name "]: unknown section; expected [router], [model], [security], [deploy], [http], [group NAME] or [client NAME]")
         sec = "?"
     }
     secline = line

@@ -94,8 +94,39 @@ for i in "${!domains[@]}"; do
     rm -f "$err"
 done
 
+# The OpenAI-compatible HTTP API ([http] listen; docs/HTTP.md): the same
+# kind of prompt through curl, with the API key `ifp keygen` made.
+http_listen="$(ifp_ini_get "$running_config" http listen 127.0.0.1:8080)"
+curl_line=""
+if [[ "$http_listen" != off ]]; then
+    ifp_step "The HTTP API on http://$http_listen (OpenAI-compatible: docs/HTTP.md)"
+    auth=()
+    http_auth="$(ifp_ini_get "$running_config" http auth auto)"
+    if [[ "$http_auth" == on || ("$http_auth" == auto && "$(ifp_ini_get "$running_config" security curve on)" != off) ]]; then
+        keys_opt=()
+        [[ -s "$IFP_RUN_DIR/keys-dir" ]] && keys_opt=(--keys "$(cat "$IFP_RUN_DIR/keys-dir")")
+        api_key="$("$ifp" keygen --api-key client --config "$running_config" "${keys_opt[@]}")" ||
+            ifp_die "cannot read the HTTP API key (ifp keygen --api-key client)"
+        auth=(-H "Authorization: Bearer $api_key")
+    fi
+    model_id="$(curl -s "${auth[@]}" "http://$http_listen/v1/models" | sed -n 's/.*"id":"\([^"]*\)".*/\1/p')"
+    body="{\"model\": \"${model_id:-ifp-mix}\", \"prompt\": \"Question: who wrote the declaration of independence?\\nAnswer:\", \"max_tokens\": 32, \"temperature\": 0}"
+    curl_line="curl -s http://$http_listen/v1/completions -H 'Content-Type: application/json'"
+    ((${#auth[@]})) && curl_line+=" -H 'Authorization: Bearer $api_key'"
+    curl_line+=" -d '$body'"
+    printf '\n$ %s\n' "$curl_line"
+    if out="$(curl -s --max-time 30 -H 'Content-Type: application/json' "${auth[@]}" -d "$body" "http://$http_listen/v1/completions")" &&
+        [[ "$out" == *'"choices"'* ]]; then
+        printf '    %s\n' "$out"
+    else
+        failed=1
+        printf '    the HTTP API did not answer: %s\n' "${out:-no answer}"
+    fi
+fi
+
 ifp_step "Done. The cluster keeps running in the background."
 ifp_info "your own prompt: $ifp client --router $frontend --prompt \$'Question: ...\\nAnswer:' -n $n_tokens [--temp 0.8 --seed 1] [--json]"
+[[ -n "$curl_line" ]] && ifp_info "over HTTP:       $curl_line"
 ifp_info "state and logs:  deploy/local.sh status"
 ifp_info "stop it:         deploy/local.sh stop"
 exit "$failed"

@@ -148,6 +148,8 @@ static void ready(rt_router_t *R, rt_req_t *r) {
 }
 
 void rt_flight_admit(rt_router_t *R, rt_req_t *r, rt_job_t *job) {
+    /* without a job: a cached task mask, or dense mode */
+    r->mask_mode = job ? job->mode : r->mask_bits ? IFP__MASK_MODE__MASK_TASK : IFP__MASK_MODE__MASK_DENSE;
     if (!job) {
         r->t_masked = ifp_now_ms();
         r->predictor_ms = r->t_masked - r->t_arrival;
@@ -171,6 +173,7 @@ static void refuse(rt_router_t *R, rt_req_t **rp, int code, const char *msg) {
 }
 
 void rt_flight_job_done(rt_router_t *R, rt_job_t *job) {
+    rt_metrics_on_job(R, job, ifp_now_ms());
     rt_req_t *r = rt_reqtable_find(R->reqs, job->rid);
     if (!r || r->job != job) { /* cannot happen: a dropped job is freed by the pool */
         rt_job_free(job);
@@ -247,8 +250,15 @@ void rt_flight_pump(rt_router_t *R) {
 /* ---------------------------------------------------------------- the end */
 
 void rt_flight_finish(rt_router_t *R, rt_req_t **rp, int finish, int code, const char *msg, int cancel_group) {
+    rt_flight_finish_as(R, rp, finish, code, msg, cancel_group, rt_mstatus_of(finish, code));
+}
+
+void rt_flight_finish_as(rt_router_t *R, rt_req_t **rp, int finish, int code, const char *msg, int cancel_group,
+                         int status) {
     rt_req_t *r = *rp;
     double now = ifp_now_ms();
+    r->finish = finish;
+    rt_metrics_on_finish(R, r, status, now); /* counted and logged while r still holds its group */
     if (r->state == RT_REQ_RUNNING) {
         if (cancel_group) rt_group_send_cancel(R, r->group, r->rid);
         unassign(R, r, finish != RT_FIN_ERROR && finish != RT_FIN_CANCELLED);
@@ -259,7 +269,6 @@ void rt_flight_finish(rt_router_t *R, rt_req_t **rp, int finish, int code, const
     }
     rt_reqtable_dequeue(R->reqs, r);
     move(R, r, RT_REQ_DONE);
-    r->finish = finish;
     orphan_note(R, r->rid); /* the group may list it a moment longer */
     if (code != IFP__ERROR_CODE__ERR_NONE) {
         rt_client_error(R, r, code, msg, 0);
@@ -282,6 +291,7 @@ void rt_flight_finish(rt_router_t *R, rt_req_t **rp, int finish, int code, const
 void rt_flight_replay(rt_router_t *R, rt_req_t **rp, int avoid_group, const char *why) {
     rt_req_t *r = *rp;
     if (r->state != RT_REQ_RUNNING) return;
+    rt_metrics_on_replay(R, r->group);
     rt_group_send_cancel(R, r->group, r->rid); /* best effort: frees the slot if the group still holds it */
     unassign(R, r, 0);
     if (avoid_group >= 0) r->avoid |= 1ull << avoid_group;
@@ -439,10 +449,11 @@ void rt_flight_token(rt_router_t *R, int g, const Ifp__GroupToken *t) {
         rt_flight_finish(R, &r, RT_FIN_ERROR, IFP__ERROR_CODE__ERR_INTERNAL, "out of memory", 1);
         return;
     }
+    rt_metrics_on_token(R, g);
     recharge(R, r);
     if (rt_client_stream(R, r) < 0) {
         R->st.cancelled++; /* the client is gone: stop the work */
-        rt_flight_finish(R, &r, RT_FIN_CANCELLED, IFP__ERROR_CODE__ERR_NONE, NULL, 1);
+        rt_flight_finish_as(R, &r, RT_FIN_CANCELLED, IFP__ERROR_CODE__ERR_NONE, NULL, 1, RT_MSTATUS_CLIENT_GONE);
         return;
     }
     /* a stop string ended it early: the group would go on generating */
@@ -490,7 +501,7 @@ double rt_flight_timers(rt_router_t *R, double now) {
             gone = rt_client_progress(R, r) < 0; /* not to a REQ client: it takes one message per request */
         if (gone) { /* the client went away: nobody reads the answer */
             R->st.cancelled++;
-            rt_flight_finish(R, &r, RT_FIN_CANCELLED, IFP__ERROR_CODE__ERR_NONE, NULL, 1);
+            rt_flight_finish_as(R, &r, RT_FIN_CANCELLED, IFP__ERROR_CODE__ERR_NONE, NULL, 1, RT_MSTATUS_CLIENT_GONE);
         }
     }
     /* sends to a full group pipe leave work queued with slots free: retry */

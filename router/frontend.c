@@ -11,9 +11,24 @@
 
 /* ---------------------------------------------------------------- sending */
 
+/* Where a message came from and its answers go: a ZeroMQ client of the
+ * frontend, or the HTTP gateway's bridge (router/http.h) on behalf of an
+ * HTTP client. */
+typedef struct {
+    void *sock;          /* R->front or R->hsock */
+    const void *ident;   /* the ROUTER routing id */
+    size_t len;
+    int delim;           /* REQ framing: an empty delimiter frame */
+    int client;          /* client key index (router/zap.h), -1: none */
+    int via_http;
+    const char *key_name; /* for logs ("" = none) */
+} peer_t;
+
+static void *client_sock(const rt_router_t *R, const rt_req_t *r) { return r->via_http ? R->hsock : R->front; }
+
 /* Returns 0, or -1 with errno (EHOSTUNREACH: the client is gone). */
-static int send_server(rt_router_t *R, const void *ident, size_t len, int delim, Ifp__ServerMessage *m) {
-    if (rt_send(R->front, ident, len, delim, &m->base) == 0) return 0;
+static int send_server(rt_router_t *R, const peer_t *p, Ifp__ServerMessage *m) {
+    if (rt_send(p->sock, p->ident, p->len, p->delim, &m->base) == 0) return 0;
     int e = errno;
     if (e == EHOSTUNREACH) R->st.client_gone++;
     else R->st.send_failed++;
@@ -22,8 +37,8 @@ static int send_server(rt_router_t *R, const void *ident, size_t len, int delim,
     return -1;
 }
 
-static void send_error(rt_router_t *R, const void *ident, size_t len, int delim, const char *id, int code,
-                       const char *msg, uint32_t retry_after_ms) {
+static void send_error(rt_router_t *R, const peer_t *p, const char *id, int code, const char *msg,
+                       uint32_t retry_after_ms) {
     Ifp__Error e = IFP__ERROR__INIT;
     e.id = (char *)(id ? id : "");
     e.code = (Ifp__ErrorCode)code;
@@ -32,11 +47,17 @@ static void send_error(rt_router_t *R, const void *ident, size_t len, int delim,
     Ifp__ServerMessage m = IFP__SERVER_MESSAGE__INIT;
     m.msg_case = IFP__SERVER_MESSAGE__MSG_ERROR;
     m.error = &e;
-    send_server(R, ident, len, delim, &m);
+    send_server(R, p, &m);
+}
+
+static peer_t req_peer(const rt_router_t *R, const rt_req_t *r) {
+    return (peer_t){client_sock(R, r), r->ident, (size_t)r->ident_len, r->delim, r->client - 1, r->via_http,
+                    r->key_name};
 }
 
 void rt_client_error(rt_router_t *R, const rt_req_t *r, int code, const char *msg, uint32_t retry_after_ms) {
-    send_error(R, r->ident, (size_t)r->ident_len, r->delim, r->id, code, msg, retry_after_ms);
+    peer_t p = req_peer(R, r);
+    send_error(R, &p, r->id, code, msg, retry_after_ms);
 }
 
 int rt_client_stream(rt_router_t *R, rt_req_t *r) {
@@ -55,7 +76,7 @@ int rt_client_stream(rt_router_t *R, rt_req_t *r) {
         Ifp__ServerMessage m = IFP__SERVER_MESSAGE__INIT;
         m.msg_case = IFP__SERVER_MESSAGE__MSG_TOKEN;
         m.token = &ev;
-        if (rt_send(R->front, r->ident, (size_t)r->ident_len, r->delim, &m.base) != 0) {
+        if (rt_send(client_sock(R, r), r->ident, (size_t)r->ident_len, r->delim, &m.base) != 0) {
             if (errno == EHOSTUNREACH) {
                 R->st.client_gone++;
                 return -1;
@@ -77,7 +98,7 @@ int rt_client_progress(rt_router_t *R, rt_req_t *r) {
     Ifp__ServerMessage m = IFP__SERVER_MESSAGE__INIT;
     m.msg_case = IFP__SERVER_MESSAGE__MSG_PROGRESS;
     m.progress = &p;
-    if (rt_send(R->front, r->ident, (size_t)r->ident_len, r->delim, &m.base) == 0) {
+    if (rt_send(client_sock(R, r), r->ident, (size_t)r->ident_len, r->delim, &m.base) == 0) {
         r->t_last_sent = ifp_now_ms();
         return 0;
     }
@@ -123,10 +144,15 @@ void rt_client_reply(rt_router_t *R, const rt_req_t *r, double now) {
         dbg.argmax_last_prompt = r->argmax;
         rep.debug = &dbg;
     }
+    if (r->want_logprobs) {
+        rep.n_logprobs = (size_t)r->n_tokens;
+        rep.logprobs = r->logprobs;
+    }
     Ifp__ServerMessage m = IFP__SERVER_MESSAGE__INIT;
     m.msg_case = IFP__SERVER_MESSAGE__MSG_REPLY;
     m.reply = &rep;
-    send_server(R, r->ident, (size_t)r->ident_len, r->delim, &m);
+    peer_t p = req_peer(R, r);
+    send_server(R, &p, &m);
 }
 
 uint32_t rt_retry_after(const rt_router_t *R) {
@@ -136,7 +162,7 @@ uint32_t rt_retry_after(const rt_router_t *R) {
 
 /* ---------------------------------------------------------------- status */
 
-static void on_ping(rt_router_t *R, const void *ident, size_t ilen, int delim, const Ifp__Ping *p) {
+static void on_ping(rt_router_t *R, const peer_t *peer, const Ifp__Ping *p) {
     R->st.pings++;
     int n = rt_balancer_n_groups(R->bal);
     Ifp__GroupStatus gs[RT_MAX_GROUPS], *gp[RT_MAX_GROUPS];
@@ -185,43 +211,46 @@ static void on_ping(rt_router_t *R, const void *ident, size_t ilen, int delim, c
     Ifp__ServerMessage m = IFP__SERVER_MESSAGE__INIT;
     m.msg_case = IFP__SERVER_MESSAGE__MSG_PONG;
     m.pong = &pong;
-    send_server(R, ident, ilen, delim, &m);
+    send_server(R, peer, &m);
 }
 
 /* ---------------------------------------------------------------- requests */
 
-static void bad_request(rt_router_t *R, const void *ident, size_t ilen, int delim, const char *id, const char *msg) {
+static void bad_request(rt_router_t *R, const peer_t *p, const char *id, const char *msg) {
     R->st.bad_requests++;
-    send_error(R, ident, ilen, delim, id, IFP__ERROR_CODE__ERR_BAD_REQUEST, msg, 0);
+    send_error(R, p, id, IFP__ERROR_CODE__ERR_BAD_REQUEST, msg, 0);
 }
 
 /* Requests may wait for the predictor or for a slot; beyond queue_max of
  * them (plus the slots free right now), new ones are refused. */
-static int admission_full(const rt_router_t *R) {
+int rt_admission_full(const rt_router_t *R) {
     int waiting = rt_reqtable_count_state(R->reqs, RT_REQ_PREDICTING) + rt_reqtable_count_state(R->reqs, RT_REQ_QUEUED);
     return waiting >= R->cfg.queue_max + rt_balancer_total_free(R->bal);
 }
 
-static void on_request(rt_router_t *R, const void *ident, size_t ilen, int delim, const Ifp__Request *q, int client) {
+static void on_request(rt_router_t *R, const peer_t *p, const Ifp__Request *q) {
+    const void *ident = p->ident;
+    size_t ilen = p->len;
+    int client = p->client;
     double t0 = ifp_now_ms();
     char msg[IFP_ERR_MSG_LEN];
     const char *id = q->id ? q->id : "";
     R->st.requests++;
     if (rt_admit_check(q, &R->lim, msg, sizeof msg)) {
-        bad_request(R, ident, ilen, delim, id, msg);
+        bad_request(R, p, id, msg);
         return;
     }
     if (rt_reqtable_find_client(R->reqs, ident, (int)ilen, id)) {
         snprintf(msg, sizeof msg, "id: \"%.200s\" is already in flight on this connection", id);
-        bad_request(R, ident, ilen, delim, id, msg);
+        bad_request(R, p, id, msg);
         return;
     }
-    if (admission_full(R)) {
+    if (rt_admission_full(R)) {
         R->st.overloaded++;
         snprintf(msg, sizeof msg, "overloaded: %d requests wait for the predictor or a group slot (queue_max %d)",
                  rt_reqtable_count_state(R->reqs, RT_REQ_PREDICTING) + rt_reqtable_count_state(R->reqs, RT_REQ_QUEUED),
                  R->cfg.queue_max);
-        send_error(R, ident, ilen, delim, id, IFP__ERROR_CODE__ERR_OVERLOADED, msg, rt_retry_after(R));
+        send_error(R, p, id, IFP__ERROR_CODE__ERR_OVERLOADED, msg, rt_retry_after(R));
         return;
     }
     const rt_client_t *cl = client >= 0 ? rt_zap_client(R->zap, client) : NULL;
@@ -230,7 +259,7 @@ static void on_request(rt_router_t *R, const void *ident, size_t ilen, int delim
         R->st.client_limited++;
         snprintf(msg, sizeof msg, "overloaded: client %s has %d requests in flight (its max_inflight)", cl->name,
                  cl->max_inflight);
-        send_error(R, ident, ilen, delim, id, IFP__ERROR_CODE__ERR_OVERLOADED, msg, rt_retry_after(R));
+        send_error(R, p, id, IFP__ERROR_CODE__ERR_OVERLOADED, msg, rt_retry_after(R));
         return;
     }
     rt_req_t *r = rt_reqtable_add(R->reqs, ident, (int)ilen, id);
@@ -241,7 +270,9 @@ static void on_request(rt_router_t *R, const void *ident, size_t ilen, int delim
     int cached = mode == IFP__MASK_MODE__MASK_TASK && rt_taskcache_get(R->tasks, q->task, &tm);
     int need_mask = mode == IFP__MASK_MODE__MASK_INPUT || (mode == IFP__MASK_MODE__MASK_TASK && !cached);
     if (!r) goto oom;
-    r->delim = delim;
+    r->delim = p->delim;
+    r->via_http = p->via_http;
+    snprintf(r->key_name, sizeof r->key_name, "%s", p->key_name ? p->key_name : "");
     r->t_arrival = t0;
     r->temperature = q->temperature;
     r->top_p = q->top_p;
@@ -250,6 +281,7 @@ static void on_request(rt_router_t *R, const void *ident, size_t ilen, int delim
     r->stream = q->stream;
     r->debug = q->debug;
     r->ignore_eos = q->ignore_eos;
+    r->want_logprobs = q->logprobs;
     r->max_tokens_req = q->max_tokens;
     r->deadline = q->deadline_ms ? t0 + q->deadline_ms : 0;
     if (r->deadline && (!R->next_flight || r->deadline < R->next_flight)) R->next_flight = r->deadline;
@@ -267,7 +299,7 @@ static void on_request(rt_router_t *R, const void *ident, size_t ilen, int delim
         int max_new;
         if (rt_admit_fit(&R->lim, (int)q->n_prompt_tokens, q->max_tokens, &max_new, msg, sizeof msg)) {
             rt_reqtable_remove(R->reqs, &r);
-            bad_request(R, ident, ilen, delim, id, msg);
+            bad_request(R, p, id, msg);
             return;
         }
         if (rt_req_set_prompt(r, q->prompt_tokens, (int)q->n_prompt_tokens, max_new)) goto oom;
@@ -290,17 +322,17 @@ oom:
     rt_job_free(job);
     if (r) rt_reqtable_remove(R->reqs, &r);
     R->st.internal_errors++;
-    send_error(R, ident, ilen, delim, id, IFP__ERROR_CODE__ERR_INTERNAL, "out of memory", 0);
+    send_error(R, p, id, IFP__ERROR_CODE__ERR_INTERNAL, "out of memory", 0);
 }
 
-static void on_cancel(rt_router_t *R, const void *ident, size_t ilen, int delim, const Ifp__Cancel *c) {
+static void on_cancel(rt_router_t *R, const peer_t *p, const Ifp__Cancel *c) {
     const char *id = c->id ? c->id : "";
-    rt_req_t *r = rt_reqtable_find_client(R->reqs, ident, (int)ilen, id);
+    rt_req_t *r = rt_reqtable_find_client(R->reqs, p->ident, (int)p->len, id);
     if (!r) {
         char msg[320];
         R->st.unknown_cancels++;
         snprintf(msg, sizeof msg, "cancel: no request \"%.256s\" in flight on this connection", id);
-        send_error(R, ident, ilen, delim, id, IFP__ERROR_CODE__ERR_UNKNOWN_REQUEST, msg, 0);
+        send_error(R, p, id, IFP__ERROR_CODE__ERR_UNKNOWN_REQUEST, msg, 0);
         return;
     }
     R->st.cancelled++;
@@ -309,33 +341,29 @@ static void on_cancel(rt_router_t *R, const void *ident, size_t ilen, int delim,
 
 /* ---------------------------------------------------------------- frames */
 
-/* Counts, logs and answers (ERR_MALFORMED, framed like the message: with
- * the empty delimiter if it had one) a message that is not a ClientMessage. */
-static void malformed(rt_router_t *R, ifp_frames_t *f, const char *why) {
+/* Counts, logs and answers (ERR_MALFORMED) a message that is not a
+ * ClientMessage. */
+static void malformed(rt_router_t *R, const peer_t *p, const char *why) {
     R->st.client_malformed++;
     rt_log(R, RT_LOG_CLIENT, "malformed client message (%s)", why);
-    if (f->n >= 1 && ifp_frame_size(f, 0) > 0) {
+    if (p->len > 0) {
         char msg[200];
-        int delim = f->n >= 3 && ifp_frame_size(f, 1) == 0;
         snprintf(msg, sizeof msg, "malformed message: %s", why);
-        send_error(R, ifp_frame_data(f, 0), ifp_frame_size(f, 0), delim, "", IFP__ERROR_CODE__ERR_MALFORMED, msg, 0);
+        send_error(R, p, "", IFP__ERROR_CODE__ERR_MALFORMED, msg, 0);
     }
 }
 
-void rt_on_client(rt_router_t *R, ifp_frames_t *f) {
-    /* [identity][body] from a DEALER, or [identity][""][body] from a REQ */
-    int delim = f->n == 3 && ifp_frame_size(f, 1) == 0;
-    if (f->truncated || (f->n != 2 && !delim)) {
-        malformed(R, f, "expected [ClientMessage] (or an empty delimiter frame and then it) as one message part");
-        return;
-    }
-    int body = delim ? 2 : 1;
-    const void *data = ifp_frame_data(f, body), *ident = ifp_frame_data(f, 0);
-    size_t len = ifp_frame_size(f, body), ilen = ifp_frame_size(f, 0);
+static const char *msg_id(const Ifp__ClientMessage *m) {
+    const char *id = m->msg_case == IFP__CLIENT_MESSAGE__MSG_REQUEST ? m->request->id
+                     : m->msg_case == IFP__CLIENT_MESSAGE__MSG_CANCEL ? m->cancel->id
+                                                                      : m->ping->id;
+    return id ? id : "";
+}
+
+/* One ClientMessage body from peer p: size, decoding, text checks, the
+ * key's standing (revoked: its key was removed by a reload), dispatch. */
+static void on_body(rt_router_t *R, const peer_t *p, const void *data, size_t len, int revoked) {
     char msg[IFP_ERR_MSG_LEN];
-    int client = -1;
-    /* admitted at the handshake; its key may have been removed since (a reload) */
-    int revoked = R->curve && rt_zap_who(R->zap, zmq_msg_gets(&f->part[body], "User-Id"), &client) != RT_PEER_CLIENT;
     if (len > R->front_max_valid) {
         R->st.oversize++;
         snprintf(msg, sizeof msg,
@@ -344,48 +372,69 @@ void rt_on_client(rt_router_t *R, ifp_frames_t *f) {
                  len, R->front_max_valid, R->lim.max_prompt_bytes, R->lim.ctx - 1);
         rt_log(R, RT_LOG_CLIENT, "refused a client message: %s", msg);
         R->st.bad_requests++;
-        send_error(R, ident, ilen, delim, "", IFP__ERROR_CODE__ERR_BAD_REQUEST, msg, 0);
+        send_error(R, p, "", IFP__ERROR_CODE__ERR_BAD_REQUEST, msg, 0);
         return;
     }
     Ifp__ClientMessage *m = ifp_wire_client_msg(data, len);
     if (!m) {
-        malformed(R, f, "the body is not an ifp.ClientMessage with request, cancel or ping set");
+        malformed(R, p, "the body is not an ifp.ClientMessage with request, cancel or ping set");
         return;
     }
     char why[256];
     if (ifp_wire_check_text(&ifp__client_message__descriptor, data, len, why, sizeof why)) {
         /* the id is echoed only when it is itself valid text */
-        const char *id = m->msg_case == IFP__CLIENT_MESSAGE__MSG_REQUEST ? m->request->id
-                         : m->msg_case == IFP__CLIENT_MESSAGE__MSG_CANCEL ? m->cancel->id
-                                                                          : m->ping->id;
-        if (strstr(why, ".id:")) id = "";
+        const char *id = strstr(why, ".id:") ? "" : msg_id(m);
         R->st.bad_text++;
         rt_log(R, RT_LOG_CLIENT, "refused a client message: %s", why);
         snprintf(msg, sizeof msg, "%s (text fields must be valid UTF-8 without NUL bytes)", why);
-        bad_request(R, ident, ilen, delim, id ? id : "", msg);
+        bad_request(R, p, id, msg);
         ifp__client_message__free_unpacked(m, NULL);
         return;
     }
     if (revoked) {
-        const char *id = m->msg_case == IFP__CLIENT_MESSAGE__MSG_REQUEST ? m->request->id
-                         : m->msg_case == IFP__CLIENT_MESSAGE__MSG_CANCEL ? m->cancel->id
-                                                                          : m->ping->id;
         R->st.auth_refused++;
         rt_log(R, RT_LOG_CLIENT, "refused a client message: its connection's key is no longer admitted");
-        send_error(R, ident, ilen, delim, id ? id : "", IFP__ERROR_CODE__ERR_UNAUTHORIZED,
+        send_error(R, p, msg_id(m), IFP__ERROR_CODE__ERR_UNAUTHORIZED,
                    "this connection's key is no longer admitted by the router", 0);
         ifp__client_message__free_unpacked(m, NULL);
         return;
     }
     switch (m->msg_case) {
     case IFP__CLIENT_MESSAGE__MSG_REQUEST:
-        on_request(R, ident, ilen, delim, m->request, client);
+        on_request(R, p, m->request);
         break;
     case IFP__CLIENT_MESSAGE__MSG_CANCEL:
-        on_cancel(R, ident, ilen, delim, m->cancel);
+        on_cancel(R, p, m->cancel);
         break;
     default:
-        on_ping(R, ident, ilen, delim, m->ping);
+        on_ping(R, p, m->ping);
     }
     ifp__client_message__free_unpacked(m, NULL);
+}
+
+void rt_on_client(rt_router_t *R, ifp_frames_t *f) {
+    /* [identity][body] from a DEALER, or [identity][""][body] from a REQ */
+    int delim = f->n == 3 && ifp_frame_size(f, 1) == 0;
+    peer_t p = {R->front, f->n >= 1 ? ifp_frame_data(f, 0) : "", f->n >= 1 ? ifp_frame_size(f, 0) : 0,
+                f->n >= 3 && ifp_frame_size(f, 1) == 0, -1, 0, ""};
+    if (f->truncated || (f->n != 2 && !delim)) {
+        malformed(R, &p, "expected [ClientMessage] (or an empty delimiter frame and then it) as one message part");
+        return;
+    }
+    int body = delim ? 2 : 1;
+    /* admitted at the handshake; its key may have been removed since (a reload) */
+    int revoked = R->curve && rt_zap_who(R->zap, zmq_msg_gets(&f->part[body], "User-Id"), &p.client) != RT_PEER_CLIENT;
+    if (R->curve && !revoked) {
+        const rt_client_t *cl = rt_zap_client(R->zap, p.client);
+        p.key_name = cl ? cl->name : "";
+    }
+    on_body(R, &p, ifp_frame_data(f, body), ifp_frame_size(f, body), revoked);
+}
+
+void rt_on_http_client(rt_router_t *R, const void *ident, size_t ilen, const char *key_name, const void *data,
+                       size_t len) {
+    peer_t p = {R->hsock, ident, ilen, 0, -1, 1, key_name};
+    /* the gateway checked the API key; a name that is also a [client] gets its limits */
+    if (R->zap && key_name[0]) p.client = rt_zap_client_index(R->zap, key_name);
+    on_body(R, &p, data, len, 0);
 }

@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "confcheck.h"
+#include "log.h"
 #include "router.h"
 
 static volatile sig_atomic_t g_stop, g_reload;
@@ -81,13 +82,18 @@ int main(int argc, char **argv) {
     ifp_err_t err = {0};
     static ifp_config_file_t cfg; /* large: keep it off the stack */
     if (ifp_config_load(config, &cfg, &err)) {
-        fprintf(stderr, "ifp-router: %s\n", err.msg);
+        ifp_logf("ifp-router", "%s", err.msg);
         return 1;
     }
     rt_router_t *r = NULL;
     opts.reload = &g_reload;
     if (rt_router_new(&cfg, &opts, &r, &err)) {
-        fprintf(stderr, "ifp-router: %s\n", err.msg);
+        ifp_logf("ifp-router", "%s", err.msg);
+        return 1;
+    }
+    if (rt_router_start_http(r, &err)) {
+        ifp_logf("ifp-router", "%s", err.msg);
+        rt_router_destroy(&r);
         return 1;
     }
     struct sigaction sa;

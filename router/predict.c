@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "gguf.h"
 #include "ifp.pb-c.h"
 #include "kernels.h"
+#include "log.h"
 #include "predictor.h"
 #include "tokenizer.h"
 #include "wire.h"
@@ -26,6 +28,11 @@ typedef struct {
     ifp_tokenizer_t *tok;
     ifp_predictor_t *pred;
     char ident[16];
+    /* busy time (rt_predict_busy_ms): written by the worker under a sequence
+     * count (odd while it writes), read by the loop */
+    atomic_uint seq;
+    atomic_ullong busy_us;   /* finished jobs */
+    atomic_ullong start_us;  /* the job on it now began (ifp_now_ms x 1000), 0 = idle */
 } worker_t;
 
 struct rt_predict {
@@ -197,6 +204,31 @@ static void run_job(worker_t *w, rt_job_t *j) {
     ifp_mask_destroy(&m);
 }
 
+/* A job starts (start_us) or ends (add_us of work), as one update. */
+static void busy_note(worker_t *w, unsigned long long start_us, unsigned long long add_us) {
+    atomic_fetch_add(&w->seq, 1);
+    atomic_fetch_add(&w->busy_us, add_us);
+    atomic_store(&w->start_us, start_us);
+    atomic_fetch_add(&w->seq, 1);
+}
+
+double rt_predict_busy_ms(const rt_predict_t *P) {
+    double now = ifp_now_ms(), total = 0;
+    for (int i = 0; i < P->n_workers; i++) {
+        worker_t *w = &P->w[i];
+        unsigned s;
+        unsigned long long busy, start;
+        do {
+            while ((s = atomic_load(&w->seq)) & 1u) {} /* the worker is writing: two stores */
+            busy = atomic_load(&w->busy_us);
+            start = atomic_load(&w->start_us);
+        } while (atomic_load(&w->seq) != s);
+        total += (double)busy * 1e-3;
+        if (start && now * 1000.0 > (double)start) total += now - (double)start * 1e-3;
+    }
+    return total;
+}
+
 static void *worker_main(void *arg) {
     worker_t *w = arg;
     void *s = zmq_socket(w->pool->p.zctx, ZMQ_DEALER);
@@ -204,7 +236,7 @@ static void *worker_main(void *arg) {
     zmq_setsockopt(s, ZMQ_ROUTING_ID, w->ident, strlen(w->ident));
     zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
     if (zmq_connect(s, w->pool->endpoint)) {
-        fprintf(stderr, "ifp-router: predictor worker %d cannot connect: %s\n", w->index, zmq_strerror(errno));
+        ifp_logf("ifp-router", "predictor worker %d cannot connect: %s", w->index, zmq_strerror(errno));
         zmq_close(s);
         return NULL;
     }
@@ -222,8 +254,10 @@ static void *worker_main(void *arg) {
         }
         if (n != (int)sizeof in || !in) break; /* stop */
         double t0 = ifp_now_ms();
+        busy_note(w, (unsigned long long)(t0 * 1000.0), 0);
         run_job(w, in);
         in->work_ms = ifp_now_ms() - t0;
+        busy_note(w, 0, (unsigned long long)(in->work_ms * 1000.0));
         j = in;
     }
     zmq_close(s);
@@ -329,7 +363,7 @@ static void dispatch(rt_predict_t *P) {
         if (zmq_send(P->sock, id, strlen(id), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
             zmq_send(P->sock, &j, sizeof j, ZMQ_DONTWAIT) < 0) {
             /* cannot happen on inproc with a ready worker; retry on the next call */
-            fprintf(stderr, "ifp-router: cannot hand a job to predictor worker %d: %s\n", wi, zmq_strerror(errno));
+            ifp_logf("ifp-router", "cannot hand a job to predictor worker %d: %s", wi, zmq_strerror(errno));
             return;
         }
         P->n_ready--;

@@ -95,6 +95,9 @@ void rt_predict_drop(rt_predict_t *p, rt_job_t *j);
 /* Jobs waiting for a worker, and jobs on workers. */
 int rt_predict_waiting(const rt_predict_t *p);
 int rt_predict_running(const rt_predict_t *p);
+/* Milliseconds the workers spent on jobs since they started, summed over
+ * workers (the jobs on them now included up to now).  Any thread may ask. */
+double rt_predict_busy_ms(const rt_predict_t *p);
 
 /* Coverage of a packed mask by packed union u: Σ popcount(m & u) / Σ
  * popcount(m) over n_layers rows of ceil(d_ffn/8) bytes (1 if m is empty). */

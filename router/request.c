@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "log.h"
 
 /* Invariants of the state machine hold in every build type (not assert():
  * RelWithDebInfo and Release define NDEBUG).  A failure is a router bug. */
@@ -15,7 +16,7 @@
     } while (0)
 
 static void invariant_failed(const rt_req_t *r, rt_req_state_t to, const char *what) {
-    fprintf(stderr, "ifp-router: BUG: request rid %llu: %s -> %s breaks %s\n", (unsigned long long)r->rid,
+    ifp_logf("ifp-router", "BUG: request rid %llu: %s -> %s breaks %s", (unsigned long long)r->rid,
             rt_req_state_name(r->state), rt_req_state_name(to), what);
     abort();
 }

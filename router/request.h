@@ -32,6 +32,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config.h"
+
 #define RT_MAX_STOP 4         /* stop strings per request */
 #define RT_STOP_MAX 64        /* bytes per stop string */
 #define RT_IDENT_MAX 255      /* ZeroMQ routing ids are at most 255 bytes */
@@ -62,6 +64,9 @@ struct rt_req {
     int ident_len;
     int delim;                  /* the client framed with an empty delimiter frame */
     int client;                 /* 1 + the index of its connection's client key (router/zap.h); 0: none */
+    char key_name[IFP_CFG_NAME];/* the client's name for logs: its key's or API key's ("" = none) */
+    int via_http;               /* came through the HTTP gateway (router/http.h): answers go to its bridge */
+    int mask_mode;              /* IFP__MASK_MODE__* as admitted (logs; router/flight.c sets it) */
     char *id;                   /* client's request id (valid UTF-8, no NUL) */
     /* the work */
     int32_t *prompt;            /* [n_prompt] ids (BOS first for text prompts) */
@@ -77,7 +82,7 @@ struct rt_req {
     int n_stop;
     char stop[RT_MAX_STOP][RT_STOP_MAX + 1];
     int stop_len[RT_MAX_STOP];
-    int stream, debug, ignore_eos;
+    int stream, debug, ignore_eos, want_logprobs;
     double deadline;            /* absolute ms (ifp_now_ms), 0 = none */
     /* progress */
     rt_req_state_t state;

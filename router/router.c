@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include "curve.h"
+#include "http.h"
+#include "log.h"
 #include "rt.h"
 
 #define RT_DRAIN_BACK 4096     /* messages read per wake-up, backend first */
@@ -34,8 +36,7 @@ void rt_log(rt_router_t *R, int kind, const char *fmt, ...) {
     double now = ifp_now_ms();
     if (now - R->rl[kind].window >= 1000) {
         if (R->rl[kind].dropped)
-            fprintf(stderr, "ifp-router: (%llu similar messages suppressed)\n",
-                    (unsigned long long)R->rl[kind].dropped);
+            ifp_logf("ifp-router", "(%llu similar messages suppressed)", (unsigned long long)R->rl[kind].dropped);
         R->rl[kind].window = now;
         R->rl[kind].n = 0;
         R->rl[kind].dropped = 0;
@@ -47,9 +48,7 @@ void rt_log(rt_router_t *R, int kind, const char *fmt, ...) {
     R->rl[kind].n++;
     va_list ap;
     va_start(ap, fmt);
-    fputs("ifp-router: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    ifp_vlogf("ifp-router", fmt, ap);
     va_end(ap);
 }
 
@@ -187,10 +186,10 @@ static int setup_security(rt_router_t *R, ifp_keypair_t *kp, ifp_err_t *err) {
     R->curve = R->cfg.curve;
     ifp_keys_dir(R->cfg.keys, R->keys_dir, sizeof R->keys_dir);
     if (!R->curve) {
-        fprintf(stderr,
-                "ifp-router: WARNING: [security] curve = off: clients and groups connect unauthenticated and "
+        ifp_logf("ifp-router",
+                "WARNING: [security] curve = off: clients and groups connect unauthenticated and "
                 "every prompt and answer crosses the network in cleartext; anyone who can reach %s or %s can "
-                "pose as a group or a client\n",
+                "pose as a group or a client",
                 R->cfg.frontend, R->cfg.backend);
         return IFP_OK;
     }
@@ -226,7 +225,7 @@ int rt_router_reload_keys(rt_router_t *R, ifp_err_t *err) {
             int gk, ck;
             unsigned long long refused;
             rt_zap_counts(R->zap, &gk, &ck, &refused);
-            fprintf(stderr, "ifp-router: keys reloaded from %s: %d group keys, %d client keys%s\n", R->keys_dir, gk, ck,
+            ifp_logf("ifp-router", "keys reloaded from %s: %d group keys, %d client keys%s", R->keys_dir, gk, ck,
                     same ? "" : " (other changes to the config take a restart: the groups and [security] stay as they "
                                 "were)");
         }
@@ -253,6 +252,10 @@ int rt_router_new(const ifp_config_file_t *cfg, const rt_router_opts_t *opts, rt
     int rc = load_model_side(R, err);
     if (!rc) rc = build_balancer(R, err);
     if (rc) goto fail;
+    if (!(R->metrics = rt_metrics_new(rt_balancer_n_groups(R->bal), R->n_clusters))) {
+        rc = ifp_errf(err, IFP_ENOMEM, "out of memory");
+        goto fail;
+    }
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts); /* rids differ from any earlier run's */
     uint64_t first = R->opt.first_rid ? R->opt.first_rid
@@ -296,6 +299,12 @@ int rt_router_new(const ifp_config_file_t *cfg, const rt_router_opts_t *opts, rt
         rc = err ? err->code : IFP_EIO;
         goto fail;
     }
+    /* the HTTP gateway's bridge (router/http.h): inproc, in this process only */
+    snprintf(R->hsock_ep, sizeof R->hsock_ep, "inproc://ifp-http-bridge-%p", (void *)R);
+    if (!(R->hsock = router_socket(R, R->hsock_ep, NULL, R->front_hard_max, 100000, 100000, NULL, err))) {
+        rc = err ? err->code : IFP_EIO;
+        goto fail;
+    }
     *out = R;
     return IFP_OK;
 fail:
@@ -309,6 +318,8 @@ void rt_router_destroy(rt_router_t **rp) {
     if (R->reqs) /* requests own no predictor job after this: the pool frees them */
         for (rt_req_t *r = rt_reqtable_first(R->reqs); r; r = r->next) r->job = NULL;
     rt_predict_destroy(&R->pred);
+    rt_http_destroy(&R->http); /* its thread's socket closes before the context ends */
+    if (R->hsock) zmq_close(R->hsock);
     if (R->front) zmq_close(R->front);
     if (R->back) zmq_close(R->back);
     rt_zap_destroy(&R->zap);
@@ -316,6 +327,7 @@ void rt_router_destroy(rt_router_t **rp) {
     rt_reqtable_destroy(&R->reqs);
     rt_taskcache_destroy(&R->tasks);
     rt_balancer_destroy(&R->bal);
+    rt_metrics_destroy(&R->metrics);
     ifp_cluster_table_destroy(&R->clusters);
     ifp_tokenizer_destroy(&R->tok);
     free(R->ids);
@@ -345,12 +357,12 @@ static void print_stats(rt_router_t *R, double dt_ms) {
     }
     const rt_stats_t *s = &R->st, *p = &R->st_last;
     double tps = dt_ms > 0 ? 1000.0 * (double)(s->tokens - p->tokens) / dt_ms : 0;
-    fprintf(stderr,
-            "ifp-router: stats groups %d/%d [%s ] inflight %d predicting %d queued %d | req +%llu reply +%llu tok/s "
+    ifp_logf("ifp-router",
+            "stats groups %d/%d [%s ] inflight %d predicting %d queued %d | req +%llu reply +%llu tok/s "
             "%.1f loop-worst %.1f ms | bad %llu oversize %llu badtext %llu overloaded %llu cancelled %llu deadline "
             "%llu internal %llu | malformed client %llu group %llu hb-refused %llu | tok dup %llu stale %llu unknown "
             "%llu gap %llu bad %llu | replays %llu deaths %llu restarts %llu lost work %llu tokens %llu transit %llu "
-            "orphans %llu | spills %llu approx %llu send-failed %llu deferred %llu\n",
+            "orphans %llu | spills %llu approx %llu send-failed %llu deferred %llu",
             alive, n, groups, rt_reqtable_count(R->reqs), rt_reqtable_count_state(R->reqs, RT_REQ_PREDICTING),
             rt_reqtable_count_state(R->reqs, RT_REQ_QUEUED), (unsigned long long)(s->requests - p->requests),
             (unsigned long long)(s->replies - p->replies), tps, R->loop_worst_ms, (unsigned long long)s->bad_requests,
@@ -444,14 +456,15 @@ static void zap_log(void *ctx, const char *line) {
 }
 
 int rt_router_run(rt_router_t *R, volatile sig_atomic_t *stop) {
-    zmq_pollitem_t items[4] = {{R->back, 0, ZMQ_POLLIN, 0},
+    zmq_pollitem_t items[5] = {{R->back, 0, ZMQ_POLLIN, 0},
                                {rt_predict_socket(R->pred), 0, ZMQ_POLLIN, 0},
                                {R->front, 0, ZMQ_POLLIN, 0},
+                               {R->hsock, 0, ZMQ_POLLIN, 0},
                                {R->zap ? rt_zap_socket(R->zap) : NULL, 0, ZMQ_POLLIN, 0}};
-    int n_items = R->zap ? 4 : 3;
-    fprintf(stderr,
-            "ifp-router: clients on %s, groups on %s; %d groups configured, policy %s, model ctx %d vocab %d%s%s; "
-            "%d predictor worker%s; requests up to %zu bytes; %s\n",
+    int n_items = R->zap ? 5 : 4;
+    ifp_logf("ifp-router",
+            "clients on %s, groups on %s; %d groups configured, policy %s, model ctx %d vocab %d%s%s; "
+            "%d predictor worker%s; requests up to %zu bytes; %s",
             R->cfg.frontend, R->cfg.backend, rt_balancer_n_groups(R->bal),
             rt_policy_name(rt_balancer_params(R->bal)->policy), R->model.ctx, R->model.vocab,
             R->have_predictor ? ", predictor" : "", R->clusters ? ", clusters" : "", rt_predict_threads(R->pred),
@@ -460,7 +473,7 @@ int rt_router_run(rt_router_t *R, volatile sig_atomic_t *stop) {
         int gk, ck;
         unsigned long long refused;
         rt_zap_counts(R->zap, &gk, &ck, &refused);
-        fprintf(stderr, "ifp-router: keys from %s: %d group keys, %d client keys admitted\n", R->keys_dir, gk, ck);
+        ifp_logf("ifp-router", "keys from %s: %d group keys, %d client keys admitted", R->keys_dir, gk, ck);
     }
     double next = 0;
     while (!*stop) {
@@ -473,11 +486,14 @@ int rt_router_run(rt_router_t *R, volatile sig_atomic_t *stop) {
             continue;
         }
         double t0 = ifp_now_ms();
-        if (R->zap && (items[3].revents & ZMQ_POLLIN)) rt_zap_serve(R->zap, zap_log, R);
+        if (R->zap && (items[4].revents & ZMQ_POLLIN)) rt_zap_serve(R->zap, zap_log, R);
         if (R->opt.reload && *R->opt.reload) {
             *R->opt.reload = 0;
             ifp_err_t e = {0};
-            if (rt_router_reload_keys(R, &e)) fprintf(stderr, "ifp-router: keys NOT reloaded (the old ones stay): %s\n", e.msg);
+            if ((R->curve || !R->http) && rt_router_reload_keys(R, &e))
+                ifp_logf("ifp-router", "keys NOT reloaded (the old ones stay): %s", e.msg);
+            if (R->http && rt_http_reload_keys(R->http, &e))
+                ifp_logf("ifp-router", "HTTP API keys NOT reloaded (the old ones stay): %s", e.msg);
         }
         /* group messages first: heartbeats and tokens are read before any
          * liveness verdict, and freed slots before new arrivals */
@@ -486,13 +502,14 @@ int rt_router_run(rt_router_t *R, volatile sig_atomic_t *stop) {
         if (drained) check_groups(R, ifp_now_ms());
         rt_flight_pump(R);
         if (items[2].revents & ZMQ_POLLIN) drain(R, R->front, rt_on_client, RT_DRAIN_FRONT);
+        if (items[3].revents & ZMQ_POLLIN) drain(R, R->hsock, rt_on_bridge, RT_DRAIN_FRONT);
         next = run_timers(R, ifp_now_ms());
         rt_flight_pump(R); /* batched work before sleeping */
         double took = ifp_now_ms() - t0;
         if (took > R->loop_worst_ms) R->loop_worst_ms = took;
         if (!drained) next = 0; /* more group messages wait: no sleep */
     }
-    fprintf(stderr, "ifp-router: shutting down (%d requests in flight)\n", rt_reqtable_count(R->reqs));
+    ifp_logf("ifp-router", "shutting down (%d requests in flight)", rt_reqtable_count(R->reqs));
     shutdown_all(R);
     return IFP_OK;
 }

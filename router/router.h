@@ -37,6 +37,10 @@ rt_router_opts_t rt_router_default_opts(void);
  * the cluster table named by cfg, and binds the frontend and backend.  Errors
  * name the file or endpoint. */
 int rt_router_new(const ifp_config_file_t *cfg, const rt_router_opts_t *opts, rt_router_t **out, ifp_err_t *err);
+/* Starts the HTTP gateway ([http] listen, router/http.h) when it is not
+ * "off"; its address goes to stderr.  Call after rt_router_new, before
+ * rt_router_run. */
+int rt_router_start_http(rt_router_t *r, ifp_err_t *err);
 /* Runs until *stop becomes non-zero (a signal handler sets it), then
  * answers every request still in flight with an error, optionally shuts the
  * groups down, and returns IFP_OK. */

@@ -9,7 +9,10 @@
  *   predict.c  tokenizer + predictor workers (threads), fed through inproc sockets
  *   balancer.c groups, liveness and the mask-affinity pick (no sockets)
  *   request.c / reqtable.c  a request and the index of requests (no sockets)
- *   admit.c    request field checks and the task-mask cache (no sockets) */
+ *   admit.c    request field checks and the task-mask cache (no sockets)
+ *   bridge.c   the HTTP gateway's side of the loop: its inproc bridge socket
+ *              (requests on behalf of HTTP clients, metrics and health asks)
+ *   http.c     the HTTP gateway itself (its own thread; router/http.h) */
 #ifndef RT_RT_H
 #define RT_RT_H
 
@@ -20,6 +23,7 @@
 #include "clock.h"
 #include "config.h"
 #include "mask.h"
+#include "metrics.h"
 #include "model.h"
 #include "predict.h"
 #include "reqtable.h"
@@ -61,6 +65,11 @@ struct rt_router {
     rt_router_opts_t opt;
     void *zctx, *front, *back;
     int own_zctx;
+    /* the HTTP gateway (router/http.h): its thread talks to the loop over
+     * hsock, an inproc ROUTER bound at hsock_ep */
+    void *hsock;
+    char hsock_ep[64];
+    struct rt_http *http;
     /* link security (router/zap.h): CURVE on, the key table, the keys folder */
     int curve;
     rt_zap_t *zap;
@@ -82,6 +91,7 @@ struct rt_router {
     rt_reqtable_t *reqs;
     rt_taskcache_t *tasks;
     rt_predict_t *pred;
+    rt_metrics_t *metrics;            /* Prometheus metrics (router/metrics.h) */
     uint64_t epoch;                   /* Work.router_epoch: random per run */
     uint64_t orphans[RT_ORPHAN_MEMORY];
     int orphan_at;
@@ -124,8 +134,21 @@ void rt_client_reply(rt_router_t *R, const rt_req_t *r, double now);
 int rt_client_stream(rt_router_t *R, rt_req_t *r);
 /* A Progress keep-alive; -1 if the client is gone. */
 int rt_client_progress(rt_router_t *R, rt_req_t *r);
+/* A ClientMessage body the HTTP gateway sent on behalf of an HTTP client
+ * (bridge ident, the API key's name); answers go back over the bridge. */
+void rt_on_http_client(rt_router_t *R, const void *ident, size_t ilen, const char *key_name, const void *data,
+                       size_t len);
 /* Milliseconds a rejected client should wait. */
 uint32_t rt_retry_after(const rt_router_t *R);
+
+/* ---- bridge.c ---- */
+/* One message from the HTTP gateway on hsock. */
+void rt_on_bridge(rt_router_t *R, ifp_frames_t *f);
+/* Live groups; and whether the router takes new requests now (a group is
+ * live and admission is not full). */
+int rt_live_groups(const rt_router_t *R);
+int rt_ready(const rt_router_t *R);
+int rt_admission_full(const rt_router_t *R);
 
 /* ---- backend.c ---- */
 void rt_on_group(rt_router_t *R, ifp_frames_t *f);
@@ -148,6 +171,11 @@ void rt_flight_pump(rt_router_t *R);
  * with finish; frees its group slot (CancelWork to the group when
  * cancel_group) or its predictor job; removes it.  *rp becomes NULL. */
 void rt_flight_finish(rt_router_t *R, rt_req_t **rp, int finish, int code, const char *msg, int cancel_group);
+/* The same, counted in the metrics as status (RT_MSTATUS_*, router/metrics.h)
+ * rather than the one finish and code imply: RT_MSTATUS_CLIENT_GONE when
+ * the client went away. */
+void rt_flight_finish_as(rt_router_t *R, rt_req_t **rp, int finish, int code, const char *msg, int cancel_group,
+                         int status);
 /* Takes r off its group (CancelWork sent) and queues it at the front for a
  * replay from the tokens already received; avoid_group >= 0 is never tried
  * for it again.  Finishes it with ERR_INTERNAL when replays run out. */

@@ -243,6 +243,12 @@ const rt_client_t *rt_zap_client(const rt_zap_t *z, int i) {
 
 int rt_zap_n_clients(const rt_zap_t *z) { return z->n_clients; }
 
+int rt_zap_client_index(const rt_zap_t *z, const char *name) {
+    for (int i = 0; i < z->n_clients; i++)
+        if (z->clients[i].admitted && strcmp(z->clients[i].name, name) == 0) return i;
+    return -1;
+}
+
 void rt_zap_counts(const rt_zap_t *z, int *group_keys, int *client_keys, unsigned long long *refused) {
     *group_keys = z->group_keys;
     *client_keys = z->client_keys;

@@ -49,6 +49,8 @@ void rt_zap_serve(rt_zap_t *z, rt_zap_log_fn log, void *ctx);
 int rt_zap_who(const rt_zap_t *z, const char *user_id, int *index);
 const rt_client_t *rt_zap_client(const rt_zap_t *z, int i);
 int rt_zap_n_clients(const rt_zap_t *z);
+/* The index of the admitted client named name, or -1. */
+int rt_zap_client_index(const rt_zap_t *z, const char *name);
 /* Keys in the table, of groups and of clients; handshakes refused so far. */
 void rt_zap_counts(const rt_zap_t *z, int *group_keys, int *client_keys, unsigned long long *refused);
 

@@ -141,13 +141,12 @@ int ifp_key_read_secret(const char *path, ifp_keypair_t *kp, ifp_err_t *err) {
     return IFP_OK;
 }
 
-/* Writes text to path through path.tmp (mode), fsynced, renamed. */
-static int write_file(const char *path, const char *text, mode_t mode, ifp_err_t *err) {
+int ifp_key_write_file(const char *path, const char *text, unsigned mode, ifp_err_t *err) {
     char tmp[IFP_KEYS_PATH + 8];
     if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp)
         return ifp_errf(err, IFP_EINVAL, "%s: path too long", path);
     unlink(tmp);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, (mode_t)mode);
     if (fd < 0) return ifp_errf(err, IFP_EIO, "%s: %s", tmp, strerror(errno));
     size_t len = strlen(text), at = 0;
     int rc = IFP_OK;
@@ -160,7 +159,8 @@ static int write_file(const char *path, const char *text, mode_t mode, ifp_err_t
         }
         at += (size_t)k;
     }
-    if (!rc && (fchmod(fd, mode) != 0 || fsync(fd) != 0)) rc = ifp_errf(err, IFP_EIO, "%s: %s", tmp, strerror(errno));
+    if (!rc && (fchmod(fd, (mode_t)mode) != 0 || fsync(fd) != 0))
+        rc = ifp_errf(err, IFP_EIO, "%s: %s", tmp, strerror(errno));
     if (close(fd) != 0 && !rc) rc = ifp_errf(err, IFP_EIO, "%s: %s", tmp, strerror(errno));
     if (!rc && rename(tmp, path) != 0) rc = ifp_errf(err, IFP_EIO, "%s: %s", path, strerror(errno));
     if (rc) unlink(tmp);
@@ -178,11 +178,11 @@ int ifp_key_write_pair(const char *base, const ifp_keypair_t *kp, const char *ab
     if (!ifp_key_is_z85(kp->pub) || !ifp_key_is_z85(kp->sec)) return ifp_errf(err, IFP_EINVAL, "not a key pair");
     snprintf(text, sizeof text, "# ifp CURVE secret key (Z85) of %s: keep it private (mode 0600)\n%s\n", about,
              kp->sec);
-    int rc = write_file(key, text, 0600, err);
+    int rc = ifp_key_write_file(key, text, 0600, err);
     memset(text, 0, sizeof text);
     if (rc) return rc;
     snprintf(text, sizeof text, "# ifp CURVE public key (Z85) of %s\n%s\n", about, kp->pub);
-    return write_file(pub, text, 0644, err);
+    return ifp_key_write_file(pub, text, 0644, err);
 }
 
 void ifp_keys_dir(const char *configured, char *out, size_t len) {

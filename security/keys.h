@@ -15,6 +15,8 @@
  *   KEYS/clients/NAME.pub              client keys the router admits, as NAME
  *   KEYS/client.key, client.pub        this machine's client pair: what
  *                                      `ifp client` uses unless told otherwise
+ *   KEYS/api_keys                      the HTTP API's keys (`NAME KEY` lines,
+ *                                      mode 0600; security/apikeys.h)
  * KEYS is `[security] keys` of the config when set, else $IFP_KEYS, else
  * ${IFP_RUN_DIR:-/tmp/ifp-local-$USER}/keys (the local deployment's). */
 #ifndef IFP_KEYS_H
@@ -52,6 +54,11 @@ int ifp_key_read_secret(const char *path, ifp_keypair_t *kp, ifp_err_t *err);
  * file renamed into place; `about` goes into their comment line.  Refuses to
  * overwrite an existing BASE.key unless force. */
 int ifp_key_write_pair(const char *base, const ifp_keypair_t *kp, const char *about, int force, ifp_err_t *err);
+
+/* Writes text to path through PATH.tmp (created with mode, never through a
+ * symbolic link), fsynced, then renamed over path: a reader sees the old
+ * file or the new one, never half of one.  Used for every key file. */
+int ifp_key_write_file(const char *path, const char *text, unsigned mode, ifp_err_t *err);
 
 /* The keys folder: configured (when not empty), else $IFP_KEYS, else
  * ${IFP_RUN_DIR:-/tmp/ifp-local-$USER}/keys. */

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "shard.h"
 
 static void usage(FILE *f) {
@@ -79,7 +80,7 @@ static int parse_args(int argc, char **argv, sh_opts_t *o, int rank) {
 
 int main(int argc, char **argv) {
     if (MPI_Init(&argc, &argv) != MPI_SUCCESS) {
-        fprintf(stderr, "ifp-shard: MPI_Init failed\n");
+        ifp_logf("ifp-shard", "MPI_Init failed");
         return 1;
     }
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);

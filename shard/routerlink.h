@@ -23,7 +23,7 @@
 
 #include "curve.h"
 #include "err.h"
-#include "log.h"
+#include "shlog.h"
 #include "work.h"
 
 /* ---- incoming: RouterToGroup ---- */

@@ -14,6 +14,7 @@
 
 #include "clock.h"
 #include "kernels.h"
+#include "log.h"
 
 /* ---------------------------------------------------------------- aborts */
 
@@ -98,17 +99,19 @@ static int check_group(const sh_opts_t *o, const ifp_config_file_t *c, int rank,
     const ifp_group_cfg_t *g = ifp_config_group(c, o->group);
     if (!g) {
         if (rank == 0) {
-            fprintf(stderr, "ifp-shard: %s has no group \"%s\"; configured groups:", c->path, o->group);
-            for (int i = 0; i < c->n_groups; i++) fprintf(stderr, " %s", c->groups[i].name);
-            fprintf(stderr, "%s\n", c->n_groups ? "" : " (none)");
+            char names[IFP_CFG_MAX_GROUPS * (IFP_CFG_NAME + 1) + 8] = "";
+            size_t at = 0;
+            for (int i = 0; i < c->n_groups && at < sizeof names; i++)
+                at += (size_t)snprintf(names + at, sizeof names - at, " %s", c->groups[i].name);
+            ifp_logf("ifp-shard", "%s has no group \"%s\"; configured groups:%s", c->path, o->group,
+                     c->n_groups ? names : " (none)");
         }
         return 2;
     }
     if (g->stages != size) {
         if (rank == 0)
-            fprintf(stderr,
-                    "ifp-shard %s: the group has stages = %d but the MPI job has %d rank%s: run mpirun -np %d\n",
-                    g->name, g->stages, size, size == 1 ? "" : "s", g->stages);
+            ifp_logf(NULL, "ifp-shard %s: the group has stages = %d but the MPI job has %d rank%s: run mpirun -np %d",
+                     g->name, g->stages, size, size == 1 ? "" : "s", g->stages);
         return 2;
     }
     *out = g;
@@ -186,11 +189,11 @@ int sh_run(const sh_opts_t *o, int rank, int size) {
     ifp_config_file_t *cfg = calloc(1, sizeof *cfg);
     ifp_err_t err = {0};
     if (!cfg) {
-        fprintf(stderr, "ifp-shard: out of memory\n");
+        ifp_logf("ifp-shard", "out of memory");
         return 1;
     }
     if (ifp_config_load(o->config, cfg, &err)) {
-        if (rank == 0) fprintf(stderr, "ifp-shard: %s\n", err.msg);
+        if (rank == 0) ifp_logf("ifp-shard", "%s", err.msg);
         free(cfg);
         return 2;
     }

@@ -30,7 +30,7 @@
 #include <stdint.h>
 
 #include "config.h"
-#include "log.h"
+#include "shlog.h"
 #include "pipe.h"
 #include "routerlink.h"
 #include "sampling.h"

@@ -6,7 +6,7 @@
 
 #include "compact.h"
 #include "gguf.h"
-#include "log.h"
+#include "shlog.h"
 
 int sh_stage_cluster_ok(const sh_stage_t *s, int cluster, ifp_err_t *err) {
     if (cluster == IFP_CLUSTER_DENSE) return IFP_OK;

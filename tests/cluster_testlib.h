@@ -200,11 +200,11 @@ static inline ct_cluster_t *ct_cluster_new_pred(const char *router_extra, const 
     fprintf(f,
             "[security]\nkeys = keys\n\n"
             "[router]\nfrontend = %s\nbackend = ipc://%s/be\nheartbeat_ms = 100\nliveness = 4\nmax_tokens = 32\n%s\n"
-            "[model]\nmodel = %s\npredictor = %s\nclusters = %s\n\n%s\n",
+            "[model]\nmodel = %s\npredictor = %s\nclusters = %s\n\n%s\n%s",
             cl->frontend, cl->dir, router_extra ? router_extra : "", IFP_SOURCE_DIR "/models/ifp-mix/ifp-mix.gguf",
             predictor ? predictor : IFP_SOURCE_DIR "/models/ifp-mix/ifp-mix-predictor.gguf",
             IFP_SOURCE_DIR "/models/ifp-mix/clusters-k4.gguf",
-            groups_ini);
+            groups_ini, strstr(groups_ini, "[http]") ? "" : "[http]\nlisten = off\n"); /* HTTP only where a test asks */
     fclose(f);
     for (const char *s = strstr(groups_ini, "[group "); s && cl->n_groups < CT_MAX_GROUPS; s = strstr(s + 1, "[group ")) {
         ct_group_t *g = &cl->groups[cl->n_groups++];

@@ -201,7 +201,7 @@ static inline int rl_start(rl_env_t *e, const char *router_extra, const char *cl
     if (!f) return -1;
     /* the router's routing under test, with plain peers (test_security
      * tests CURVE) */
-    fprintf(f, "[security]\ncurve = off\n[router]\nfrontend = %s\nbackend = %s\nheartbeat_ms = %d\nliveness = %d\n%s\n", e->front, e->back,
+    fprintf(f, "[security]\ncurve = off\n[http]\nlisten = off\n[router]\nfrontend = %s\nbackend = %s\nheartbeat_ms = %d\nliveness = %d\n%s\n", e->front, e->back,
             RL_HB_MS, RL_LIVENESS, router_extra ? router_extra : "");
     fprintf(f, "[model]\nmodel = %s/models/ifp-mix/ifp-mix.gguf\npredictor = %s/models/ifp-mix/ifp-mix-predictor.gguf\n",
             IFP_SOURCE_DIR, IFP_SOURCE_DIR);

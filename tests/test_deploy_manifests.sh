@@ -278,6 +278,9 @@ alice_key="$(grep -v '^#' "$tmp/alice.pub")"
 c2="$c2dir/cluster.ini"
 cat >"$c2" <<EOF
 # a second shape of cluster, for tests/test_deploy_manifests.sh
+[http]
+listen = off
+
 [router]
 frontend = tcp://127.0.0.1:7101
 backend = tcp://127.0.0.1:7102

@@ -51,8 +51,8 @@ void ifp_fuzz_check_err(int rc, const ifp_err_t *err);
 const char *ifp_fuzz_memfile(int slot, const void *data, size_t size);
 /* A path in a tmpfs folder (/dev/shm, else $TMPDIR or /tmp) unique to this
  * process, for writers that create a file and rename it into place (the
- * folder is removed at exit; name: roundtrip.gguf, mask.gguf or
- * clusters.gguf, or add it to tmp_cleanup in fuzz_util.c). */
+ * folder is removed at exit; name: roundtrip.gguf, mask.gguf,
+ * clusters.gguf or api_keys, or add it to tmp_cleanup in fuzz_util.c). */
 const char *ifp_fuzz_tmp_path(const char *name);
 
 /* Absolute path of a file in the source tree (IFP_SOURCE_DIR/rel). */

@@ -95,7 +95,7 @@ static char tmp_dir[256];
 
 /* Removes the folder of ifp_fuzz_tmp_path and what the writers left in it. */
 static void tmp_cleanup(void) {
-    static const char *const names[] = {"roundtrip.gguf", "mask.gguf", "clusters.gguf"};
+    static const char *const names[] = {"roundtrip.gguf", "mask.gguf", "clusters.gguf", "api_keys"};
     char path[512];
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         snprintf(path, sizeof path, "%s/%s", tmp_dir, names[i]);

@@ -390,6 +390,26 @@ static void keyfile_seeds(void) {
     put("fuzz_keyfile", "secret.key", sec, sizeof sec - 1);
 }
 
+/* API keys files (security/apikeys.h): as ifp keygen writes one, and an
+ * edited one (tabs, CRLF, rotation, no final newline, the longest name and
+ * key). */
+static void apikeys_seeds(void) {
+    static const char made[] =
+        "# ifp HTTP API keys: one `NAME KEY` per line; a request sends `Authorization: Bearer KEY`.\n"
+        "client ifp-EXAMPLEexample0123456789EXAMPLEexample01\n"
+        "alice ifp-SEEDseedSEED0123456789SEEDseedSEED012345\n";
+    char edited[1024];
+    int n = snprintf(edited, sizeof edited,
+                     "# rotation: two keys of bob\r\n\n  bob\tifp-0123456789012345678901234567890123456789 \r\n"
+                     "bob x~!@#$%%^&*()_+{}|:<>?\n%.63s %.256s",
+                     "n.a_m-e9nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn",
+                     "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"
+                     "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"
+                     "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz");
+    put("fuzz_apikeys", "made.txt", made, sizeof made - 1);
+    put("fuzz_apikeys", "edited.txt", edited, (size_t)n);
+}
+
 /* ---------------------------------------------------------------- wire */
 
 static void put_pb(const char *target, const char *name, const ProtobufCMessage *m) {
@@ -589,6 +609,7 @@ static void server_seeds(void) {
 }
 
 void gen_seeds_router(void (*put)(const char *, const char *, const void *, size_t)); /* gen_seeds_router.c */
+void gen_seeds_http(void (*put)(const char *, const char *, const void *, size_t));   /* gen_seeds_http.c */
 
 int main(int argc, char **argv) {
     if (argc != 2) {
@@ -605,11 +626,13 @@ int main(int argc, char **argv) {
     tokenizer_seeds();
     config_seeds();
     keyfile_seeds();
+    apikeys_seeds();
     client_seeds();
     group_seeds();
     router_seeds();
     server_seeds();
     gen_seeds_router(put);
+    gen_seeds_http(put);
     ifp_cluster_table_destroy(&real_table);
     return 0;
 }

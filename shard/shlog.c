@@ -1,9 +1,10 @@
-#include "log.h"
+#include "shlog.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 
 #include "clock.h"
+#include "log.h"
 
 static char log_prefix[128] = "ifp-shard";
 static int log_verbose;
@@ -14,8 +15,8 @@ void sh_log_init(const char *group, int rank, int verbose) {
 }
 
 static void vlog_line(const char *fmt, va_list ap, const char *suffix) {
-    char line[1024];
-    int n = snprintf(line, sizeof line, "%s: ", log_prefix);
+    char line[1024], stamp[IFP_LOG_STAMP_LEN + 1];
+    int n = snprintf(line, sizeof line, "%s %s: ", ifp_log_stamp(stamp, sizeof stamp), log_prefix);
     if (n < 0) n = 0;
     if ((size_t)n < sizeof line) vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
     fprintf(stderr, "%s%s\n", line, suffix ? suffix : "");

@@ -1,8 +1,9 @@
-/* log.h — the shard group's log lines: "ifp-shard GROUP/STAGE: ..." on
- * stderr, one line per call, plus a per-cause rate limiter for lines that
- * input from outside could repeat at will (malformed messages, drops). */
-#ifndef SH_LOG_H
-#define SH_LOG_H
+/* shlog.h — the shard group's log lines: "<stamp> ifp-shard GROUP/STAGE: ..."
+ * on stderr (the stamp: core/log.h), one line per call, plus a per-cause
+ * rate limiter for lines that input from outside could repeat at will
+ * (malformed messages, drops). */
+#ifndef SH_SHLOG_H
+#define SH_SHLOG_H
 
 typedef struct {
     double last_ms;
