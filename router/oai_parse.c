@@ -423,7 +423,7 @@ static int parse_fixed(oai_parse_t *p, const cJSON *root, oai_request_t *q) {
     return 0;
 }
 
-/* user, ignore_eos, ifp_mask. */
+/* user, ignore_eos, ifp_deadline_ms, ifp_mask. */
 static int parse_ifp(oai_parse_t *p, const cJSON *root, oai_request_t *q) {
     const char *s = NULL;
     char v[64];
@@ -433,6 +433,9 @@ static int parse_ifp(oai_parse_t *p, const cJSON *root, oai_request_t *q) {
     int b = 0;
     if (get_bool(p, root, "ignore_eos", &b) < 0) return -1;
     q->req.ignore_eos = b;
+    int64_t ms = 0;
+    if (get_int(p, root, "ifp_deadline_ms", 0, 86400000, &ms) < 0) return -1;
+    q->req.deadline_ms = (uint32_t)ms; /* 0 = none; past it: 504 */
     const cJSON *m = field(root, "ifp_mask");
     q->req.mask_mode = IFP__MASK_MODE__MASK_INPUT;
     q->mask_name = "input";
@@ -462,7 +465,8 @@ static int parse_ifp(oai_parse_t *p, const cJSON *root, oai_request_t *q) {
 static const char *const FIELDS[] = {"model", "prompt", "messages", "max_tokens", "max_completion_tokens",
                                      "temperature", "top_p", "top_k", "seed", "stop", "stream", "stream_options",
                                      "n", "best_of", "echo", "suffix", "logprobs", "top_logprobs", "logit_bias",
-                                     "presence_penalty", "frequency_penalty", "user", "ignore_eos", "ifp_mask"};
+                                     "presence_penalty", "frequency_penalty", "user", "ignore_eos", "ifp_deadline_ms",
+                                     "ifp_mask"};
 
 static int parse_fields(oai_parse_t *p, const cJSON *root, oai_request_t *q) {
     if (oai_no_duplicates(p, root, FIELDS, (int)(sizeof FIELDS / sizeof *FIELDS), "")) return -1;

@@ -130,7 +130,7 @@ static void every_field_accepted(void **unused) {
        "\"top_p\":0.9,\"top_k\":40,\"seed\":9007199254740993,\"stop\":[\"\\n\",\"Q:\"],\"stream\":true,"
        "\"stream_options\":{\"include_usage\":true},\"n\":1,\"best_of\":1,\"echo\":false,\"suffix\":\"\","
        "\"logprobs\":1,\"presence_penalty\":0,\"frequency_penalty\":0.0,\"logit_bias\":{},\"user\":\"alice\","
-       "\"ignore_eos\":true,\"ifp_mask\":{\"task\":\"Solve this grade-school math problem.\"},"
+       "\"ignore_eos\":true,\"ifp_deadline_ms\":2500,\"ifp_mask\":{\"task\":\"Solve this grade-school math problem.\"},"
        "\"unknown\":{\"deep\":[1,[2,{\"x\":null}]]},\"tools\":[]}",
        &q);
     assert_string_equal(q.req.prompt, "Question: 2+2?\nAnswer:");
@@ -145,6 +145,7 @@ static void every_field_accepted(void **unused) {
     assert_true(q.logprobs && q.req.logprobs);
     assert_string_equal(q.user, "alice");
     assert_true(q.req.ignore_eos);
+    assert_int_equal(q.req.deadline_ms, 2500);
     assert_int_equal(q.req.mask_mode, IFP__MASK_MODE__MASK_TASK);
     assert_string_equal(q.req.task, "Solve this grade-school math problem.");
     assert_string_equal(q.mask_name, "task");
@@ -323,6 +324,8 @@ static const bad_field_t BAD_FIELDS[] = {
     {OAI_COMPLETIONS, "\"user\":5", "user", "must be a string"},
     {OAI_CHAT, "\"user\":\"a\\u0000\"", "user", "NUL"},
     {OAI_COMPLETIONS, "\"ignore_eos\":\"yes\"", "ignore_eos", "true or false"},
+    {OAI_COMPLETIONS, "\"ifp_deadline_ms\":-1", "ifp_deadline_ms", "from 0 to 86400000"},
+    {OAI_CHAT, "\"ifp_deadline_ms\":1.5", "ifp_deadline_ms", "integer"},
     {OAI_COMPLETIONS, "\"ifp_mask\":\"sparse\"", "ifp_mask", "got \"sparse\""},
     {OAI_COMPLETIONS, "\"ifp_mask\":2", "ifp_mask", "\"input\", \"dense\" or {\"task\""},
     {OAI_COMPLETIONS, "\"ifp_mask\":{}", "ifp_mask.task", "missing"},
