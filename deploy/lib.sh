@@ -22,8 +22,15 @@ ifp_packages() {
     done <"$file"
 }
 
+# ifp_pkg_installed NAME: NAME is installed, or is a virtual package an
+# installed one provides (NodeSource's nodejs provides npm and conflicts with
+# Debian's npm package: asking apt for npm then would fail).
 ifp_pkg_installed() {
-    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"
+    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed" && return 0
+    dpkg-query -W -f='${Status}|${Provides}\n' 2>/dev/null | awk -F'|' -v p="$1" '
+        $1 == "install ok installed" { n = split($2, a, /, */)
+            for (i = 1; i <= n; i++) { sub(/ .*/, "", a[i]); if (a[i] == p) found = 1 } }
+        END { exit !found }'
 }
 
 # Installs whichever packages of $IFP_PACKAGES_FILE are missing: one

@@ -357,7 +357,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
             return MHD_YES;
         }
         return c->ep == EP_COMPLETIONS || c->ep == EP_CHAT ? on_body_done(c) : to_loop(c);
-    case HC_ANSWER: return queue_answer(c);
+    case HC_ANSWER:
+        if (*upload_size) { /* a body nobody reads (an answer already decided): dropped, answered at its end */
+            *upload_size = 0;
+            return MHD_YES;
+        }
+        return queue_answer(c);
     case HC_STREAM: return queue_stream(c);
     case HC_WAIT: suspend(c); return MHD_YES; /* resumed before its answer: wait again */
     default: return MHD_NO;                    /* HC_GONE */

@@ -9,7 +9,9 @@
  *      level), and every "\u0000" escape in a string replaced by OAI_NUL_MARK
  *      bytes — cJSON would decode it into a NUL that silently cuts the
  *      string short; marked, it fails the UTF-8 check of the field it is in
- *      and the message names that field;
+ *      and the message names that field; and numbers outside RFC 8259's
+ *      grammar ("016", "16.", "-.5": cJSON hands any run of number
+ *      characters to strtod);
  *   2. cJSON_ParseWithLengthOpts on the copy, then nothing but whitespace
  *      may follow the value;
  *   3. the fields, one function per group, each failure a 400 naming the
@@ -172,6 +174,35 @@ static int get_str(oai_parse_t *p, const cJSON *obj, const char *name, const cha
 
 /* ---------------------------------------------------------------- the body */
 
+/* Length of the number token at s[0..n) when it follows RFC 8259's grammar
+ * -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? and ends there (cJSON hands
+ * any run of number characters to strtod: "016" and "16." would pass); 0
+ * if it does not. */
+static size_t json_number(const char *s, size_t n) {
+    size_t i = 0;
+#define DIGITS(min)                                                                                                    \
+    do {                                                                                                               \
+        size_t k = 0;                                                                                                  \
+        while (i < n && s[i] >= '0' && s[i] <= '9') i++, k++;                                                          \
+        if (k < (min)) return 0;                                                                                       \
+    } while (0)
+    if (i < n && s[i] == '-') i++;
+    if (i < n && s[i] == '0') i++;
+    else DIGITS(1);
+    if (i < n && s[i] == '.') {
+        i++;
+        DIGITS(1);
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < n && (s[i] == '+' || s[i] == '-')) i++;
+        DIGITS(1);
+    }
+#undef DIGITS
+    if (i < n && (strchr("0123456789.eE+-", s[i]) != NULL)) return 0; /* "016", "1.2.3", "1e5e5" */
+    return i;
+}
+
 /* Copies body[0..len) NUL-terminated and makes the lexical checks described
  * at the top.  Returns the copy (the caller frees it), or NULL with the
  * error set. */
@@ -185,8 +216,11 @@ static char *scan_body(oai_parse_t *p, const char *body, size_t len) {
     c[len] = '\0';
     int in_str = 0;
     size_t depth = 0;
+    char prev = 0; /* the last character outside strings that is not whitespace */
     for (size_t i = 0; i < len; i++) {
         unsigned char ch = (unsigned char)c[i];
+        char before = prev;
+        if (!in_str && ch != '"' && ch != ' ' && ch != '\t' && ch != '\n' && ch != '\r') prev = (char)ch;
         if (in_str) {
             if (ch == '"') {
                 in_str = 0;
@@ -212,6 +246,17 @@ static char *scan_body(oai_parse_t *p, const char *body, size_t len) {
             }
         } else if (ch == ']' || ch == '}') {
             if (depth) depth--;
+        } else if ((ch == '-' || (ch >= '0' && ch <= '9')) && (!before || strchr(":[,", before))) {
+            /* a number where a value starts (elsewhere cJSON's own message is better) */
+            size_t k = json_number(c + i, len - i);
+            if (!k) {
+                size_t e = i;
+                while (e < len && e - i < 24 && strchr("0123456789.eE+-", c[e])) e++;
+                oai_bad(p, "", "invalid JSON at byte %zu: %.*s is not a JSON number (RFC 8259: no leading zeros, "
+                               "digits on both sides of the point)", i, (int)(e - i), c + i);
+                goto fail;
+            }
+            i += k - 1;
         } else if (ch < 0x20 && ch != ' ' && ch != '\t' && ch != '\n' && ch != '\r') {
             oai_bad(p, "", "invalid JSON at byte %zu: a control character (0x%02x)", i, ch);
             goto fail;

@@ -21,8 +21,9 @@ usage: tests/run.sh [--no-asan] [--no-fuzz]
   --no-fuzz   skip the fuzz step (tests/fuzz/run.sh)
   -h, --help  show this help
 
-Installs missing packages from deploy/packages.txt (apt-get; sudo if not root),
-then configures, builds and runs ctest in build/ and build-asan/, and runs
+Installs missing packages from deploy/packages.txt and tests/http/packages.txt
+(node, npm, promtool, curl, jq for tests/test_http.sh; apt-get; sudo if not
+root), then configures, builds and runs ctest in build/ and build-asan/, and runs
 each fuzz target for IFP_FUZZ_SECONDS (default 12) seconds after installing
 tests/fuzz/packages.txt (clang, libclang-rt-14-dev).
 USAGE
@@ -80,6 +81,13 @@ if ! run_step "install missing packages" ifp_install_packages; then
     printf '\nRESULT: FAILED: the build dependencies could not be installed\n'
     exit 1
 fi
+
+# tests/test_http.sh drives the HTTP API with the official OpenAI client (Node
+# and npm), curl and jq, and checks GET /metrics with promtool: without them
+# it fails, never skips.
+install_http_packages() { (IFP_PACKAGES_FILE="$IFP_ROOT/tests/http/packages.txt" && ifp_install_packages); }
+run_step "install HTTP test packages (nodejs, npm, prometheus, curl, jq)" install_http_packages ||
+    ifp_info "the HTTP test's packages could not be installed: test_http will fail"
 
 # mpirun refuses to start as root unless told; CI containers run as root.
 if ((EUID == 0)); then

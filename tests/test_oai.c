@@ -507,6 +507,10 @@ static void malformed_json(void **unused) {
         {"{\"model\":\"ifp-mix\",}", "invalid JSON at byte"},
         {"{\"model\" \"ifp-mix\"}", "invalid JSON at byte"},
         {"{\"max_tokens\":01e}", "invalid JSON"},
+        {"{\"max_tokens\":016}", "016 is not a JSON number"},
+        {"{\"max_tokens\":16.}", "16. is not a JSON number"},
+        {"{\"a\":-.5}", "not a JSON number"},
+        {"{\"a\":1.5e}", "not a JSON number"},
         {"{\"a\":NaN}", "invalid JSON"},
         {"{\"a\":Infinity}", "invalid JSON"},
         {"{\"a\":-}", "invalid JSON"},
@@ -529,6 +533,8 @@ static void malformed_json(void **unused) {
     };
     for (int k = 0; k < 2; k++)
         for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) refused((oai_kind_t)k, bad[i][0], "", bad[i][1]);
+    /* valid numbers of every form pass the number scan (the model check is next) */
+    refused(OAI_COMPLETIONS, "{\"a\":[0,-0,0.5,-1.25e+3,1E-2, 7 ,[8]]}", "model", "missing");
     /* raw NUL bytes: in a string, outside, at the end */
     static const char nul_in[] = "{\"model\":\"ifp-mix\",\"prompt\":\"a\0b\"}";
     static const char nul_out[] = "{\"model\":\"ifp-mix\",\0\"prompt\":\"x\"}";
