@@ -255,6 +255,8 @@ source "$root/tests/http/sse_errors.sh"
 source "$root/tests/http/malformed.sh"
 # shellcheck source=tests/http/metrics.sh
 source "$root/tests/http/metrics.sh"
+# shellcheck source=tests/http/tls.sh
+source "$root/tests/http/tls.sh"
 
 step "the same router answered throughout"
 check "router pid $router_pid still runs (no crash, no restart by the supervisor)" \
