@@ -95,7 +95,7 @@ int rt_router_start_http(rt_router_t *R, ifp_err_t *err) {
     if (strcmp(R->cfg.http_listen, "off") == 0) return IFP_OK;
     static char id[IFP_CFG_NAME]; /* the gateway keeps the pointer; one router per process */
     model_id(R, id, sizeof id);
-    int auth = strcmp(R->cfg.http_auth, "on") == 0 || (strcmp(R->cfg.http_auth, "auto") == 0 && R->cfg.curve);
+    int auth = rt_http_auth(&R->cfg);
     rt_http_params_t p = {
         .cfg = &R->cfg,
         .zctx = R->zctx,

@@ -10,6 +10,7 @@
 #include "model.h"
 #include "predictor.h"
 #include "tokenizer.h"
+#include "http.h"
 #include "zap.h"
 
 /* What the model files said, for the group checks and the summary. */
@@ -19,6 +20,7 @@ typedef struct {
     int keep;       /* predictor's channels kept per layer, 0 = no predictor */
     int n_clusters; /* -1 = no cluster table */
     int group_keys, client_keys;
+    int api_keys;   /* in the HTTP API keys file; -1 = HTTP off or no keys asked */
 } facts_t;
 
 /* rc with err's message prefixed by "FILE:LINE: " and the formatted what. */
@@ -129,10 +131,14 @@ static void summarize(const ifp_config_file_t *c, const facts_t *f, char *out, s
     if (f->n_clusters >= 0) snprintf(clus, sizeof clus, "%d clusters", f->n_clusters);
     char sec[80] = "CURVE OFF (plain ZeroMQ)";
     if (c->curve) snprintf(sec, sizeof sec, "CURVE on (%d group keys, %d client keys)", f->group_keys, f->client_keys);
+    char http[400] = "HTTP off", keys[48] = "no API keys asked";
+    if (f->api_keys >= 0) snprintf(keys, sizeof keys, "%d API key%s", f->api_keys, f->api_keys == 1 ? "" : "s");
+    if (strcmp(c->http_listen, "off") != 0)
+        snprintf(http, sizeof http, "HTTP%s on %s (%s)", c->http_tls_cert[0] ? "S" : "", c->http_listen, keys);
     snprintf(out, len,
-             "%s: ok: %d group%s (%d dense), %d stage%s; model %s (%d layers x %d FFN channels, ctx %d), %s, %s; %s",
+             "%s: ok: %d group%s (%d dense), %d stage%s; model %s (%d layers x %d FFN channels, ctx %d), %s, %s; %s; %s",
              ifp_config_file_name(c), c->n_groups, c->n_groups == 1 ? "" : "s", dense, stages, stages == 1 ? "" : "s",
-             model ? model + 1 : c->model, f->model.n_layers, f->model.d_ffn, f->model.ctx, pred, clus, sec);
+             model ? model + 1 : c->model, f->model.n_layers, f->model.d_ffn, f->model.ctx, pred, clus, sec, http);
 }
 
 int rt_config_check(const ifp_config_file_t *cfg, char *summary, size_t len, ifp_err_t *err) {
@@ -143,6 +149,11 @@ int rt_config_check(const ifp_config_file_t *cfg, char *summary, size_t len, ifp
     if (!rc) rc = check_clusters(cfg, &f, err);
     for (int i = 0; !rc && i < cfg->n_groups; i++) rc = check_group(cfg, &cfg->groups[i], &f, err);
     if (!rc) rc = check_keys(cfg, &f, err);
+    if (!rc) {
+        char dir[IFP_KEYS_PATH];
+        ifp_keys_dir(cfg->keys, dir, sizeof dir);
+        rc = rt_http_check(cfg, dir, &f.api_keys, err);
+    }
     if (rc) return rc;
     summarize(cfg, &f, summary, len);
     return IFP_OK;

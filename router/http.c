@@ -1,31 +1,24 @@
 /* http.c — the HTTP gateway (router/http.h): libmicrohttpd in external
- * epoll mode, driven by the gateway's own thread, which polls the daemon's
+ * epoll mode (started by router/http_setup.c), driven by the gateway's own thread, which polls the daemon's
  * epoll fd and the bridge socket together; requests in (routing, API keys,
  * body limits, JSON checks) and the answers router/http_relay.c prepared
  * out (whole bodies, or Server-Sent Events through a suspending reader). */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/random.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
 #include "clock.h"
-#include "config_table.h"
 #include "http_int.h"
 #include "log.h"
 #include "wire.h"
 
 #define HT_LOG_PER_SEC 20
-#define HT_IDLE_TIMEOUT_S 60 /* an idle keep-alive connection is closed */
 #define HT_SWEEP_MS 500      /* how often waiting connections are checked for a gone client */
 
 const char *const HT_EP_PATH[EP_N] = {"/v1/completions", "/v1/chat/completions", "/v1/models", "/v1/models/{id}",
@@ -43,7 +36,7 @@ void ht_log(rt_http_t *H, const char *fmt, ...) {
     ifp_logf("ifp-router", "http: %s", line);
 }
 
-static void mhd_logger(void *cls, const char *fmt, va_list ap) {
+void ht_mhd_logger(void *cls, const char *fmt, va_list ap) {
     char line[512];
     vsnprintf(line, sizeof line, fmt, ap);
     size_t n = strlen(line);
@@ -199,7 +192,7 @@ static int authorize(hconn_t *c) {
     return 0;
 }
 
-static uint64_t random64(void) {
+uint64_t ht_random64(void) {
     uint64_t x = 0;
     if (getrandom(&x, sizeof x, GRND_NONBLOCK) != (ssize_t)sizeof x) {
         struct timespec ts;
@@ -224,7 +217,7 @@ static enum MHD_Result to_loop(hconn_t *c) {
         c->q.req.id = c->rid;
         c->q.req.stream = c->q.stream;
         c->q.req.logprobs = c->q.logprobs;
-        if (!c->q.has_seed) c->q.req.seed = random64() >> 1; /* OpenAI: no seed, a different draw each time */
+        if (!c->q.has_seed) c->q.req.seed = ht_random64() >> 1; /* OpenAI: no seed, a different draw each time */
         Ifp__ClientMessage m = IFP__CLIENT_MESSAGE__INIT;
         m.msg_case = IFP__CLIENT_MESSAGE__MSG_REQUEST;
         m.request = &c->q.req;
@@ -332,7 +325,7 @@ static enum MHD_Result on_head(hconn_t *c, const char *url, const char *method) 
     return MHD_YES;
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const char *url, const char *method,
+enum MHD_Result ht_on_request(void *cls, struct MHD_Connection *mc, const char *url, const char *method,
                                   const char *version, const char *upload, size_t *upload_size, void **ptr) {
     (void)version;
     rt_http_t *H = cls;
@@ -369,7 +362,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
     }
 }
 
-static void on_completed(void *cls, struct MHD_Connection *mc, void **ptr, enum MHD_RequestTerminationCode toe) {
+void ht_on_completed(void *cls, struct MHD_Connection *mc, void **ptr, enum MHD_RequestTerminationCode toe) {
     (void)mc;
     rt_http_t *H = cls;
     hconn_t *c = *ptr;
@@ -391,7 +384,7 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **ptr, enum 
 
 /* ---------------------------------------------------------------- thread */
 
-static void *run(void *arg) {
+void *ht_run(void *arg) {
     rt_http_t *H = arg;
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(H->d, MHD_DAEMON_INFO_EPOLL_FD);
     int epfd = di ? di->epoll_fd : -1;
@@ -420,168 +413,3 @@ static void *run(void *arg) {
     return NULL;
 }
 
-/* ---------------------------------------------------------------- life */
-
-static int read_keys(rt_http_t *H, ifp_err_t *err) {
-    ifp_apikey_t *keys = NULL;
-    int n = 0;
-    int rc = ifp_apikeys_read(H->keys_path, &keys, &n, err);
-    if (rc == IFP_ENOTFOUND)
-        return ifp_errf(err, rc, "[http] api_keys: %s does not exist: make it with `ifp keygen --config CONFIG`, or "
-                                 "set [http] auth = off",
-                        H->keys_path);
-    if (rc) return ifp_err_prefix(err, "[http] api_keys");
-    pthread_mutex_lock(&H->keys_mu);
-    ifp_apikeys_free(&H->keys, H->n_keys);
-    H->keys = keys;
-    H->n_keys = n;
-    pthread_mutex_unlock(&H->keys_mu);
-    return IFP_OK;
-}
-
-int rt_http_reload_keys(rt_http_t *H, ifp_err_t *err) {
-    if (!H->auth) return IFP_OK;
-    int rc = read_keys(H, err);
-    if (!rc) ifp_logf("ifp-router", "HTTP API keys reloaded from %s: %d keys", H->keys_path, H->n_keys);
-    return rc;
-}
-
-static char *read_pem(const char *path, const char *what, ifp_err_t *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        ifp_errf(err, IFP_EIO, "[http] %s %s: %s", what, path, strerror(errno));
-        return NULL;
-    }
-    char *p = calloc(1, 1 << 20);
-    size_t n = p ? fread(p, 1, (1 << 20) - 1, f) : 0;
-    fclose(f);
-    if (!p || n == 0 || n >= (1 << 20) - 1) {
-        free(p);
-        ifp_errf(err, IFP_EINVAL, "[http] %s %s: empty, unreadable or larger than 1 MB", what, path);
-        return NULL;
-    }
-    return p;
-}
-
-static int is_loopback(const struct sockaddr *sa) {
-    if (sa->sa_family == AF_INET)
-        return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
-    return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)sa)->sin6_addr);
-}
-
-int rt_http_new(const rt_http_params_t *p, rt_http_t **out, ifp_err_t *err) {
-    *out = NULL;
-    const ifp_config_file_t *cfg = p->cfg;
-    char addr[64];
-    int port;
-    if (ifp_cfg_parse_listen(cfg->http_listen, addr, sizeof addr, &port))
-        return ifp_errf(err, IFP_EINVAL, "[http] listen: \"%s\" is not ADDRESS:PORT", cfg->http_listen);
-    struct sockaddr_storage ss = {0};
-    int v6 = strchr(addr, ':') != NULL;
-    if (v6) {
-        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons((uint16_t)port);
-        inet_pton(AF_INET6, addr, &s6->sin6_addr);
-    } else {
-        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-        s4->sin_family = AF_INET;
-        s4->sin_port = htons((uint16_t)port);
-        inet_pton(AF_INET, addr, &s4->sin_addr);
-    }
-    int tls = cfg->http_tls_cert[0] || cfg->http_tls_key[0];
-    if (tls && !(cfg->http_tls_cert[0] && cfg->http_tls_key[0]))
-        return ifp_errf(err, IFP_EINVAL, "[http] tls_cert and tls_key: HTTPS needs both");
-    if (!tls && !is_loopback((struct sockaddr *)&ss) && !cfg->http_allow_plain)
-        return ifp_errf(err, IFP_EINVAL,
-                        "[http] listen %s: a non-loopback address needs HTTPS (tls_cert and tls_key), or "
-                        "allow_plain = on to serve plain HTTP there anyway",
-                        cfg->http_listen);
-    if (tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
-        return ifp_errf(err, IFP_EUNSUPPORTED, "[http] tls_cert: this libmicrohttpd was built without TLS");
-    rt_http_t *H = calloc(1, sizeof *H);
-    if (!H) return ifp_errf(err, IFP_ENOMEM, "out of memory");
-    pthread_mutex_init(&H->keys_mu, NULL);
-    H->wake_fd = -1;
-    H->tok = p->tok;
-    H->lim = p->lim;
-    snprintf(H->model_id, sizeof H->model_id, "%s", p->lim.model_id);
-    H->lim.model_id = H->model_id;
-    H->auth = p->auth;
-    H->metrics_auth = cfg->http_metrics_auth;
-    H->tls = tls;
-    H->max_body = cfg->http_max_body > 0 ? (size_t)cfg->http_max_body : p->lim.max_prompt_bytes * 6 + 65536;
-    H->rid_salt = random64();
-    snprintf(H->bridge, sizeof H->bridge, "%s", p->bridge);
-    if (cfg->http_api_keys[0]) snprintf(H->keys_path, sizeof H->keys_path, "%s", cfg->http_api_keys);
-    else ifp_apikeys_path(p->keys_dir, H->keys_path, sizeof H->keys_path);
-    char *cert = NULL, *key = NULL;
-    int rc = IFP_OK;
-    if (H->auth && (rc = read_keys(H, err))) goto fail;
-    if (tls && (!(cert = read_pem(cfg->http_tls_cert, "tls_cert", err)) || !(key = read_pem(cfg->http_tls_key, "tls_key", err)))) {
-        rc = err ? err->code : IFP_EIO;
-        goto fail;
-    }
-    H->zctx = p->zctx;
-    int hwm = 100000, linger = 0;
-    if (!(H->sock = zmq_socket(H->zctx, ZMQ_DEALER)) || zmq_setsockopt(H->sock, ZMQ_SNDHWM, &hwm, sizeof hwm) ||
-        zmq_setsockopt(H->sock, ZMQ_RCVHWM, &hwm, sizeof hwm) || zmq_setsockopt(H->sock, ZMQ_LINGER, &linger, sizeof linger) ||
-        zmq_connect(H->sock, H->bridge)) {
-        rc = ifp_errf(err, IFP_EIO, "HTTP bridge %s: %s", H->bridge, zmq_strerror(errno));
-        goto fail;
-    }
-    if ((H->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
-        rc = ifp_errf(err, IFP_EIO, "eventfd: %s", strerror(errno));
-        goto fail;
-    }
-    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0) |
-                     (tls ? MHD_USE_TLS : 0);
-    H->d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, H, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, H,
-                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
-                            (unsigned)cfg->http_max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-                            (unsigned)HT_IDLE_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED, on_completed, H,
-                            tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, key, MHD_OPTION_HTTPS_MEM_CERT, cert,
-                            MHD_OPTION_END);
-    if (!H->d) {
-        rc = ifp_errf(err, IFP_EIO, "[http] listen %s: cannot listen there (address in use, or not this host's?)",
-                      cfg->http_listen);
-        goto fail;
-    }
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(H->d, MHD_DAEMON_INFO_BIND_PORT);
-    snprintf(H->address, sizeof H->address, v6 ? "[%s]:%u" : "%s:%u", addr, di ? (unsigned)di->port : (unsigned)port);
-    if (pthread_create(&H->th, NULL, run, H) != 0) {
-        rc = ifp_errf(err, IFP_EIO, "cannot start the HTTP thread");
-        goto fail;
-    }
-    H->thread_started = 1;
-    free(cert);
-    free(key);
-    *out = H;
-    return IFP_OK;
-fail:
-    free(cert);
-    free(key);
-    rt_http_destroy(&H);
-    return rc ? rc : IFP_EIO;
-}
-
-const char *rt_http_address(const rt_http_t *H) { return H->address; }
-
-void rt_http_destroy(rt_http_t **hp) {
-    if (!hp || !*hp) return;
-    rt_http_t *H = *hp;
-    if (H->thread_started) {
-        H->stop = 1;
-        uint64_t one = 1;
-        if (write(H->wake_fd, &one, sizeof one) < 0) { /* the poll times out soon anyway */
-        }
-        pthread_join(H->th, NULL);
-    }
-    if (H->d) MHD_stop_daemon(H->d);
-    if (H->sock) zmq_close(H->sock);
-    if (H->wake_fd >= 0) close(H->wake_fd);
-    ifp_apikeys_free(&H->keys, H->n_keys);
-    pthread_mutex_destroy(&H->keys_mu);
-    free(H);
-    *hp = NULL;
-}

@@ -48,6 +48,12 @@ typedef struct {
     int auth;                     /* API keys required */
 } rt_http_params_t;
 
+/* Whether [http] asks for API keys ([http] auth, or auto: when CURVE is on). */
+int rt_http_auth(const ifp_config_file_t *cfg);
+/* The [http] settings checked without binding anything (--check-config):
+ * listen, the loopback rule, the TLS files, the API keys file when auth
+ * (*n_keys: its keys; -1 when HTTP is off or needs no keys). */
+int rt_http_check(const ifp_config_file_t *cfg, const char *keys_dir, int *n_keys, ifp_err_t *err);
 /* Reads the API keys (when auth), binds the listening socket and starts the
  * gateway's thread.  Errors name the setting ("[http] listen 127.0.0.1:8080:
  * Address already in use"). */

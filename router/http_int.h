@@ -1,6 +1,7 @@
 /* http_int.h — the HTTP gateway's insides, shared by its two files.  Not
  * API: only router/http.c (the daemon, its thread, requests in) and
- * router/http_relay.c (the bridge's answers out, disconnects) include it.
+ * router/http_relay.c (the bridge's answers out, disconnects) and
+ * router/http_setup.c (settings, start, stop) include it.
  * Everything here is touched by the gateway's thread only, except the API
  * keys (keys_mu: the loop reloads them on SIGHUP). */
 #ifndef RT_HTTP_INT_H
@@ -8,12 +9,14 @@
 
 #include <microhttpd.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdint.h>
 
 #include "apikeys.h"
 #include "http.h"
 #include "jsonw.h"
 
+#define HT_IDLE_TIMEOUT_S 60 /* an idle keep-alive connection is closed */
 #define HT_MAP 1024 /* buckets of the tag -> connection map (a power of two) */
 
 /* Endpoints, for routing and the gateway's own metrics. */
@@ -97,6 +100,13 @@ struct rt_http {
 };
 
 /* ---- http.c ---- */
+/* The gateway's thread; libmicrohttpd's callbacks (router/http_setup.c starts them). */
+void *ht_run(void *arg);
+enum MHD_Result ht_on_request(void *cls, struct MHD_Connection *mc, const char *url, const char *method,
+                              const char *version, const char *upload, size_t *upload_size, void **ptr);
+void ht_on_completed(void *cls, struct MHD_Connection *mc, void **ptr, enum MHD_RequestTerminationCode toe);
+void ht_mhd_logger(void *cls, const char *fmt, va_list ap);
+uint64_t ht_random64(void);
 void ht_log(rt_http_t *H, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Resumes c if it is suspended (MHD then calls the handler or the SSE
  * reader again). */
