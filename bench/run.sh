@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/run.sh stage|predictor|router|membw|load|sim|curve|netns|prefill|depth [--quick] [args...] — the one
+# bench/run.sh stage|predictor|router|membw|load|sim|curve|netns|prefill|depth|http [--quick] [args...] — the one
 # entry point of the benchmarks: builds what the benchmark needs, runs it, and
 # (stage, predictor) draws its plots.  Every benchmark ends with one headline
 # line of key=value pairs: the last line of stdout.
@@ -26,6 +26,8 @@
 #              chunks pipelined vs one at a time (~4 min; --quick ~1.5 min; its header)
 #   depth      bench/run_depth.sh: a 56-layer 3b-shape model (11.3 GB) on 4 namespace hosts
 #              vs 1 host vs 1 stage, against the composed estimate (root; ~75 min; its header)
+#   http       bench/run_http.sh: the HTTP front door (OpenAI API, SSE) vs ZeroMQ + CURVE
+#              on the same cluster: TTFT, tokens/s, 8 streams (~2 min; --quick ~20 s)
 #
 # --quick results go to build/bench-quick/ (never over the committed full-run
 # results); other arguments pass through to the benchmark (e.g. --threads 2;
@@ -42,7 +44,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=../deploy/lib.sh
 . deploy/lib.sh
 
-usage() { sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; }
 
 [[ $# -ge 1 ]] || { usage >&2; exit 2; }
 what="$1"
@@ -55,6 +57,7 @@ netns) exec bench/run_netns.sh "$@" ;;
 sim) exec bench/run_sim.sh "$@" ;;
 prefill) exec bench/run_prefill.sh "$@" ;;
 depth) exec bench/run_depth.sh "$@" ;;
+http) exec bench/run_http.sh "$@" ;;
 # ---- stage, predictor, membw: below ----
 stage | predictor | router | membw) ;;
 -h | --help | help) usage; exit 0 ;;
