@@ -148,12 +148,17 @@ streams ref
 replays0="$(counter replays)"
 streams run &
 run_pid=$!
-# once g0 runs some of them, cut ifpt-h3 (its stage 1) off the bridge
-for ((i = 0; i < 100; i++)); do
+# once g0 runs some of them, cut ifpt-h3 (its stage 1) off the bridge (an
+# idle group with a cut link shows nothing until it next has work: the cut
+# must find streams running there; a busy sanitizer build may take seconds
+# to get them going)
+running=0
+for ((i = 0; i < 600; i++)); do
     r="$(group_field g0 running)"
-    [[ "$r" =~ ^[0-9]+$ ]] && ((r > 0)) && break
+    [[ "$r" =~ ^[0-9]+$ ]] && ((r > 0)) && running=1 && break
     sleep 0.05
 done
+((running)) || fail "no stream of the second run was seen running on g0 (ifp status) within 30 s"
 t_down="$(date +%s.%N)"
 ip link set "${IFP_NETNS_PREFIX}v3" down
 detect=""
