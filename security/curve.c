@@ -29,7 +29,11 @@ int ifp_curve_client(void *sock, const ifp_curve_t *c, ifp_err_t *err) {
 
 /* A Z85 key as given, or the first key of the file it names. */
 static int server_key_of(const char *arg, char out[IFP_Z85_KEY], ifp_err_t *err) {
-    if (ifp_key_is_z85(arg)) {
+    /* a file that exists is a file, even when its path is 40 Z85 characters
+     * ("/tmp/ifp-http.AbC123/run/keys/router.pub" can be: '/', '.', '-'
+     * are Z85 too) */
+    struct stat st;
+    if (ifp_key_is_z85(arg) && stat(arg, &st) != 0) {
         memcpy(out, arg, IFP_Z85_KEY);
         return IFP_OK;
     }

@@ -522,6 +522,33 @@ static void reconnects(void **state) {
 
 /* ---------------------------------------------------------------- plain */
 
+/* A server key given as a file whose path is 40 characters of Z85 ('/',
+ * '.' and '-' are Z85) is read from the file, not taken as the key. */
+static void z85_path(void **state) {
+    (void)state;
+    char dir[] = "/tmp/ifpz85XXXXXX", path[64], cbase[64], ckey[72];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/%0*d.pub", dir, (int)(40 - strlen(dir) - 5), 0);
+    assert_int_equal(strlen(path), 40);
+    assert_true(ifp_key_is_z85(path));
+    ifp_err_t e = {0};
+    ifp_keypair_t server, me;
+    char sbase[64];
+    snprintf(sbase, sizeof sbase, "%.*s", (int)(strlen(path) - 4), path);
+    assert_int_equal(ifp_key_generate(&server, &e), 0);
+    assert_int_equal(ifp_key_write_pair(sbase, &server, "a router", 0, &e), 0);
+    snprintf(cbase, sizeof cbase, "%s/me", dir);
+    assert_int_equal(ifp_key_generate(&me, &e), 0);
+    assert_int_equal(ifp_key_write_pair(cbase, &me, "a client", 0, &e), 0);
+    snprintf(ckey, sizeof ckey, "%s.key", cbase);
+    ifp_curve_t c = {0};
+    if (ifp_curve_client_load(NULL, ckey, path, 0, &c, &e)) fail_msg("%s", e.msg);
+    assert_memory_equal(c.server_pub, server.pub, IFP_Z85_KEY);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 static void plain_warns(void **state) {
     fx_t *f = *state;
     char cfg[400], log[400];
@@ -555,6 +582,7 @@ int main(void) {
         cmocka_unit_test(plain_warns),
         cmocka_unit_test(reload),
         cmocka_unit_test(reconnects),
+        cmocka_unit_test(z85_path),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
