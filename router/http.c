@@ -399,7 +399,11 @@ void *ht_run(void *arg) {
         }
         if (H->stop) break;
         ht_on_bridge(H);
+        /* a resumed connection takes a pass to wake and another to write:
+         * run the daemon again while it has work due now (a few times),
+         * so headers and an event leave together */
         MHD_run(H->d);
+        for (int k = 0; k < 4 && MHD_get_timeout(H->d, &to) == MHD_YES && to == 0; k++) MHD_run(H->d);
         double now = ifp_now_ms();
         if (now >= H->next_sweep) {
             ht_sweep(H);
