@@ -299,3 +299,20 @@ ifp_ini_groups() {
             for (i = 0; i < ngroups; i++) print groups[i], (groups[i] in stages ? stages[groups[i]] : 1)
         }' "$1"
 }
+
+# ifp_free_port [PREFERRED...]: sets `port` to a TCP port of 127.0.0.1 that
+# nothing uses (ss) and no earlier call of this shell returned: the
+# preferred ones first, then random ones in 20000-59999.  Returns 1 if none
+# was found.
+_ifp_ports_taken=" "
+ifp_free_port() {
+    local p
+    for p in "$@" $(shuf -i 20000-59999 -n 50); do
+        [[ "$_ifp_ports_taken" == *" $p "* ]] && continue
+        [[ -z "$(ss -Htan "( sport = :$p or dport = :$p )" 2>/dev/null)" ]] || continue
+        _ifp_ports_taken+="$p "
+        port="$p"
+        return 0
+    done
+    return 1
+}

@@ -18,6 +18,8 @@
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=deploy/lib.sh
+source "$root/deploy/lib.sh" # ifp_free_port
 build="${IFP_BUILD_DIR:-$root/build}"
 ifp="$build/tools/ifp"
 local_sh="$root/deploy/local.sh"
@@ -87,18 +89,7 @@ trap cleanup EXIT
 
 # free_port: sets `port` to a free TCP port of 127.0.0.1 not taken before
 # (5755, 5756 when nobody uses them; nothing may use it in any state).
-taken=" "
-free_port() {
-    local p
-    for p in 5755 5756 $(shuf -i 20000-59999 -n 50); do
-        [[ "$taken" == *" $p "* ]] && continue
-        [[ -z "$(ss -Htan "( sport = :$p or dport = :$p )" 2>/dev/null)" ]] || continue
-        taken+="$p "
-        port="$p"
-        return 0
-    done
-    fail "no free TCP port found"
-}
+free_port() { ifp_free_port 5755 5756 || fail "no free TCP port found"; }
 free_port
 front_port="$port"
 free_port
