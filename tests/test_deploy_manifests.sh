@@ -348,7 +348,7 @@ check_k8s() {
     expect_eq "Service selects the router's pods" "$(y "$tsv" $srv spec.selector.app.kubernetes.io/component)" \
         "$(y "$tsv" $dep spec.template.metadata.labels.app.kubernetes.io/component)"
     # (the router reads router.key, every group's .pub, the admitted clients)
-    local want_router_keys="router.key router.pub clients/local.pub" vsrc
+    local want_router_keys="router.key router.pub api_keys clients/local.pub" vsrc
     for g in "${groups[@]}"; do want_router_keys+=" groups/${g%% *}.pub"; done
     vsrc="$(awk -F'\t' -v id=$dep '$1 == id && $2 ~ /^spec.template.spec.volumes\[1\].projected.sources\[[0-9]+\].secret.items\[[0-9]+\].path$/ { print $3 }' "$tsv" | sort | tr '\n' ' ')"
     expect_eq "the router's keys folder" "$vsrc" "$(tr ' ' '\n' <<<"$want_router_keys" | sort | tr '\n' ' ')"
@@ -399,6 +399,8 @@ check_k8s() {
     # the router's pod sees (to check the config with)
     local keys="$out.keys"
     mkdir -p "$keys/groups" "$keys/clients"
+    v="$(y "$tsv" Secret/ifp-router-key data.api_keys)"
+    [[ "$v" != "<none>" ]] || fail "Secret/ifp-router-key has no api_keys (the HTTP API keys)"
     for f in router.key router.pub clients-local.pub; do
         v="$(y "$tsv" Secret/ifp-router-key "data.$f")"
         [[ "$v" != "<none>" ]] || fail "Secret/ifp-router-key has no $f"
@@ -414,6 +416,7 @@ check_k8s() {
         y "$tsv" Secret/ifp-router-key data.router.key | base64 -d >"$keys/router.key"
         y "$tsv" Secret/ifp-router-key data.router.pub | base64 -d >"$keys/router.pub"
         y "$tsv" Secret/ifp-router-key data.clients-local.pub | base64 -d >"$keys/clients/local.pub"
+        y "$tsv" Secret/ifp-router-key data.api_keys | base64 -d >"$keys/api_keys"
         for g in "${groups[@]}"; do
             k="ifp-$(tr 'A-Z_' 'a-z-' <<<"${g%% *}")"
             y "$tsv" "Secret/$k-key" "data.${g%% *}.pub" | base64 -d >"$keys/groups/${g%% *}.pub"

@@ -230,6 +230,8 @@ if [[ "$curve" != off ]]; then
             meta Secret ifp-router-key keys
             printf 'type: Opaque\ndata:\n'
             printf '  router.key: %s\n  router.pub: %s\n' "$(b64 "$keys/router.key")" "$(b64 "$keys/router.pub")"
+            # the HTTP API keys ([http] auth follows CURVE by default)
+            [[ -e "$keys/api_keys" ]] && printf '  api_keys: %s\n' "$(b64 "$keys/api_keys")"
             for f in "$keys"/clients/*.pub; do
                 [[ -e "$f" ]] && printf '  clients-%s: %s\n' "$(basename "$f")" "$(b64 "$f")"
             done
@@ -260,7 +262,8 @@ volumes() {
         "$pad" "$pad" "$pad" "$pad"
     if [[ "$2" == router ]]; then
         printf '%s      - secret:\n%s          name: ifp-router-key\n%s          items:\n' "$pad" "$pad" "$pad"
-        for f in router.key router.pub; do
+        for f in router.key router.pub api_keys; do
+            [[ "$f" != api_keys || -e "$keys/api_keys" ]] || continue
             printf '%s            - key: %s\n%s              path: %s\n' "$pad" "$f" "$pad" "$f"
         done
         for f in "$keys"/clients/*.pub; do
