@@ -308,6 +308,9 @@ static int schedule(intake_t *f) {
             sh_sampling_flush(G->sampling, &G->link);
             if (sh_sched_complete(f->sched, seq, G->toks, nt, ifp_now_ms()))
                 sh_abort("micro-batch %u completed out of order", seq); /* cannot happen: one stage */
+            /* one micro-batch per loop pass: new Work, cancels and heartbeats
+             * are read between decode steps, not only once every slot is done */
+            break;
         } else {
             double t1 = ifp_now_ms();
             *(sh_hdr_t *)buf =
