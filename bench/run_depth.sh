@@ -14,8 +14,9 @@
 # Each layout: TTFT of a 16-token and of a 128-token prompt (-n 1), decode
 # tokens/s of one stream (16-token prompt, 128 new tokens, EOS ignored,
 # decode = (n-1) / (last token - first token)), N runs each, medians; then 4
-# streams at once (aggregate tokens/s; not on the 1-stage group, which reads
-# no new Work while it decodes: IFP_DEPTH_C4_STAGE1=1 tries).  Greedy, --mask
+# streams at once (aggregate tokens/s; not on the 1-stage group by default:
+# before commit f1af69b it read no new Work while it decoded, and no full
+# run has tried it since: IFP_DEPTH_C4_STAGE1=1 does).  Greedy, --mask
 # dense, through `ifp client --json`.  Beside them, the composed estimate of
 # docs/BENCHMARKS.md ("From a stage to 56 layers") for these prompt lengths,
 # from bench/results/stage.csv and again from a 3b bench_stage run now.
@@ -317,11 +318,10 @@ one() {
         ;;
     c4)
         if [[ "$l" == stage1 && "${IFP_DEPTH_C4_STAGE1:-0}" != 1 ]]; then
-            # a 1-stage group reads no new Work while it decodes (shard/intake.c
-            # schedule() loops while P = 1 finishes its micro-batches inline):
-            # at 56 layers the router takes the other streams' Work for lost
-            # after 4 heartbeats and replays it until the requests fail
-            say "  $l run $r: $streams streams skipped (a 1-stage group does not read new Work while it decodes; IFP_DEPTH_C4_STAGE1=1 tries)"
+            # before f1af69b a 1-stage group read no new Work while it decoded
+            # (at 56 layers the router took the other streams' Work for lost
+            # and replayed it until the requests failed); not re-run since
+            say "  $l run $r: $streams streams skipped (IFP_DEPTH_C4_STAGE1=1 runs them)"
             return 0
         fi
         out="$(client "$l" --prompt "$prompt16" -n "$new" --n-requests "$streams" --concurrency "$streams")"

@@ -89,8 +89,8 @@ free_port && front="tcp://127.0.0.1:$port"
 free_port && back="tcp://127.0.0.1:$port"
 free_port && url="http://127.0.0.1:$port"
 
-# One dense group of 2 stages: a 1-stage group reads no new Work while it
-# decodes (8 streams then wait up to a whole answer for their first token).
+# One dense group of 2 stages (the runs in docs/BENCHMARKS.md used it; a
+# 1-stage group read no new Work while it decoded until commit f1af69b).
 cat >"$cfg" <<EOF
 ; written by bench/run_http.sh
 [router]
