@@ -66,6 +66,10 @@ frontend = tcp://10.78.0.11:5555
 backend = tcp://10.78.0.11:5556
 heartbeat_ms = 250
 liveness = 4
+; every other request to each group, whichever is faster: the link cut of
+; (c) must find streams running on g0 (with least-loaded, the 1-stage g1
+; could take and finish them all first under a sanitizer build)
+policy = round-robin
 
 [model]
 model = $models/ifp-mix.gguf
