@@ -152,19 +152,25 @@ streams ref
 replays0="$(counter replays)"
 streams run &
 run_pid=$!
-# once g0 runs some of them, cut ifpt-h3 (its stage 1) off the bridge (an
-# idle group with a cut link shows nothing until it next has work: the cut
-# must find streams running there; a busy sanitizer build may take seconds
-# to get them going)
-running=0
-for ((i = 0; i < 600; i++)); do
+# once g0 runs some of them (or after 5 s: the probes below make sure work
+# meets the cut), cut ifpt-h3 (its stage 1) off the bridge
+for ((i = 0; i < 100; i++)); do
     r="$(group_field g0 running)"
-    [[ "$r" =~ ^[0-9]+$ ]] && ((r > 0)) && running=1 && break
+    [[ "$r" =~ ^[0-9]+$ ]] && ((r > 0)) && break
     sleep 0.05
 done
-((running)) || fail "no stream of the second run was seen running on g0 (ifp status) within 30 s"
 t_down="$(date +%s.%N)"
 ip link set "${IFP_NETNS_PREFIX}v3" down
+# g0's streams may all have ended between that look and the cut, and an
+# idle group with a cut later stage shows nothing until it next has work
+# (a known limit: docs/OPERATIONS.md): two more requests, one of which
+# round-robin gives g0, make sure work meets the cut link
+probe_pids=()
+for i in 0 1; do
+    "$ifp" client "${link[@]}" --prompt "probe $i" -n 24 --temp 0 --json --timeout-ms 120000 \
+        >"$tmp/probe-$i.json" 2>"$tmp/probe-$i.err" &
+    probe_pids+=($!)
+done
 detect=""
 for ((i = 0; i < 300; i++)); do
     if [[ "$(group_field g0 alive)" == false ]]; then
@@ -175,6 +181,9 @@ for ((i = 0; i < 300; i++)); do
 done
 [[ -n "$detect" ]] || fail "the router did not declare g0 dead within 30 s of its link going down"
 wait "$run_pid" || fail "a stream failed while g0's link was down"
+for i in "${!probe_pids[@]}"; do
+    wait "${probe_pids[i]}" || fail "probe request $i failed while g0's link was down: $(tail -n 2 "$tmp/probe-$i.err")"
+done
 replays=$(($(counter replays) - replays0))
 same=0
 for i in 0 1 2 3 4 5 6 7; do
