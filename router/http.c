@@ -16,6 +16,7 @@
 #include "clock.h"
 #include "http_int.h"
 #include "log.h"
+#include "router.h"
 #include "wire.h"
 
 #define HT_LOG_PER_SEC 20
@@ -192,15 +193,6 @@ static int authorize(hconn_t *c) {
     return 0;
 }
 
-uint64_t ht_random64(void) {
-    uint64_t x = 0;
-    if (getrandom(&x, sizeof x, GRND_NONBLOCK) != (ssize_t)sizeof x) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        x = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ ((uint64_t)getpid() << 40);
-    }
-    return x;
-}
 
 /* Hands c to the loop: a ClientMessage (completions, chat) or an ask
  * (metrics, health); c waits suspended for the answer. */
@@ -217,7 +209,7 @@ static enum MHD_Result to_loop(hconn_t *c) {
         c->q.req.id = c->rid;
         c->q.req.stream = c->q.stream;
         c->q.req.logprobs = c->q.logprobs;
-        if (!c->q.has_seed) c->q.req.seed = ht_random64() >> 1; /* OpenAI: no seed, a different draw each time */
+        if (!c->q.has_seed) c->q.req.seed = rt_random64() >> 1; /* OpenAI: no seed, a different draw each time */
         Ifp__ClientMessage m = IFP__CLIENT_MESSAGE__INIT;
         m.msg_case = IFP__CLIENT_MESSAGE__MSG_REQUEST;
         m.request = &c->q.req;

@@ -106,7 +106,6 @@ enum MHD_Result ht_on_request(void *cls, struct MHD_Connection *mc, const char *
                               const char *version, const char *upload, size_t *upload_size, void **ptr);
 void ht_on_completed(void *cls, struct MHD_Connection *mc, void **ptr, enum MHD_RequestTerminationCode toe);
 void ht_mhd_logger(void *cls, const char *fmt, va_list ap);
-uint64_t ht_random64(void);
 void ht_log(rt_http_t *H, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Resumes c if it is suspended (MHD then calls the handler or the SSE
  * reader again). */

@@ -15,6 +15,7 @@
 #include "config_table.h"
 #include "http_int.h"
 #include "log.h"
+#include "router.h"
 
 static int read_keys(rt_http_t *H, ifp_err_t *err) {
     ifp_apikey_t *keys = NULL;
@@ -154,7 +155,7 @@ int rt_http_new(const rt_http_params_t *p, rt_http_t **out, ifp_err_t *err) {
     H->metrics_auth = cfg->http_metrics_auth;
     H->tls = tls;
     H->max_body = cfg->http_max_body > 0 ? (size_t)cfg->http_max_body : p->lim.max_prompt_bytes * 6 + 65536;
-    H->rid_salt = ht_random64();
+    H->rid_salt = rt_random64();
     snprintf(H->bridge, sizeof H->bridge, "%s", p->bridge);
     keys_path(cfg, p->keys_dir, H->keys_path, sizeof H->keys_path);
     char *cert = NULL, *key = NULL;

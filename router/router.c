@@ -65,7 +65,7 @@ void rt_printable(char *out, size_t cap, const void *data, size_t len) {
     out[n] = '\0';
 }
 
-static uint64_t random64(void) {
+uint64_t rt_random64(void) {
     uint64_t x = 0;
     if (getrandom(&x, sizeof x, 0) == (ssize_t)sizeof x && x) return x;
     struct timespec ts;
@@ -264,7 +264,7 @@ int rt_router_new(const ifp_config_file_t *cfg, const rt_router_opts_t *opts, rt
     R->tasks = rt_taskcache_new(RT_TASK_CACHE, R->mask_bytes, R->n_clusters);
     R->ids_cap = R->model.ctx + 1;
     R->ids = malloc((size_t)R->ids_cap * sizeof *R->ids);
-    R->epoch = R->opt.epoch ? R->opt.epoch : random64();
+    R->epoch = R->opt.epoch ? R->opt.epoch : rt_random64();
     if (!R->reqs || !R->tasks || !R->ids) {
         rc = ifp_errf(err, IFP_ENOMEM, "out of memory");
         goto fail;

@@ -32,6 +32,8 @@ typedef struct {
 } rt_router_opts_t;
 
 rt_router_opts_t rt_router_default_opts(void);
+/* 64 random bits (getrandom; else from the clock and the pid). */
+uint64_t rt_random64(void);
 
 /* Loads the tokenizer and model shape (not the weights), the predictor and
  * the cluster table named by cfg, and binds the frontend and backend.  Errors
