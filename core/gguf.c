@@ -232,6 +232,7 @@ static size_t ggml_type_size(uint32_t t) {
     case IFP_GGML_F32: return 4;
     case IFP_GGML_F16:
     case IFP_GGML_BF16: return 2;
+    case IFP_GGML_Q8_0: return 34; /* per block of 32 along ne[0] */
     default: return 0;
     }
 }
@@ -252,7 +253,7 @@ static int rd_tensor_info(rd_t *r, ifp_gguf_t *g, uint64_t i) {
     if (!rc) rc = rd_u32(r, &type, "tensor type");
     if (!rc) rc = rd_uint(r, 8, &t->offset, "tensor offset");
     if (!rc && !ggml_type_size(type))
-        rc = ifp_errf(r->err, IFP_EUNSUPPORTED, "unsupported type %u (%s; need f32, f16 or bf16)", type,
+        rc = ifp_errf(r->err, IFP_EUNSUPPORTED, "unsupported type %u (%s; ifp reads f32, f16, bf16 and q8_0)", type,
                       ifp_ggml_type_name((ifp_ggml_type_t)type));
     t->type = (ifp_ggml_type_t)type;
     uint64_t n = 1;
@@ -262,11 +263,15 @@ static int rd_tensor_info(rd_t *r, ifp_gguf_t *g, uint64_t i) {
                           (unsigned long long)t->ne[d]);
         n *= t->ne[d];
     }
-    if (!rc && n > UINT64_MAX / ggml_type_size(type))
+    if (!rc && type == IFP_GGML_Q8_0 && t->ne[0] % 32 != 0)
+        rc = ifp_errf(r->err, IFP_EFORMAT, "q8_0 tensor with %llu elements per row (need a multiple of 32)",
+                      (unsigned long long)t->ne[0]);
+    uint64_t units = type == IFP_GGML_Q8_0 ? n / 32 : n; /* elements, or q8_0 blocks */
+    if (!rc && units > UINT64_MAX / ggml_type_size(type))
         rc = ifp_errf(r->err, IFP_ERANGE, "byte size of %llu elements overflows", (unsigned long long)n);
     if (rc) return ifp_err_prefix(r->err, "tensor %.*s", STRF(t->name));
     t->n_elements = n;
-    t->n_bytes = n * ggml_type_size(type);
+    t->n_bytes = units * ggml_type_size(type);
     size_t *s = index_probe(&g->tensor_index, g->tensors, sizeof *g->tensors, t->name.ptr, t->name.len);
     if (*s) return ifp_errf(r->err, IFP_EFORMAT, "duplicate tensor name '%.*s'", STRF(t->name));
     *s = (size_t)i + 1;

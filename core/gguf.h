@@ -44,6 +44,7 @@ typedef enum {
 typedef enum {
     IFP_GGML_F32 = 0,
     IFP_GGML_F16 = 1,
+    IFP_GGML_Q8_0 = 8,
     IFP_GGML_BF16 = 30,
 } ifp_ggml_type_t;
 

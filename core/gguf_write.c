@@ -115,6 +115,14 @@ int ifp_gguf_tensor_read_f32(const ifp_gguf_tensor_t *t, uint64_t first, uint64_
             dst[i] = t->type == IFP_GGML_F16 ? ifp_f16_to_f32(h) : ifp_bf16_to_f32(h);
         }
         return IFP_OK;
+    case IFP_GGML_Q8_0: /* 34-byte blocks of 32: f16 scale, 32 int8 */
+        for (uint64_t i = 0; i < n; i++) {
+            uint64_t e = first + i;
+            const uint8_t *b = p + (e / 32) * 34;
+            float d = ifp_f16_to_f32((uint16_t)(b[0] | (b[1] << 8)));
+            dst[i] = d * (float)(int8_t)b[2 + e % 32];
+        }
+        return IFP_OK;
     }
     return ifp_errf(err, IFP_EUNSUPPORTED, "tensor %.*s: unsupported type %u", (int)(t->name.len > 120 ? 120 : t->name.len), t->name.ptr, (unsigned)t->type);
 }
@@ -328,13 +336,17 @@ int ifp_gguf_writer_copy_kv(ifp_gguf_writer_t *w, const ifp_gguf_kv_t *kv) {
 
 int ifp_gguf_writer_add_tensor(ifp_gguf_writer_t *w, const char *name, ifp_ggml_type_t type, uint32_t n_dims,
                                const uint64_t *ne, const void *data) {
-    uint64_t esize = type == IFP_GGML_F32 ? 4 : (type == IFP_GGML_F16 || type == IFP_GGML_BF16) ? 2 : 0;
+    /* bytes per element, or per 32-element block along ne[0] for Q8_0 */
+    uint64_t esize = type == IFP_GGML_F32 ? 4 : (type == IFP_GGML_F16 || type == IFP_GGML_BF16) ? 2
+                     : type == IFP_GGML_Q8_0 ? 34 : 0;
     if (!esize || n_dims < 1 || n_dims > IFP_GGUF_MAX_DIMS) return IFP_EINVAL;
+    if (type == IFP_GGML_Q8_0 && ne[0] % 32 != 0) return IFP_EINVAL;
     wtensor_t t = {.type = type, .n_dims = n_dims, .data = data, .n_bytes = esize};
     for (uint32_t d = 0; d < IFP_GGUF_MAX_DIMS; d++) {
         t.ne[d] = d < n_dims ? ne[d] : 1;
-        if (t.ne[d] == 0 || t.ne[d] > UINT64_MAX / t.n_bytes) return IFP_ERANGE;
-        t.n_bytes *= t.ne[d];
+        uint64_t k = d == 0 && type == IFP_GGML_Q8_0 ? t.ne[0] / 32 : t.ne[d];
+        if (t.ne[d] == 0 || k > UINT64_MAX / t.n_bytes) return IFP_ERANGE;
+        t.n_bytes *= k;
     }
     for (size_t i = 0; i < w->n_tensors; i++)
         if (strcmp(w->tensors[i].name, name) == 0) return IFP_EINVAL;
