@@ -88,7 +88,7 @@ int br_measure_share(int runs, int layers, const char *tmpdir, br_share_t *s, if
     void *zctx = zmq_ctx_new();
     int L = sp.target_layers, F = sp.target_ffn;
     rc = random_table(L, F, sp.keep, &t, err);
-    rt_predict_params_t pp = {.predictor = path, .clusters = t, .n_layers = L, .d_ffn = F, .threads = 1, .zctx = zctx};
+    rt_predict_params_t pp = {.predictor = path, .predictor_wtype = IFP_WTYPE_ASIS, .clusters = t, .n_layers = L, .d_ffn = F, .threads = 1, .zctx = zctx};
     if (!rc) rc = rt_predict_new(&pp, &pool, err);
     unlink(path); /* the mapping stays valid */
     rt_balancer_params_t bp = rt_balancer_default_params();

@@ -25,7 +25,8 @@ int sr_synth(const char *shape, int layers, int ctx, uint64_t seed, ifp_model_t 
     if (rc) return rc;
     if (layers < 1 || layers > cfg.n_layers)
         return ifp_errf(err, IFP_ERANGE, "a stage holds 1..%d layers, not %d", cfg.n_layers, layers);
-    ifp_model_params_t mp = {.layer_begin = 0, .layer_end = layers, .load_embd = 0, .load_head = 0};
+    ifp_model_params_t mp = ifp_model_default_params();
+    mp.layer_begin = 0, mp.layer_end = layers, mp.load_embd = 0, mp.load_head = 0;
     return ifp_model_synth(&cfg, seed, &mp, out, err);
 }
 

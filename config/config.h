@@ -25,6 +25,8 @@
  *   model = ../models/ifp-mix/ifp-mix.gguf          ; relative to this file
  *   predictor = ../models/ifp-mix/ifp-mix-predictor.gguf
  *   clusters = ../models/ifp-mix/clusters-k4.gguf   ; optional
+ *   weight_type = as-stored            ; as-stored | f32 | f16 | bf16 | q8_0: matrices converted once at load
+ *   predictor_weight_type = as-stored  ; the same for the predictor
  *
  *   [security]                         ; optional: every key has a default
  *   curve = on                         ; on | off: CURVE on every ZeroMQ link
@@ -147,6 +149,7 @@ typedef struct {
     char backend_connect[IFP_CFG_PATH]; /* what groups connect to; "" = backend (ifp_config_backend_connect) */
     /* [model] — absolute or relative to the config file's folder (resolved) */
     char model[IFP_CFG_PATH], predictor[IFP_CFG_PATH], clusters[IFP_CFG_PATH];
+    char weight_type[16], predictor_weight_type[16]; /* as-stored | f32 | f16 | bf16 | q8_0 */
     /* [security] */
     int curve;                        /* 1: CURVE on every ZeroMQ link, 0: plain */
     char keys[IFP_CFG_PATH];          /* key folder, resolved; "" = chosen at run time; need not exist */

@@ -53,6 +53,10 @@ const ifp_cfg_opt_t IFP_CFG_OPTS[] = {
     M("model", model),
     M("predictor", predictor),
     M("clusters", clusters),
+    {IFP_CFG_S_MODEL, "weight_type", IFP_CFG_K_CHOICE, FIELD(ifp_config_file_t, weight_type), 0, 0,
+     "as-stored|f32|f16|bf16|q8_0", "as-stored"}, /* the served model's matrices, converted once at load */
+    {IFP_CFG_S_MODEL, "predictor_weight_type", IFP_CFG_K_CHOICE, FIELD(ifp_config_file_t, predictor_weight_type), 0, 0,
+     "as-stored|f32|f16|bf16|q8_0", "as-stored"},
     S("curve", ONOFF, curve, "on"),
     S("keys", DIR, keys, ""), /* "" = chosen at run time (security/keys.h) */
     D("agent", agent, "ssh"),

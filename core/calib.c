@@ -28,7 +28,7 @@ struct ifp_calib {
 
 int ifp_calib_new(const ifp_model_t *m, int max_batch, ifp_calib_t **out, ifp_err_t *err) {
     const ifp_config_t *c = &m->cfg;
-    if (m->layer_begin != 0 || m->layer_end != c->n_layers || !m->tok_embd || !m->out_norm)
+    if (m->layer_begin != 0 || m->layer_end != c->n_layers || !m->tok_embd.data || !m->out_norm)
         return ifp_errf(err, IFP_EINVAL, "calibration needs the whole model (embedding, every layer, final norm)");
     for (int l = 0; l < c->n_layers; l++)
         if (m->layers[l].d_ffn != c->d_ffn)
@@ -65,12 +65,13 @@ int ifp_calib_new(const ifp_model_t *m, int max_batch, ifp_calib_t **out, ifp_er
     for (size_t l = 0; l < L; l++) k->zero_layer[l] = k->zeros;
     k->zero_mask.layer = k->zero_layer;
     for (size_t i = 0; i < B; i++) k->row_mask[i] = &k->zero_mask;
-    /* ||Wdown[:, i]||: Wdown is (dim, d_ffn) row-major, column i strided */
+    /* ||Wdown[:, i]||: channel i is row i of the channel-major down (xb as scratch) */
     for (size_t l = 0; l < L; l++) {
-        const float *wd = m->layers[l].w_down;
+        const ifp_wmat_t *wd = &m->layers[l].w_down;
         for (size_t i = 0; i < F; i++) {
+            ifp_dequantize_row(wd->type, ifp_wmat_row(wd, (int)i), c->dim, k->xb);
             double s = 0.0;
-            for (int r = 0; r < c->dim; r++) s += (double)wd[(size_t)r * F + i] * wd[(size_t)r * F + i];
+            for (int r = 0; r < c->dim; r++) s += (double)k->xb[r] * k->xb[r];
             k->down_norm[l * F + i] = (float)sqrt(s);
         }
     }
@@ -103,8 +104,8 @@ static void observed_ffn(ifp_calib_t *k, int l, int n) {
     int d = c->dim, F = c->d_ffn;
     float *x = ifp_state_hidden(k->st);
     for (int r = 0; r < n; r++) ifp_rmsnorm(k->xb + (size_t)r * d, x + (size_t)r * d, w->ffn_norm, d, c->norm_eps);
-    ifp_linear(k->gate, k->xb, w->w_gate, n, d, F);
-    ifp_linear(k->up, k->xb, w->w_up, n, d, F);
+    ifp_wmat_xwt(k->gate, F, k->xb, d, &w->w_gate, n, 0);
+    ifp_wmat_xwt(k->up, F, k->xb, d, &w->w_up, n, 0);
     double *acc = k->acc + (size_t)l * F;
     for (int r = 0; r < n; r++) {
         float *a = k->gate + (size_t)r * F;
@@ -115,7 +116,7 @@ static void observed_ffn(ifp_calib_t *k, int l, int n) {
         }
     }
     /* x += a · Wdown^T, as forward.c does */
-    ifp_sgemm(0, 1, n, d, F, 1.0f, k->gate, F, w->w_down, F, 1.0f, x, d);
+    ifp_wmat_xw(x, d, k->gate, F, &w->w_down, n, 1);
 }
 
 int ifp_calib_importance(ifp_calib_t *k, const int32_t *ids, int n, float *imp, ifp_err_t *err) {

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "kernels.h"
+#include "wmat.h"
 
 struct ifp_state {
     const ifp_model_t *m;
@@ -30,7 +31,7 @@ struct ifp_state {
 };
 
 ifp_state_params_t ifp_state_default_params(void) {
-    ifp_state_params_t p = {.n_slots = 1, .max_batch = 512, .ctx = 0};
+    ifp_state_params_t p = {.n_slots = 1, .max_batch = 512, .ctx = 0, .max_ffn = 0};
     return p;
 }
 
@@ -55,7 +56,8 @@ int ifp_state_new(const ifp_model_t *m, const ifp_state_params_t *pp, ifp_state_
     s->p = p;
     s->q_dim = c->n_heads * c->head_dim;
     s->kv_dim = c->n_kv_heads * c->head_dim;
-    s->max_ffn = model_max_ffn(m);
+    s->max_ffn = p.max_ffn > 0 ? p.max_ffn : model_max_ffn(m);
+    if (s->max_ffn > c->d_ffn) s->max_ffn = c->d_ffn;
     size_t B = (size_t)p.max_batch, held = (size_t)(m->layer_end - m->layer_begin);
     size_t kv_elems = held * (size_t)p.n_slots * (size_t)p.ctx * (size_t)s->kv_dim;
     int ok = (s->x = calloc(B * c->dim, sizeof(float))) && (s->xb = calloc(B * c->dim, sizeof(float))) &&
@@ -70,7 +72,7 @@ int ifp_state_new(const ifp_model_t *m, const ifp_state_params_t *pp, ifp_state_
              (s->batch_last = calloc((size_t)p.n_slots, sizeof(int))) &&
              (s->rope_cos = calloc((size_t)p.ctx * (c->rope_dim / 2), sizeof(float))) &&
              (s->rope_sin = calloc((size_t)p.ctx * (c->rope_dim / 2), sizeof(float)));
-    if (ok && m->output) ok = (s->logits = calloc(B * (size_t)c->vocab, sizeof(float))) != NULL;
+    if (ok && m->output.data) ok = (s->logits = calloc(B * (size_t)c->vocab, sizeof(float))) != NULL;
     if (ok && kv_elems) ok = (s->kcache = calloc(kv_elems, sizeof(float))) && (s->vcache = calloc(kv_elems, sizeof(float)));
     if (!ok) {
         ifp_state_free(&s);
@@ -106,7 +108,7 @@ int ifp_state_set_model(ifp_state_t *s, const ifp_model_t *m, ifp_err_t *err) {
         return ifp_errf(err, IFP_EINVAL, "model does not match the state's config and layer range");
     if (model_max_ffn(m) > s->max_ffn)
         return ifp_errf(err, IFP_ERANGE, "model FFN width %d exceeds the state's %d", model_max_ffn(m), s->max_ffn);
-    if ((m->output != NULL) && !s->logits) return ifp_errf(err, IFP_EINVAL, "state has no logits buffer");
+    if (m->output.data && !s->logits) return ifp_errf(err, IFP_EINVAL, "state has no logits buffer");
     s->m = m;
     return IFP_OK;
 }
@@ -155,12 +157,12 @@ int ifp_batch_validate(const ifp_state_t *s, const ifp_batch_t *b, int need_toke
 
 int ifp_forward_embed(ifp_state_t *s, const ifp_batch_t *b, ifp_err_t *err) {
     const ifp_model_t *m = s->m;
-    if (!m->tok_embd) return ifp_errf(err, IFP_EINVAL, "this model slice holds no embedding");
+    if (!m->tok_embd.data) return ifp_errf(err, IFP_EINVAL, "this model slice holds no embedding");
     int rc = ifp_batch_validate(s, b, 1, err);
     if (rc) return rc;
     int d = m->cfg.dim;
     for (int i = 0; i < b->n; i++)
-        memcpy(s->x + (size_t)i * d, m->tok_embd + (size_t)b->token[i] * d, (size_t)d * sizeof(float));
+        ifp_model_embed_row(m, b->token[i], s->x + (size_t)i * d);
     return IFP_OK;
 }
 
@@ -222,9 +224,9 @@ static void attention(ifp_state_t *s, const ifp_batch_t *b, int layer) {
     const ifp_layer_t *w = &s->m->layers[layer];
     int n = b->n, d = c->dim;
     for (int i = 0; i < n; i++) ifp_rmsnorm(s->xb + (size_t)i * d, s->x + (size_t)i * d, w->attn_norm, d, c->norm_eps);
-    ifp_linear(s->q, s->xb, w->wq, n, d, s->q_dim);
-    ifp_linear(s->k, s->xb, w->wk, n, d, s->kv_dim);
-    ifp_linear(s->v, s->xb, w->wv, n, d, s->kv_dim);
+    ifp_wmat_xwt(s->q, s->q_dim, s->xb, d, &w->wq, n, 0);
+    ifp_wmat_xwt(s->k, s->kv_dim, s->xb, d, &w->wk, n, 0);
+    ifp_wmat_xwt(s->v, s->kv_dim, s->xb, d, &w->wv, n, 0);
     for (int i = 0; i < n; i++) {
         rope(s, s->q + (size_t)i * s->q_dim, c->n_heads, b->pos[i]);
         rope(s, s->k + (size_t)i * s->kv_dim, c->n_kv_heads, b->pos[i]);
@@ -241,7 +243,7 @@ static void attention(ifp_state_t *s, const ifp_batch_t *b, int layer) {
         r0 += L;
     }
     /* x += Wo · att  (accumulate straight into the residual stream) */
-    ifp_sgemm(0, 1, n, d, s->q_dim, 1.0f, s->att, s->q_dim, w->wo, s->q_dim, 1.0f, s->x, d);
+    ifp_wmat_xwt(s->x, d, s->att, s->q_dim, &w->wo, n, 1);
 }
 
 static void ffn(ifp_state_t *s, const ifp_batch_t *b, int layer) {
@@ -249,8 +251,8 @@ static void ffn(ifp_state_t *s, const ifp_batch_t *b, int layer) {
     const ifp_layer_t *w = &s->m->layers[layer];
     int n = b->n, d = c->dim, F = w->d_ffn;
     for (int i = 0; i < n; i++) ifp_rmsnorm(s->xb + (size_t)i * d, s->x + (size_t)i * d, w->ffn_norm, d, c->norm_eps);
-    ifp_linear(s->hb, s->xb, w->w_gate, n, d, F);
-    ifp_linear(s->hb2, s->xb, w->w_up, n, d, F);
+    ifp_wmat_xwt(s->hb, F, s->xb, d, &w->w_gate, n, 0);
+    ifp_wmat_xwt(s->hb2, F, s->xb, d, &w->w_up, n, 0);
     for (int i = 0; i < n; i++) {
         float *g = s->hb + (size_t)i * F;
         const float *u = s->hb2 + (size_t)i * F;
@@ -260,8 +262,8 @@ static void ffn(ifp_state_t *s, const ifp_batch_t *b, int layer) {
         else
             for (int j = 0; j < F; j++) g[j] = ifp_silu(g[j]) * u[j];
     }
-    /* x += Wdown · h */
-    ifp_sgemm(0, 1, n, d, F, 1.0f, s->hb, F, w->w_down, F, 1.0f, s->x, d);
+    /* x += Wdown · h  (Wdown held channel-major: x += h · Wdownᵀ-as-stored) */
+    ifp_wmat_xw(s->x, d, s->hb, F, &w->w_down, n, 1);
 }
 
 int ifp_forward_layers(ifp_state_t *s, const ifp_batch_t *b, int l0, int l1, ifp_err_t *err) {
@@ -271,6 +273,10 @@ int ifp_forward_layers(ifp_state_t *s, const ifp_batch_t *b, int l0, int l1, ifp
                         m->layer_end);
     int rc = ifp_batch_validate(s, b, 0, err);
     if (rc) return rc;
+    for (int l = l0; l < l1; l++)
+        if (m->layers[l].d_ffn <= 0 || m->layers[l].d_ffn > s->max_ffn)
+            return ifp_errf(err, IFP_EINVAL, "layer %d: FFN of %d channels (the state holds up to %d; 0 = not loaded)", l,
+                            m->layers[l].d_ffn, s->max_ffn);
     for (int l = l0; l < l1; l++) {
         attention(s, b, l);
         ffn(s, b, l);
@@ -284,7 +290,7 @@ int ifp_forward_layers(ifp_state_t *s, const ifp_batch_t *b, int l0, int l1, ifp
 int ifp_forward_head(ifp_state_t *s, const ifp_batch_t *b, ifp_err_t *err) {
     const ifp_model_t *m = s->m;
     const ifp_config_t *c = &m->cfg;
-    if (!m->output || !m->out_norm) return ifp_errf(err, IFP_EINVAL, "this model slice holds no output head");
+    if (!m->output.data || !m->out_norm) return ifp_errf(err, IFP_EINVAL, "this model slice holds no output head");
     if (!b || b->n <= 0 || b->n > s->p.max_batch) return ifp_errf(err, IFP_EINVAL, "bad batch size");
     int rows = 0, d = c->dim;
     for (int i = 0; i < b->n; i++) {
@@ -292,7 +298,7 @@ int ifp_forward_head(ifp_state_t *s, const ifp_batch_t *b, ifp_err_t *err) {
         ifp_rmsnorm(s->normed + (size_t)rows * d, s->x + (size_t)i * d, m->out_norm, d, c->norm_eps);
         rows++;
     }
-    if (rows) ifp_linear(s->logits, s->normed, m->output, rows, d, c->vocab);
+    if (rows) ifp_wmat_xwt(s->logits, c->vocab, s->normed, d, &m->output, rows, 0);
     return rows;
 }
 

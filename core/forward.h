@@ -39,6 +39,7 @@ typedef struct {
     int n_slots;   /* sequences with their own KV cache (default 1) */
     int max_batch; /* max rows per call (default 512) */
     int ctx;       /* positions per slot (default/max: model ctx) */
+    int max_ffn;   /* FFN width the scratch fits (default 0: the model's widest held layer) */
 } ifp_state_params_t;
 
 ifp_state_params_t ifp_state_default_params(void);

@@ -1,9 +1,20 @@
 /* model.h — a Llama-architecture model: hyper-parameters and weights.
  *
- * Weights come from a GGUF file (ifp_model_load: F32 tensors are used in place
- * from the mapping, F16/BF16 are converted to f32 once at load) or are
- * generated from a seed in memory (ifp_model_synth, for benchmarks and tests).
- * All matrices are row-major [out][in] (GGUF ne = [in, out]).
+ * Weights come from a GGUF file (ifp_model_load) or are generated from a seed
+ * in memory (ifp_model_synth, for benchmarks and tests).  Matrices keep their
+ * stored type (F32, F16, BF16 or Q8_0: core/wmat.h), or are converted once at
+ * load to the type asked for (ifp_model_params_t.wtype).  Served weights are
+ * resident: copied once from the file into anonymous (huge-page) memory that
+ * the kernel does not reclaim like page cache (core/arena.h); the file stays
+ * mapped for metadata and as the source that compaction gathers from.
+ *
+ * Layout: matrices are row-major [out][in] (GGUF ne = [in, out]), except
+ * ffn_down, held channel-major: row j is FFN channel j's column of llama's
+ * ffn_down ([d_ffn][dim]), so a channel of every FFN matrix is one row and
+ * compaction is a gather of rows in any type.  A file may store the down
+ * projection in llama's layout (ffn_down, ne = [d_ffn, dim]; converted at
+ * load: exact for F32/F16/BF16, re-quantized along dim for Q8_0) or already
+ * channel-major (ffn_down_t, ne = [dim, d_ffn], written by `ifp quantize`).
  *
  * A model may hold only a slice of the layers (a pipeline stage): layers
  * [layer_begin, layer_end) are loaded; the embedding and the head only when
@@ -13,8 +24,10 @@
 
 #include <stdint.h>
 
+#include "arena.h"
 #include "err.h"
 #include "gguf.h"
+#include "wmat.h"
 
 typedef struct {
     int dim;         /* d_model */
@@ -33,35 +46,50 @@ typedef struct {
 /* One transformer block.  d_ffn may be smaller than the config's: compacted
  * layers (core/compact.h) carry only the kept channels. */
 typedef struct {
-    const float *attn_norm; /* (dim) */
-    const float *wq;        /* (n_heads*head_dim, dim) */
-    const float *wk;        /* (n_kv_heads*head_dim, dim) */
-    const float *wv;        /* (n_kv_heads*head_dim, dim) */
-    const float *wo;        /* (dim, n_heads*head_dim) */
-    const float *ffn_norm;  /* (dim) */
-    const float *w_gate;    /* (d_ffn, dim)  llama w1 */
-    const float *w_up;      /* (d_ffn, dim)  llama w3 */
-    const float *w_down;    /* (dim, d_ffn)  llama w2 */
-    int d_ffn;
+    const float *attn_norm; /* (dim) f32 */
+    ifp_wmat_t wq;          /* (n_heads*head_dim, dim) */
+    ifp_wmat_t wk;          /* (n_kv_heads*head_dim, dim) */
+    ifp_wmat_t wv;          /* (n_kv_heads*head_dim, dim) */
+    ifp_wmat_t wo;          /* (dim, n_heads*head_dim) */
+    const float *ffn_norm;  /* (dim) f32 */
+    ifp_wmat_t w_gate;      /* (d_ffn, dim)  llama w1 */
+    ifp_wmat_t w_up;        /* (d_ffn, dim)  llama w3 */
+    ifp_wmat_t w_down;      /* (d_ffn, dim)  llama w2, channel-major (see above) */
+    int d_ffn;              /* channels held; 0 = the FFN is not loaded (only its source) */
 } ifp_layer_t;
+
+/* Where a layer's FFN channels are gathered from (core/compact.h): the
+ * resident full weights, or the file's tensors in the mapping. */
+typedef struct {
+    ifp_wmat_t gate, up; /* (d_ffn, dim): channel j = row j */
+    ifp_wmat_t down;     /* channel-major (d_ffn, dim), or llama's (dim, d_ffn) if down_llama */
+    int down_llama;      /* 1: channel j is column j of down */
+} ifp_ffn_src_t;
 
 typedef struct {
     ifp_config_t cfg;
     int layer_begin, layer_end; /* layers held: [begin, end) */
-    const float *tok_embd;      /* (vocab, dim), NULL if not held */
+    ifp_wmat_t tok_embd;        /* (vocab, dim), data NULL if not held */
     const float *out_norm;      /* (dim), NULL if the head is not held */
-    const float *output;        /* (vocab, dim), NULL if the head is not held (tied: = tok_embd) */
+    ifp_wmat_t output;          /* (vocab, dim), data NULL if the head is not held (tied: = tok_embd's data) */
     ifp_layer_t *layers;        /* indexed by absolute layer id; only [begin,end) valid */
-    ifp_gguf_t *gguf;           /* mapping the F32 weights point into (NULL for synth) */
-    void **owned;               /* converted / generated buffers */
-    int n_owned, cap_owned;
+    ifp_ffn_src_t *ffn_src;     /* indexed like layers: compaction's source */
+    ifp_ggml_type_t ffn_type;   /* the type FFN matrices are held in (and gathered to) */
+    ifp_gguf_t *gguf;           /* the file (metadata, and FFN source when not resident); NULL for synth */
+    ifp_arena_t *arena;         /* resident weights */
 } ifp_model_t;
+
+#define IFP_WTYPE_ASIS (-1)
 
 typedef struct {
     int layer_begin;  /* default 0 */
     int layer_end;    /* default -1 = n_layers */
     int load_embd;    /* default 1 */
     int load_head;    /* default 1 */
+    int load_ffn;     /* default 1: the full FFN resident; 0: only its source (a cluster
+                       * stage compacts from the file instead) */
+    int wtype;        /* IFP_WTYPE_ASIS (default) or an ifp_ggml_type_t every matrix is
+                       * converted to at load (embedding and head included) */
 } ifp_model_params_t;
 
 ifp_model_params_t ifp_model_default_params(void);
@@ -81,7 +109,13 @@ int ifp_model_synth(const ifp_config_t *cfg, uint64_t seed, const ifp_model_para
                     ifp_err_t *err);
 void ifp_model_free(ifp_model_t **m);
 
-/* Registers a buffer for freeing with the model (internal use by loaders). */
-int ifp_model_own(ifp_model_t *m, void *buf);
+/* Bytes of weights the model holds resident (its arena), and their type
+ * summary ("bf16", or "q8_0+f32 norms"...) for logs. */
+size_t ifp_model_resident_bytes(const ifp_model_t *m);
+/* "41.2 MiB resident (bf16 matrices, f32 norms; anonymous memory, huge pages 94%, locked)" */
+void ifp_model_describe_memory(const ifp_model_t *m, char *buf, size_t len);
+
+/* Embedding row of token t, widened to f32. */
+void ifp_model_embed_row(const ifp_model_t *m, int t, float *out);
 
 #endif

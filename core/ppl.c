@@ -26,7 +26,7 @@ struct ifp_ppl {
     /* the call's union of masks: FFN weights gathered to it */
     uint64_t *uni_bits;       /* [n_layers × words] */
     int32_t *uni_kept;        /* [n_layers × d_ffn] */
-    float *gathered;          /* [n_layers × 3 × d_ffn × dim]: gate | up | down */
+    char *gathered;           /* [n_layers × ifp_compact_bytes(d_ffn)]: gate | up | down rows */
     ifp_model_t view;         /* m with its FFNs pointing into `gathered` where the union is partial */
     ifp_layer_t *view_layers; /* [n_layers] */
 };
@@ -50,7 +50,7 @@ void ifp_ppl_destroy(ifp_ppl_t **ep) {
 int ifp_ppl_new(const ifp_model_t *m, const ifp_ppl_params_t *pp, ifp_ppl_t **out, ifp_err_t *err) {
     ifp_ppl_params_t p = pp ? *pp : ifp_ppl_default_params();
     const ifp_config_t *c = &m->cfg;
-    if (!m->tok_embd || !m->output || m->layer_begin != 0 || m->layer_end != c->n_layers)
+    if (!m->tok_embd.data || !m->output.data || m->layer_begin != 0 || m->layer_end != c->n_layers)
         return ifp_errf(err, IFP_EINVAL, "perplexity needs the whole model (embedding, all layers, head)");
     for (int l = 0; l < c->n_layers; l++)
         if (m->layers[l].d_ffn != c->d_ffn)
@@ -83,7 +83,7 @@ int ifp_ppl_new(const ifp_model_t *m, const ifp_ppl_params_t *pp, ifp_ppl_t **ou
         (e->mask_layers = malloc(S * L * sizeof *e->mask_layers)) && (e->ffn_mask = malloc(S * sizeof *e->ffn_mask)) &&
         (e->uni_bits = malloc(L * W * sizeof *e->uni_bits)) && (e->uni_kept = malloc(L * F * sizeof *e->uni_kept)) &&
         (e->view_layers = malloc(L * sizeof *e->view_layers)) &&
-        (!p.compact || (e->gathered = malloc(L * 3 * F * (size_t)c->dim * sizeof *e->gathered)));
+        (!p.compact || (e->gathered = malloc(L * ifp_compact_bytes(m->ffn_type, c->dim, c->d_ffn))));
     if (!ok) {
         ifp_ppl_destroy(&e);
         return ifp_errf(err, IFP_ENOMEM, "out of memory for the perplexity batch");
@@ -92,8 +92,7 @@ int ifp_ppl_new(const ifp_model_t *m, const ifp_ppl_params_t *pp, ifp_ppl_t **ou
     e->view = *m; /* borrows every weight of m; never freed as a model */
     e->view.layers = e->view_layers;
     e->view.gguf = NULL;
-    e->view.owned = NULL;
-    e->view.n_owned = e->view.cap_owned = 0;
+    e->view.arena = NULL;
     memcpy(e->view_layers, m->layers, L * sizeof *e->view_layers);
     *out = e;
     return IFP_OK;
@@ -156,13 +155,11 @@ static int prepare_masks(ifp_ppl_t *e, int n_slots, ifp_err_t *err) {
             for (; n < F; n++) kept[n] = n;
         e->view_layers[l] = e->m->layers[l];
         if (n < F) {
-            size_t sz = (size_t)F * c->dim;
-            float *g = e->gathered + (size_t)l * 3 * sz;
-            ifp_compact_gather(&e->m->layers[l], c->dim, kept, n, g, g + sz, g + 2 * sz);
-            e->view_layers[l].w_gate = g;
-            e->view_layers[l].w_up = g + sz;
-            e->view_layers[l].w_down = g + 2 * sz;
-            e->view_layers[l].d_ffn = n;
+            ifp_ggml_type_t t = e->m->ffn_type;
+            size_t sz = (size_t)n * ifp_wtype_row_bytes(t, c->dim);
+            char *g = e->gathered + (size_t)l * ifp_compact_bytes(t, c->dim, F);
+            ifp_compact_gather(&e->m->ffn_src[l], c->dim, kept, n, t, g, g + sz, g + 2 * sz);
+            ifp_compact_set_layer(&e->view_layers[l], t, c->dim, n, g);
         }
         /* each slot's multipliers over the layer's channels kept[0..n) */
         for (int s = 0; s < n_slots; s++) {

@@ -164,6 +164,10 @@ static int run_state_new(ifp_predictor_t *p, ifp_err_t *err) {
 }
 
 int ifp_predictor_load(const char *path, ifp_predictor_t **out, ifp_err_t *err) {
+    return ifp_predictor_load_typed(path, IFP_WTYPE_ASIS, out, err);
+}
+
+int ifp_predictor_load_typed(const char *path, int wtype, ifp_predictor_t **out, ifp_err_t *err) {
     ifp_gguf_t *g = NULL;
     int rc = ifp_gguf_open(path, &g, err);
     if (rc) return rc;
@@ -182,6 +186,7 @@ int ifp_predictor_load(const char *path, ifp_predictor_t **out, ifp_err_t *err) 
      * head (its output matrix is not used) */
     ifp_model_params_t mp = ifp_model_default_params();
     mp.load_head = 0;
+    mp.wtype = wtype;
     if ((rc = ifp_model_from_gguf(&g, &mp, &p->bb, err))) {
         backbone_err(err, path);
         goto fail;

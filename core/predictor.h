@@ -31,6 +31,9 @@ typedef struct ifp_predictor ifp_predictor_t;
  * is wrong (IFP_ENOTFOUND missing key/tensor, IFP_EFORMAT wrong shape or
  * string, IFP_ERANGE value out of range). */
 int ifp_predictor_load(const char *path, ifp_predictor_t **out, ifp_err_t *err);
+/* The same with the backbone's matrices held in wtype (IFP_WTYPE_ASIS or a
+ * weight type, model.h); the head stays f32. */
+int ifp_predictor_load_typed(const char *path, int wtype, ifp_predictor_t **out, ifp_err_t *err);
 /* Frees p (NULL and *p == NULL are fine; *p becomes NULL).  For a fork: only
  * its own run state; the weights stay with the handle they came from. */
 void ifp_predictor_destroy(ifp_predictor_t **p);

@@ -1,5 +1,7 @@
 #include "synth.h"
 
+#include "model_write.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -55,51 +57,31 @@ uint64_t ifp_synth_model_params(const ifp_model_t *m) {
     const ifp_config_t *c = &m->cfg;
     uint64_t n = 0, vd = (uint64_t)c->vocab * c->dim;
     for (int l = m->layer_begin; l < m->layer_end; l++) n += ifp_synth_layer_params(c, m->layers[l].d_ffn);
-    if (m->tok_embd) n += vd;
+    if (m->tok_embd.data) n += vd;
     if (m->out_norm) n += (uint64_t)c->dim;
-    if (m->output && m->output != m->tok_embd) n += vd;
+    if (m->output.data && m->output.data != m->tok_embd.data) n += vd;
     return n;
 }
 
 /* ---- GGUF output ------------------------------------------------------------------------------ */
 
 ifp_synth_write_params_t ifp_synth_write_default_params(void) {
-    ifp_synth_write_params_t p = {.f16 = 0, .name = "ifp-synth", .shape = NULL, .seed = 0};
+    ifp_synth_write_params_t p = {.f16 = 0, .wtype = IFP_WTYPE_ASIS, .name = "ifp-synth", .shape = NULL, .seed = 0};
     return p;
 }
 
-uint64_t ifp_synth_gguf_data_bytes(const ifp_model_t *m, int f16) {
-    const ifp_config_t *c = &m->cfg;
-    uint64_t vecs = (uint64_t)c->dim * (1 + 2 * (uint64_t)(m->layer_end - m->layer_begin)); /* norms: F32 */
-    uint64_t mats = ifp_synth_model_params(m) - vecs;
-    return vecs * 4 + mats * (f16 ? 2 : 4);
+static ifp_model_write_params_t write_params(const ifp_synth_write_params_t *p) {
+    ifp_model_write_params_t w = ifp_model_write_default_params();
+    w.wtype = p->wtype != IFP_WTYPE_ASIS ? p->wtype : p->f16 ? IFP_GGML_F16 : IFP_WTYPE_ASIS;
+    w.name = p->name ? p->name : "ifp-synth";
+    return w;
 }
 
-/* The tensors being written: names are copied by the writer, data borrowed;
- * F16 copies are owned here until the write returns. */
-typedef struct {
-    ifp_gguf_writer_t *w;
-    int f16;
-    void **owned;
-    int n_owned, cap_owned;
-} writer_t;
-
-static int put_tensor(writer_t *wr, const char *name, const float *data, uint64_t ne0, uint64_t ne1, int is_vec) {
-    uint64_t ne[2] = {ne0, ne1};
-    uint32_t nd = is_vec ? 1 : 2;
-    if (!wr->f16 || is_vec) return ifp_gguf_writer_add_tensor(wr->w, name, IFP_GGML_F32, nd, ne, data);
-    if (wr->n_owned == wr->cap_owned) {
-        int cap = wr->cap_owned ? 2 * wr->cap_owned : 64;
-        void **o = realloc(wr->owned, (size_t)cap * sizeof *o);
-        if (!o) return IFP_ENOMEM;
-        wr->owned = o, wr->cap_owned = cap;
-    }
-    uint64_t n = ne0 * ne1;
-    uint16_t *h = malloc(n * sizeof *h);
-    if (!h) return IFP_ENOMEM;
-    wr->owned[wr->n_owned++] = h;
-    for (uint64_t i = 0; i < n; i++) h[i] = ifp_f32_to_f16(data[i]);
-    return ifp_gguf_writer_add_tensor(wr->w, name, IFP_GGML_F16, nd, ne, h);
+uint64_t ifp_synth_gguf_data_bytes(const ifp_model_t *m, int f16) {
+    ifp_synth_write_params_t p = ifp_synth_write_default_params();
+    p.f16 = f16;
+    ifp_model_write_params_t w = write_params(&p);
+    return ifp_model_write_bytes(m, &w);
 }
 
 /* llama.* hyper-parameters of c (tokenizer-free: the vocabulary is a key). */
@@ -118,70 +100,24 @@ static int put_llama_keys(ifp_gguf_writer_t *w, const ifp_config_t *c) {
     return rc;
 }
 
-/* token_embd and every held layer's tensors (GGUF ne = [in, out]). */
-static int put_layers(writer_t *wr, const ifp_model_t *m) {
-    const ifp_config_t *c = &m->cfg;
-    uint64_t d = (uint64_t)c->dim, q = (uint64_t)c->n_heads * c->head_dim, kv = (uint64_t)c->n_kv_heads * c->head_dim;
-    int rc = put_tensor(wr, "token_embd.weight", m->tok_embd, d, (uint64_t)c->vocab, 0);
-    for (int l = m->layer_begin; l < m->layer_end && !rc; l++) {
-        const ifp_layer_t *L = &m->layers[l];
-        uint64_t f = (uint64_t)L->d_ffn;
-        char name[64];
-#define PUT(suffix, data, a, b, vec)                                    \
-    do {                                                                \
-        snprintf(name, sizeof name, "blk.%d." suffix ".weight", l);     \
-        if (!rc) rc = put_tensor(wr, name, data, a, b, vec);            \
-    } while (0)
-        PUT("attn_norm", L->attn_norm, d, 1, 1);
-        PUT("attn_q", L->wq, d, q, 0);
-        PUT("attn_k", L->wk, d, kv, 0);
-        PUT("attn_v", L->wv, d, kv, 0);
-        PUT("attn_output", L->wo, q, d, 0);
-        PUT("ffn_norm", L->ffn_norm, d, 1, 1);
-        PUT("ffn_gate", L->w_gate, d, f, 0);
-        PUT("ffn_up", L->w_up, d, f, 0);
-        PUT("ffn_down", L->w_down, f, d, 0);
-#undef PUT
-    }
+static int synth_keys(ifp_gguf_writer_t *w, void *ctx) {
+    const ifp_synth_write_params_t *p = ((const void **)ctx)[0];
+    const ifp_config_t *c = ((const void **)ctx)[1];
+    int rc = put_llama_keys(w, c);
+    if (!rc && p->shape) rc = ifp_gguf_writer_set_str(w, "ifp.synth.shape", p->shape);
+    if (!rc) rc = ifp_gguf_writer_set_u64(w, "ifp.synth.seed", p->seed);
+    if (!rc) rc = ifp_gguf_writer_set_u32(w, "ifp.synth.keep", IFP_SYNTH_KEEP);
     return rc;
-}
-
-static void writer_free(writer_t *wr) {
-    for (int i = 0; i < wr->n_owned; i++) free(wr->owned[i]);
-    free(wr->owned);
-    ifp_gguf_writer_destroy(&wr->w);
 }
 
 int ifp_synth_write_gguf(const ifp_model_t *m, const char *path, const ifp_synth_write_params_t *pp,
                          ifp_err_t *err) {
     ifp_synth_write_params_t p = pp ? *pp : ifp_synth_write_default_params();
-    const ifp_config_t *c = &m->cfg;
-    if (m->layer_begin != 0 || m->layer_end != c->n_layers || !m->tok_embd || !m->out_norm || !m->output)
-        return ifp_errf(err, IFP_EINVAL, "%s: only a whole model (every layer, embedding and head) is written as GGUF",
-                        path);
-    for (int l = 0; l < c->n_layers; l++)
-        if (m->layers[l].d_ffn != c->d_ffn)
-            return ifp_errf(err, IFP_EINVAL, "%s: layer %d is compacted (%d of %d channels): not a llama model", path, l,
-                            m->layers[l].d_ffn, c->d_ffn);
-    writer_t wr = {.w = ifp_gguf_writer_new(), .f16 = p.f16};
-    if (!wr.w) return ifp_errf(err, IFP_ENOMEM, "out of memory");
-    int rc = put_llama_keys(wr.w, c);
-    if (!rc) rc = ifp_gguf_writer_set_str(wr.w, "general.name", p.name ? p.name : "ifp-synth");
-    if (!rc) rc = ifp_gguf_writer_set_u32(wr.w, "general.file_type", p.f16 ? 1 : 0); /* mostly F16 / all F32 */
-    if (!rc && p.shape) rc = ifp_gguf_writer_set_str(wr.w, "ifp.synth.shape", p.shape);
-    if (!rc) rc = ifp_gguf_writer_set_u64(wr.w, "ifp.synth.seed", p.seed);
-    if (!rc) rc = ifp_gguf_writer_set_u32(wr.w, "ifp.synth.keep", IFP_SYNTH_KEEP);
-    if (!rc) rc = put_layers(&wr, m);
-    if (!rc) rc = put_tensor(&wr, "output_norm.weight", m->out_norm, (uint64_t)c->dim, 1, 1);
-    if (!rc && m->output != m->tok_embd)
-        rc = put_tensor(&wr, "output.weight", m->output, (uint64_t)c->dim, (uint64_t)c->vocab, 0);
-    if (rc) {
-        writer_free(&wr);
-        return ifp_errf(err, rc, "%s: out of memory preparing the tensors", path);
-    }
-    rc = ifp_gguf_writer_write(wr.w, path, err);
-    writer_free(&wr);
-    return rc;
+    ifp_model_write_params_t w = write_params(&p);
+    const void *ctx[2] = {&p, &m->cfg};
+    w.add_keys = synth_keys;
+    w.keys_ctx = ctx;
+    return ifp_model_write_gguf(m, path, &w, err);
 }
 
 /* ---- a synthetic predictor -------------------------------------------------------------------- */
@@ -237,6 +173,50 @@ static void fill_uniform(float *v, size_t n, float scale, uint64_t *s) {
     }
 }
 
+typedef struct {
+    const ifp_synth_predictor_t *p;
+    float *norm, *w1, *b1, *w2, *b2;
+    const char *bad_key; /* a tokenizer key that could not be copied */
+    char key[128];
+} pred_ctx_t;
+
+static int pred_keys(ifp_gguf_writer_t *w, void *ctx) {
+    pred_ctx_t *pc = ctx;
+    const ifp_synth_predictor_t *p = pc->p;
+    int rc = put_llama_keys(w, &p->backbone);
+    if (!rc) rc = ifp_gguf_writer_set_u32(w, "ifp.predictor.target_block_count", (uint32_t)p->target_layers);
+    if (!rc) rc = ifp_gguf_writer_set_u32(w, "ifp.predictor.target_feed_forward_length", (uint32_t)p->target_ffn);
+    if (!rc) rc = ifp_gguf_writer_set_u32(w, "ifp.predictor.keep", (uint32_t)p->keep);
+    if (!rc) rc = ifp_gguf_writer_set_u32(w, "ifp.predictor.max_prompt_tokens", (uint32_t)p->max_prompt);
+    if (!rc) rc = ifp_gguf_writer_set_u32(w, "ifp.predictor.head_hidden", (uint32_t)p->hidden);
+    if (!rc) rc = ifp_gguf_writer_set_str(w, "ifp.predictor.feature", "last_token_final_norm");
+    if (!rc) rc = ifp_gguf_writer_set_str(w, "ifp.predictor.head_activation", "silu");
+    if (!rc) rc = ifp_gguf_writer_set_u64(w, "ifp.synth.seed", p->seed);
+    for (uint64_t i = 0; p->tokenizer && !rc && i < ifp_gguf_n_kv(p->tokenizer); i++) {
+        const ifp_gguf_kv_t *kv = ifp_gguf_kv_at(p->tokenizer, i);
+        if (kv->key.len > TOK_PREFIX_LEN && !memcmp(kv->key.ptr, TOK_PREFIX, TOK_PREFIX_LEN) &&
+            (rc = ifp_gguf_writer_copy_kv(w, kv)) == IFP_EINVAL) {
+            snprintf(pc->key, sizeof pc->key, "%.*s", (int)(kv->key.len > 120 ? 120 : kv->key.len), kv->key.ptr);
+            pc->bad_key = pc->key;
+        }
+    }
+    return rc;
+}
+
+static int pred_tensors(ifp_gguf_writer_t *w, void *ctx) {
+    const pred_ctx_t *pc = ctx;
+    const ifp_config_t *c = &pc->p->backbone;
+    uint64_t D = (uint64_t)c->dim, H = (uint64_t)pc->p->hidden,
+             S = (uint64_t)pc->p->target_layers * (uint64_t)pc->p->target_ffn;
+    uint64_t n1[1], n2[2];
+    int rc = ifp_gguf_writer_add_tensor(w, "output_norm.weight", IFP_GGML_F32, 1, (n1[0] = D, n1), pc->norm);
+    if (!rc) rc = ifp_gguf_writer_add_tensor(w, "ifp.head.fc1.weight", IFP_GGML_F32, 2, (n2[0] = D, n2[1] = H, n2), pc->w1);
+    if (!rc) rc = ifp_gguf_writer_add_tensor(w, "ifp.head.fc1.bias", IFP_GGML_F32, 1, (n1[0] = H, n1), pc->b1);
+    if (!rc) rc = ifp_gguf_writer_add_tensor(w, "ifp.head.fc2.weight", IFP_GGML_F32, 2, (n2[0] = H, n2[1] = S, n2), pc->w2);
+    if (!rc) rc = ifp_gguf_writer_add_tensor(w, "ifp.head.fc2.bias", IFP_GGML_F32, 1, (n1[0] = S, n1), pc->b2);
+    return rc;
+}
+
 int ifp_synth_predictor_write(const ifp_synth_predictor_t *p, const char *path, ifp_err_t *err) {
     const ifp_config_t *c = &p->backbone;
     int rc = ifp_config_validate(c, err);
@@ -251,8 +231,7 @@ int ifp_synth_predictor_write(const ifp_synth_predictor_t *p, const char *path, 
     size_t D = (size_t)c->dim, H = (size_t)p->hidden, S = (size_t)p->target_layers * (size_t)p->target_ffn;
     float *norm = malloc(D * sizeof *norm), *w1 = malloc(H * D * sizeof *w1), *b1 = malloc(H * sizeof *b1);
     float *w2 = malloc(S * H * sizeof *w2), *b2 = malloc(S * sizeof *b2);
-    writer_t wr = {.w = ifp_gguf_writer_new()};
-    if (!norm || !w1 || !b1 || !w2 || !b2 || !wr.w) {
+    if (!norm || !w1 || !b1 || !w2 || !b2) {
         rc = ifp_errf(err, IFP_ENOMEM, "out of memory for the predictor head (%zu scores x %zu)", S, H);
         goto done;
     }
@@ -262,38 +241,17 @@ int ifp_synth_predictor_write(const ifp_synth_predictor_t *p, const char *path, 
     fill_uniform(b1, H, 0.1f, &s);
     fill_uniform(w2, S * H, 1.0f / sqrtf((float)H), &s);
     fill_uniform(b2, S, 0.1f, &s);
-    rc = put_llama_keys(wr.w, c);
-    if (!rc) rc = ifp_gguf_writer_set_str(wr.w, "general.name", "ifp-synth-predictor");
-    if (!rc) rc = ifp_gguf_writer_set_u32(wr.w, "ifp.predictor.target_block_count", (uint32_t)p->target_layers);
-    if (!rc) rc = ifp_gguf_writer_set_u32(wr.w, "ifp.predictor.target_feed_forward_length", (uint32_t)p->target_ffn);
-    if (!rc) rc = ifp_gguf_writer_set_u32(wr.w, "ifp.predictor.keep", (uint32_t)p->keep);
-    if (!rc) rc = ifp_gguf_writer_set_u32(wr.w, "ifp.predictor.max_prompt_tokens", (uint32_t)p->max_prompt);
-    if (!rc) rc = ifp_gguf_writer_set_u32(wr.w, "ifp.predictor.head_hidden", (uint32_t)p->hidden);
-    if (!rc) rc = ifp_gguf_writer_set_str(wr.w, "ifp.predictor.feature", "last_token_final_norm");
-    if (!rc) rc = ifp_gguf_writer_set_str(wr.w, "ifp.predictor.head_activation", "silu");
-    if (!rc) rc = ifp_gguf_writer_set_u64(wr.w, "ifp.synth.seed", p->seed);
-    for (uint64_t i = 0; p->tokenizer && !rc && i < ifp_gguf_n_kv(p->tokenizer); i++) {
-        const ifp_gguf_kv_t *kv = ifp_gguf_kv_at(p->tokenizer, i);
-        if (kv->key.len > TOK_PREFIX_LEN && !memcmp(kv->key.ptr, TOK_PREFIX, TOK_PREFIX_LEN) &&
-            (rc = ifp_gguf_writer_copy_kv(wr.w, kv)) == IFP_EINVAL) {
-            rc = ifp_errf(err, rc, "%s: cannot copy tokenizer key %.*s from %s", path, (int)kv->key.len, kv->key.ptr,
-                          ifp_gguf_path(p->tokenizer));
-            goto done;
-        }
-    }
-    if (!rc) rc = put_layers(&wr, bb);
-    if (!rc) rc = put_tensor(&wr, "output_norm.weight", norm, D, 1, 1);
-    if (!rc) rc = put_tensor(&wr, "ifp.head.fc1.weight", w1, D, H, 0);
-    if (!rc) rc = put_tensor(&wr, "ifp.head.fc1.bias", b1, H, 1, 1);
-    if (!rc) rc = put_tensor(&wr, "ifp.head.fc2.weight", w2, H, S, 0);
-    if (!rc) rc = put_tensor(&wr, "ifp.head.fc2.bias", b2, S, 1, 1);
-    if (rc) {
-        rc = ifp_errf(err, rc, "%s: out of memory preparing the tensors", path);
-        goto done;
-    }
-    rc = ifp_gguf_writer_write(wr.w, path, err);
+    pred_ctx_t pc = {.p = p, .norm = norm, .w1 = w1, .b1 = b1, .w2 = w2, .b2 = b2};
+    ifp_model_write_params_t wp = ifp_model_write_default_params();
+    wp.name = "ifp-synth-predictor";
+    wp.headless = 1;
+    wp.add_keys = pred_keys;
+    wp.add_tensors = pred_tensors;
+    wp.keys_ctx = &pc;
+    rc = ifp_model_write_gguf(bb, path, &wp, err);
+    if (rc == IFP_EINVAL && pc.bad_key)
+        rc = ifp_errf(err, rc, "%s: cannot copy tokenizer key %s from %s", path, pc.bad_key, ifp_gguf_path(p->tokenizer));
 done:
-    writer_free(&wr);
     ifp_model_free(&bb);
     free(norm), free(w1), free(b1), free(w2), free(b2);
     return rc;

@@ -159,13 +159,23 @@ void ifp_wmat_xw_ref(float *y, int ldy, const float *x, int ldx, const ifp_wmat_
 
 static ifp_isa_t g_isa = IFP_ISA_AUTO; /* resolved on first use */
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
+/* F16C: CPUID leaf 1, ECX bit 29 (clang's __builtin_cpu_supports lacks it). */
+static int cpu_f16c(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c >> 29 & 1);
+}
+#endif
+
 ifp_isa_t ifp_isa_best(void) {
 #if defined(__x86_64__) && defined(__GNUC__)
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("fma"))
+    int f16c = cpu_f16c();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("fma") &&
+        f16c)
         return IFP_ISA_AVX512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
-        return IFP_ISA_AVX2;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c) return IFP_ISA_AVX2;
 #endif
     return IFP_ISA_GENERIC;
 }

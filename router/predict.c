@@ -277,7 +277,7 @@ static int load_worker(rt_predict_t *P, worker_t *w, const ifp_predictor_t *firs
     }
     if (P->p.predictor && P->p.predictor[0]) {
         /* one copy of the weights: the first worker loads, the others fork */
-        rc = first ? ifp_predictor_fork(first, &w->pred, err) : ifp_predictor_load(P->p.predictor, &w->pred, err);
+        rc = first ? ifp_predictor_fork(first, &w->pred, err) : ifp_predictor_load_typed(P->p.predictor, P->p.predictor_wtype, &w->pred, err);
         if (!rc && !first && P->p.model_cfg) rc = ifp_predictor_check_target(w->pred, P->p.model_cfg, err);
         if (rc) return ifp_err_prefix(err, "[model] predictor %s", P->p.predictor);
     }

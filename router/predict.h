@@ -59,6 +59,7 @@ struct rt_job {
 typedef struct {
     const char *model;       /* GGUF with the tokenizer (NULL: none; jobs must give token ids) */
     const char *predictor;   /* predictor GGUF, or NULL / "" */
+    int predictor_wtype;     /* IFP_WTYPE_ASIS or the type its backbone is held in */
     const ifp_cluster_table_t *clusters; /* shared read-only, may be NULL */
     const ifp_config_t *model_cfg; /* the model: the predictor's target must match it */
     int n_layers, d_ffn;     /* the model's FFN shape (mask size) */

@@ -15,6 +15,8 @@
 #include "curve.h"
 #include "http.h"
 #include "log.h"
+#include "model.h"
+#include "wmat.h"
 #include "rt.h"
 
 #define RT_DRAIN_BACK 4096     /* messages read per wake-up, backend first */
@@ -274,8 +276,14 @@ int rt_router_new(const ifp_config_file_t *cfg, const rt_router_opts_t *opts, rt
         rc = ifp_errf(err, IFP_EIO, "zmq_ctx_new: %s", zmq_strerror(errno));
         goto fail;
     }
+    ifp_ggml_type_t pwt = IFP_GGML_F32;
+    int pwtype = strcmp(R->cfg.predictor_weight_type, "as-stored") != 0 &&
+                         ifp_wtype_parse(R->cfg.predictor_weight_type, &pwt, NULL) == IFP_OK
+                     ? (int)pwt
+                     : IFP_WTYPE_ASIS;
     rt_predict_params_t pp = {.model = R->cfg.model,
                               .predictor = R->cfg.predictor,
+                              .predictor_wtype = pwtype,
                               .clusters = R->clusters,
                               .model_cfg = &R->model,
                               .n_layers = R->model.n_layers,

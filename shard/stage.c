@@ -6,6 +6,7 @@
 
 #include "compact.h"
 #include "gguf.h"
+#include "wmat.h"
 #include "shlog.h"
 
 int sh_stage_cluster_ok(const sh_stage_t *s, int cluster, ifp_err_t *err) {
@@ -26,6 +27,8 @@ int sh_stage_load_cluster(sh_stage_t *s, int cluster, ifp_err_t *err) {
         u = s->table->c[cluster].uni;
         if ((rc = ifp_compact_model(s->full, (const int32_t *const *)u->kept, u->n_kept, &cm, err)))
             return ifp_err_prefix(err, "compacting to cluster %d", cluster);
+    } else if (s->l1 > s->l0 && s->full->layers[s->l0].d_ffn == 0) { /* a cluster group going dense: every channel */
+        if ((rc = ifp_compact_model(s->full, NULL, NULL, &cm, err))) return ifp_err_prefix(err, "loading the full FFN");
     }
     if ((rc = ifp_state_set_model(s->st, cm ? cm : s->full, err))) {
         ifp_model_free(&cm);
@@ -91,7 +94,19 @@ int sh_stage_new(const ifp_config_file_t *c, const ifp_group_cfg_t *g, int rank,
     }
     s->l0 = begin[rank];
     s->l1 = end[rank];
-    ifp_model_params_t mp = {.layer_begin = s->l0, .layer_end = s->l1, .load_embd = s->first, .load_head = s->last};
+    ifp_model_params_t mp = ifp_model_default_params();
+    mp.layer_begin = s->l0, mp.layer_end = s->l1, mp.load_embd = s->first, mp.load_head = s->last;
+    /* a cluster group holds only its compacted union, gathered from the file
+     * (it re-compacts from there too); a dense group holds the full FFN */
+    mp.load_ffn = g->cluster == IFP_CLUSTER_DENSE;
+    if (strcmp(c->weight_type, "as-stored") != 0) {
+        ifp_ggml_type_t wt;
+        if ((rc = ifp_wtype_parse(c->weight_type, &wt, err))) {
+            ifp_gguf_close(&gg);
+            goto fail;
+        }
+        mp.wtype = (int)wt;
+    }
     rc = ifp_model_from_gguf(&gg, &mp, &s->full, err);
     ifp_gguf_close(&gg); /* NULL already when the model took it */
     if (rc) {
@@ -118,6 +133,7 @@ int sh_stage_new(const ifp_config_file_t *c, const ifp_group_cfg_t *g, int rank,
     sp.n_slots = s->slots;
     sp.max_batch = s->max_rows;
     sp.ctx = s->ctx;
+    sp.max_ffn = s->cfg->d_ffn;
     if ((rc = ifp_state_new(s->full, &sp, &s->st, err))) goto fail;
     if (alloc_buffers(s)) {
         rc = ifp_errf(err, IFP_ENOMEM, "out of memory for %d slots", s->slots);
@@ -168,7 +184,21 @@ void sh_stage_describe(const sh_stage_t *s, char *buf, size_t len) {
     }
     PUT(", %d slots, micro-batch %d rows, ctx %d%s%s", s->slots, s->max_rows, s->ctx, s->first ? ", embed" : "",
         s->last ? ", head" : "");
+    char mem[192];
+    ifp_model_describe_memory(s->full, mem, sizeof mem);
+    PUT("; weights %s", mem);
+    if (s->compact) PUT(" + compacted FFN %.1f MiB", (double)ifp_model_resident_bytes(s->compact) / (1024.0 * 1024.0));
+    PUT("; KV cache %.1f MiB", (double)sh_stage_kv_bytes(s) / (1024.0 * 1024.0));
 #undef PUT
+}
+
+size_t sh_stage_kv_bytes(const sh_stage_t *s) {
+    int kv = s->cfg->n_kv_heads * s->cfg->head_dim;
+    return 2 * sizeof(float) * (size_t)(s->l1 - s->l0) * (size_t)s->slots * (size_t)s->ctx * (size_t)kv;
+}
+
+size_t sh_stage_weight_bytes(const sh_stage_t *s) {
+    return ifp_model_resident_bytes(s->full) + (s->compact ? ifp_model_resident_bytes(s->compact) : 0);
 }
 
 int sh_stage_setup_slot(sh_stage_t *s, int slot, const sh_work_t *w, ifp_err_t *err) {

@@ -3,15 +3,18 @@
  * per sequence slot, the sub-mask of the request it holds.
  *
  * Weights: the stage loads layers [l0, l1) of the model (the embedding on
- * stage 0, the final norm and output matrix on the last stage).  A cluster
- * group compacts those layers to its union U (ifp_compact_model): each
- * request then runs on the compacted weights with its own 0/1 sub-mask over
- * U (exact mixed-mask batching, DESIGN.md §2).  A dense group keeps the full
- * weights and a masked request's sub-mask is its mask over all channels.  A
- * dense request (no mask) runs with no row mask: all of U (or all channels).
+ * stage 0, the final norm and output matrix on the last stage), resident and
+ * in the type the file stores or [model] weight_type asks for.  A cluster
+ * group loads no FFN: it gathers its union U straight from the mapped file
+ * (ifp_compact_model on the lean model) and holds only that; each request
+ * then runs on the compacted weights with its own 0/1 sub-mask over U (exact
+ * mixed-mask batching, DESIGN.md §2).  A dense group holds the full FFN and
+ * a masked request's sub-mask is its mask over all channels.  A dense
+ * request (no mask) runs with no row mask: all of U (or all channels).
  *
  * The run state is sized for the full FFN width so the stage can re-compact
- * to any other cluster later (sh_stage_load_cluster) without reallocating. */
+ * to any other cluster later (sh_stage_load_cluster, from the file again)
+ * without reallocating. */
 #ifndef SH_STAGE_H
 #define SH_STAGE_H
 
@@ -38,7 +41,7 @@ typedef struct {
     int cluster;              /* IFP_CLUSTER_DENSE or the cluster the weights are compacted to */
     const ifp_config_t *cfg;  /* model hyper-parameters */
 
-    ifp_model_t *full;        /* the held layers, uncompacted */
+    ifp_model_t *full;        /* the held layers (a cluster group: without their FFN) */
     ifp_model_t *compact;     /* compacted to uni (NULL for dense) */
     const ifp_model_t *run;   /* compact or full */
     ifp_cluster_table_t *table; /* NULL if the config names no clusters file */
@@ -69,6 +72,10 @@ void sh_stage_destroy(sh_stage_t **s);
 
 /* "stage 1/2, layers [2,4), cluster 0 (|U| 412 398 of 768), 8 slots, ..." */
 void sh_stage_describe(const sh_stage_t *s, char *buf, size_t len);
+
+/* Bytes of resident weights (the model + the compacted FFN) and of the KV cache. */
+size_t sh_stage_weight_bytes(const sh_stage_t *s);
+size_t sh_stage_kv_bytes(const sh_stage_t *s);
 
 /* Request w now occupies slot: forgets the slot's KV positions and sets its
  * sub-mask for the held layers straight from the bits of w->mask (only

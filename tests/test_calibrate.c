@@ -176,17 +176,18 @@ static void brute_importance(const ifp_model_t *m, const int32_t *ids, int n, do
         assert_int_equal(ifp_forward_layers(st, &b, 0, l + 1, NULL), IFP_OK);
         const float *x = ifp_state_hidden(st);
         const ifp_layer_t *w = &m->layers[l];
+        const float *wg = w->w_gate.data, *wu = w->w_up.data, *wd = w->w_down.data; /* f32, down channel-major */
         for (int i = 0; i < F; i++) {
             double dn = 0.0, acc = 0.0;
-            for (int r = 0; r < d; r++) dn += (double)w->w_down[r * F + i] * w->w_down[r * F + i];
+            for (int r = 0; r < d; r++) dn += (double)wd[i * d + r] * wd[i * d + r];
             for (int t = 0; t < n; t++) {
                 double ss = 0.0, g = 0.0, u = 0.0;
                 for (int k = 0; k < d; k++) ss += (double)x[t * d + k] * x[t * d + k];
                 double inv = 1.0 / sqrt(ss / d + c->norm_eps);
                 for (int k = 0; k < d; k++) {
                     double xn = x[t * d + k] * inv * w->ffn_norm[k];
-                    g += w->w_gate[i * d + k] * xn;
-                    u += w->w_up[i * d + k] * xn;
+                    g += wg[i * d + k] * xn;
+                    u += wu[i * d + k] * xn;
                 }
                 double a = g / (1.0 + exp(-g)) * u;
                 acc += a * a;

@@ -878,7 +878,7 @@ static void docs_list_every_key(void **u) {
             fail_msg("docs: [%s] %s: the default %s is not in\n%s", k.section, k.key, k.def, line);
         assert_true(strlen(k.range) > 0);
     }
-    assert_int_equal(n, 45);
+    assert_int_equal(n, 47);
     free(doc);
 }
 

@@ -239,8 +239,8 @@ static void stage_split_equals_whole(void **unused) {
     ifp_model_t *a = NULL, *b = NULL;
     assert_int_equal(ifp_model_load(MODEL_PATH("ifp-mix/ifp-mix.gguf"), &p0, &a, NULL), 0);
     assert_int_equal(ifp_model_load(MODEL_PATH("ifp-mix/ifp-mix.gguf"), &p1, &b, NULL), 0);
-    assert_null(a->output);
-    assert_null(b->tok_embd);
+    assert_null(a->output.data);
+    assert_null(b->tok_embd.data);
     ifp_state_t *sw = NULL, *sa = NULL, *sb = NULL;
     assert_int_equal(ifp_state_new(whole, NULL, &sw, NULL), 0);
     assert_int_equal(ifp_state_new(a, NULL, &sa, NULL), 0);

@@ -193,22 +193,18 @@ static void model(const uint8_t *data, size_t size) {
     FUZZ_CHECK(g == NULL, "model load did not take the gguf");
     const ifp_config_t *c = &m->cfg;
     size_t d = (size_t)c->dim;
-    ifp_fuzz_touch(m->tok_embd, (size_t)c->vocab * d * sizeof(float));
+#define TOUCH_MAT(w) ifp_fuzz_touch((w).data, (size_t)(w).rows * (w).row_bytes)
+    TOUCH_MAT(m->tok_embd);
     ifp_fuzz_touch(m->out_norm, d * sizeof(float));
-    ifp_fuzz_touch(m->output, (size_t)c->vocab * d * sizeof(float));
+    TOUCH_MAT(m->output);
     for (int l = m->layer_begin; l < m->layer_end; l++) {
         const ifp_layer_t *L = &m->layers[l];
-        size_t q = (size_t)c->n_heads * c->head_dim, kv = (size_t)c->n_kv_heads * c->head_dim, f = (size_t)L->d_ffn;
         ifp_fuzz_touch(L->attn_norm, d * sizeof(float));
-        ifp_fuzz_touch(L->wq, q * d * sizeof(float));
-        ifp_fuzz_touch(L->wk, kv * d * sizeof(float));
-        ifp_fuzz_touch(L->wv, kv * d * sizeof(float));
-        ifp_fuzz_touch(L->wo, d * q * sizeof(float));
+        TOUCH_MAT(L->wq), TOUCH_MAT(L->wk), TOUCH_MAT(L->wv), TOUCH_MAT(L->wo);
         ifp_fuzz_touch(L->ffn_norm, d * sizeof(float));
-        ifp_fuzz_touch(L->w_gate, f * d * sizeof(float));
-        ifp_fuzz_touch(L->w_up, f * d * sizeof(float));
-        ifp_fuzz_touch(L->w_down, d * f * sizeof(float));
+        TOUCH_MAT(L->w_gate), TOUCH_MAT(L->w_up), TOUCH_MAT(L->w_down);
     }
+#undef TOUCH_MAT
     ifp_model_free(&m);
 }
 
