@@ -271,6 +271,43 @@ void ifp_mask_layer_bits(const ifp_mask_t *m, int l, uint64_t *bits) {
     for (int j = 0; j < m->n_kept[l]; j++) bits[m->kept[l][j] >> 6] |= 1ull << (m->kept[l][j] & 63);
 }
 
+void ifp_mask_pack(const ifp_mask_t *m, uint8_t *out) {
+    memset(out, 0, ifp_mask_bits_bytes(m->n_layers, m->d_ffn));
+    for (int l = 0; l < m->n_layers; l++) {
+        uint8_t *b = out + (size_t)l * ifp_mask_bits_layer_bytes(m->d_ffn);
+        for (int j = 0; j < m->n_kept[l]; j++) b[m->kept[l][j] >> 3] |= (uint8_t)(1u << (m->kept[l][j] & 7));
+    }
+}
+
+int ifp_mask_bits_check(const uint8_t *bits, size_t len, int n_layers, int d_ffn, int l0, int l1, char *why,
+                        size_t wlen) {
+    size_t want = ifp_mask_bits_bytes(n_layers, d_ffn), per = ifp_mask_bits_layer_bytes(d_ffn);
+    if (len != want)
+        return snprintf(why, wlen, "mask has %zu bytes, expected %zu (%d layers x %d channels)", len, want, n_layers,
+                        d_ffn),
+               -1;
+    for (int l = l0; l < l1; l++) {
+        const uint8_t *b = ifp_mask_bits_layer(bits, l, d_ffn);
+        if (d_ffn % 8 && b[per - 1] >> (d_ffn % 8))
+            return snprintf(why, wlen, "mask layer %d has bits set past channel %d", l, d_ffn - 1), -1;
+        int any = 0;
+        for (size_t i = 0; i < per && !any; i++) any = b[i] != 0;
+        if (!any) return snprintf(why, wlen, "mask layer %d keeps no channel", l), -1;
+    }
+    return 0;
+}
+
+int ifp_submask_from_bits(const uint8_t *bits, int d_ffn, const int32_t *kept, int n_kept, float *out) {
+    int ones = 0, n = kept ? n_kept : d_ffn;
+    for (int j = 0; j < n; j++) {
+        int c = kept ? kept[j] : j; /* a union's channels are in [0, d_ffn) */
+        int bit = bits[c >> 3] >> (c & 7) & 1;
+        out[j] = (float)bit;
+        ones += bit;
+    }
+    return ones;
+}
+
 int64_t ifp_mask_submask(const ifp_mask_t *m, const ifp_mask_t *u, float *const *sub) {
     int64_t dropped = 0;
     for (int l = 0; l < u->n_layers; l++) {

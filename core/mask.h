@@ -19,6 +19,7 @@
 #ifndef IFP_MASK_H
 #define IFP_MASK_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "err.h"
@@ -72,6 +73,25 @@ void ifp_mask_layer_bits(const ifp_mask_t *m, int l, uint64_t *bits);
  * sub[l] must hold u.n_kept[l] floats.  Returns the number of channels of m
  * that u lacks (dropped: coverage < 1). */
 int64_t ifp_mask_submask(const ifp_mask_t *m, const ifp_mask_t *u, float *const *sub);
+
+/* Packed masks (the wire's Work.mask, proto/ifp.proto): n_layers ×
+ * ceil(d_ffn/8) bytes, layer-major, bit j (LSB first) of layer l = channel j. */
+static inline size_t ifp_mask_bits_layer_bytes(int d_ffn) { return (size_t)(d_ffn + 7) / 8; }
+static inline size_t ifp_mask_bits_bytes(int n_layers, int d_ffn) {
+    return (size_t)n_layers * ifp_mask_bits_layer_bytes(d_ffn);
+}
+static inline const uint8_t *ifp_mask_bits_layer(const uint8_t *bits, int l, int d_ffn) {
+    return bits + (size_t)l * ifp_mask_bits_layer_bytes(d_ffn);
+}
+/* m packed into out (ifp_mask_bits_bytes). */
+void ifp_mask_pack(const ifp_mask_t *m, uint8_t *out);
+/* Checks a packed mask: len, and for layers [l0, l1) >= 1 channel and no bit
+ * past d_ffn.  Returns 0, or -1 with a one-line reason in why. */
+int ifp_mask_bits_check(const uint8_t *bits, size_t len, int n_layers, int d_ffn, int l0, int l1, char *why,
+                        size_t wlen);
+/* out[j] = 1 if channel kept[j] (or j, kept == NULL: n_kept = d_ffn) is set
+ * in one packed layer, else 0.  Returns the number of ones. */
+int ifp_submask_from_bits(const uint8_t *layer_bits, int d_ffn, const int32_t *kept, int n_kept, float *out);
 
 /* GGUF mask files. */
 int ifp_mask_save(const ifp_mask_t *m, const char *path, ifp_err_t *err);

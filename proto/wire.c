@@ -89,17 +89,10 @@ const char *ifp_wire_server_msg_id(const Ifp__ServerMessage *m) {
     return id ? id : "";
 }
 
-size_t ifp_wire_mask_bytes(int n_layers, int d_ffn) { return (size_t)n_layers * (size_t)((d_ffn + 7) / 8); }
+/* The packed form is core's (mask.h: the serving core reads it too). */
+size_t ifp_wire_mask_bytes(int n_layers, int d_ffn) { return ifp_mask_bits_bytes(n_layers, d_ffn); }
 
-void ifp_wire_mask_pack(const ifp_mask_t *m, uint8_t *buf) {
-    size_t per = (size_t)(m->d_ffn + 7) / 8;
-    memset(buf, 0, per * (size_t)m->n_layers);
-    for (int l = 0; l < m->n_layers; l++)
-        for (int j = 0; j < m->n_kept[l]; j++) {
-            int c = m->kept[l][j];
-            buf[(size_t)l * per + (size_t)(c >> 3)] |= (uint8_t)(1u << (c & 7));
-        }
-}
+void ifp_wire_mask_pack(const ifp_mask_t *m, uint8_t *buf) { ifp_mask_pack(m, buf); }
 
 int ifp_wire_mask_unpack(const uint8_t *buf, size_t len, int n_layers, int d_ffn, ifp_mask_t **out, ifp_err_t *err) {
     *out = NULL;

@@ -26,6 +26,7 @@
 #include "mask.h"
 #include "model.h"
 #include "pipe.h"
+#include "serve.h"
 #include "work.h"
 
 /* How a slot's rows run: no row mask, its sub-mask, or not at all (its
@@ -41,27 +42,17 @@ typedef struct {
     int cluster;              /* IFP_CLUSTER_DENSE or the cluster the weights are compacted to */
     const ifp_config_t *cfg;  /* model hyper-parameters */
 
-    ifp_model_t *full;        /* the held layers (a cluster group: without their FFN) */
-    ifp_model_t *compact;     /* compacted to uni (NULL for dense) */
-    const ifp_model_t *run;   /* compact or full */
+    ifp_serve_t *serve;       /* the slice, its union, the slots' sub-masks, the KV state (core/serve.h) */
+    ifp_state_t *st;          /* = ifp_serve_state(serve) */
     ifp_cluster_table_t *table; /* NULL if the config names no clusters file */
     const ifp_mask_t *uni;    /* the union of `cluster` (NULL for dense) */
-    ifp_state_t *st;
-
-    /* per slot: one row mask; layer[l] points into sub for held layers */
-    ifp_ffn_mask_t *slot_mask;    /* [slots] */
-    const float **slot_layer;     /* [slots × n_layers] */
-    float *sub;                   /* [slots × held layers × d_ffn] */
-    uint8_t *slot_masked;         /* [slots] SH_ROW_DENSE / SH_ROW_MASKED / SH_ROW_BROKEN */
+    uint8_t *slot_masked;     /* [slots] SH_ROW_DENSE / SH_ROW_MASKED / SH_ROW_BROKEN */
 
     /* called between the held layers of a forward pass (NULL: nothing) */
     void (*tick)(void *arg);
     void *tick_arg;
 
-    /* the batch handed to the forward pass, [max_rows] */
-    int32_t *tok, *pos, *slot;
-    uint8_t *want;
-    const ifp_ffn_mask_t **rmask;
+    ifp_serve_row_t *rows;    /* [max_rows] the micro-batch handed to the serve object */
 } sh_stage_t;
 
 /* Loads this rank's slice of the model for group g of config c (and the
@@ -73,7 +64,7 @@ void sh_stage_destroy(sh_stage_t **s);
 /* "stage 1/2, layers [2,4), cluster 0 (|U| 412 398 of 768), 8 slots, ..." */
 void sh_stage_describe(const sh_stage_t *s, char *buf, size_t len);
 
-/* Bytes of resident weights (the model + the compacted FFN) and of the KV cache. */
+/* Bytes of resident weights (the slice + the compacted FFN) and of the KV cache. */
 size_t sh_stage_weight_bytes(const sh_stage_t *s);
 size_t sh_stage_kv_bytes(const sh_stage_t *s);
 

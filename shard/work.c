@@ -1,5 +1,7 @@
 #include "work.h"
 
+#include "mask.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,32 +27,11 @@ void sh_work_destroy(sh_work_t **w) {
 }
 
 int sh_mask_check(const uint8_t *mask, size_t len, int n_layers, int d_ffn, int l0, int l1, char *why, size_t wlen) {
-    size_t want = sh_mask_bytes(n_layers, d_ffn), per = sh_mask_layer_bytes(d_ffn);
-    if (len != want)
-        return snprintf(why, wlen, "mask has %zu bytes, expected %zu (%d layers x %d channels)", len, want, n_layers,
-                        d_ffn),
-               -1;
-    for (int l = l0; l < l1; l++) {
-        const uint8_t *b = sh_mask_layer(mask, l, d_ffn);
-        if (d_ffn % 8 && b[per - 1] >> (d_ffn % 8))
-            return snprintf(why, wlen, "mask layer %d has bits set past channel %d", l, d_ffn - 1), -1;
-        int any = 0;
-        for (size_t i = 0; i < per && !any; i++) any = b[i] != 0;
-        if (!any) return snprintf(why, wlen, "mask layer %d keeps no channel", l), -1;
-    }
-    return 0;
+    return ifp_mask_bits_check(mask, len, n_layers, d_ffn, l0, l1, why, wlen);
 }
 
 int sh_submask_from_bits(const uint8_t *bits, int d_ffn, const int32_t *kept, int n_kept, float *out) {
-    int ones = 0;
-    int n = kept ? n_kept : d_ffn;
-    for (int j = 0; j < n; j++) {
-        int c = kept ? kept[j] : j; /* a union's channels are in [0, d_ffn) */
-        int bit = bits[c >> 3] >> (c & 7) & 1;
-        out[j] = (float)bit;
-        ones += bit;
-    }
-    return ones;
+    return ifp_submask_from_bits(bits, d_ffn, kept, n_kept, out);
 }
 
 int sh_work_check(const sh_work_t *w, const ifp_config_t *c, int ctx, char *why, size_t len) {

@@ -190,7 +190,7 @@ static void stage_setup_from_plain_work(void **unused) {
             for (int l = 0; l < L; l++) ifp_mask_from_kept(rows[l], F, m->kept[l], m->n_kept[l]);
         for (int l = s->l0; l < s->l1; l++) {
             int n = s->uni ? s->uni->n_kept[l] : F;
-            assert_memory_equal(s->slot_mask[1].layer[l], rows[l], sizeof(float) * (size_t)n);
+            assert_memory_equal(ifp_serve_slot_submask(s->serve, 1, l), rows[l], sizeof(float) * (size_t)n);
         }
         /* a layer this stage does not hold may be anything: not decoded */
         memset(w->mask, 0, sh_mask_layer_bytes(F)); /* (stage 0 refuses it: sh_work_check) */
