@@ -35,6 +35,7 @@
 #include "predictor.h"
 #include "tokenizer.h"
 #include "tools.h"
+#include "wmat.h"
 #include "clock.h"
 
 enum { M_DENSE, M_INPUT, M_TASK, M_STATIC, M_RANDOM, M_CLUSTER, M_COUNT };
@@ -43,7 +44,7 @@ static const char *const mode_names[M_COUNT] = {"dense", "input", "task", "stati
 static const int mode_needs_predictor[M_COUNT] = {0, 1, 1, 1, 0, 1};
 
 typedef struct {
-    const char *model, *predictor, *data, *modes, *clusters, *tasks, *calib, *csv;
+    const char *model, *predictor, *data, *modes, *clusters, *tasks, *calib, *csv, *wtype;
     int keep, threads;
     uint64_t seed;
 } eval_args_t;
@@ -453,7 +454,13 @@ static int write_csv(const eval_t *ev) {
 static int load_all(eval_t *ev, const cli_opt_t *opts) {
     ifp_err_t err = {0};
     const eval_args_t *a = &ev->a;
-    if (ifp_model_load(a->model, NULL, &ev->m, &err) || ifp_tokenizer_from_gguf(ev->m->gguf, &ev->tok, &err))
+    ifp_model_params_t mp = ifp_model_default_params();
+    if (a->wtype) {
+        ifp_ggml_type_t t;
+        if (ifp_wtype_parse(a->wtype, &t, &err)) return fail("--type: %s", err.msg);
+        mp.wtype = (int)t;
+    }
+    if (ifp_model_load(a->model, &mp, &ev->m, &err) || ifp_tokenizer_from_gguf(ev->m->gguf, &ev->tok, &err))
         return fail("%s", err.msg);
     const ifp_config_t *c = &ev->m->cfg;
     if (ifp_dataset_load(a->data, &ev->ds, &err)) return fail("--data: %s", err.msg);
@@ -525,6 +532,8 @@ int ifp_cmd_eval(int argc, char **argv) {
         {"seed", 's', CLI_U64, &a->seed, 0, 9.0e18, "seed of mode random (a draw per example; default 0)", 0},
         {"csv", 0, CLI_STR, &a->csv, 0, 0, "write rows mode,domain,ppl,examples,tokens to this file", 0},
         {"threads", 't', CLI_INT, &a->threads, 1, 256, "OpenBLAS threads (default 1)", 0},
+        {"type", 0, CLI_STR, &a->wtype, 0, 0, "hold the model's matrices as f32 | f16 | bf16 | q8_0 (default: as stored)",
+         0},
         {0},
     };
     const char *pos_args[1];

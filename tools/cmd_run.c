@@ -6,11 +6,17 @@
  * the mean predictor score over --calib FILE.jsonl), file:PATH (a saved mask)
  * and dense (no mask; the default without --predictor).  A mask is applied at
  * every position, prompt and generated tokens alike, by compacting the model
- * to the kept channels once (ifp_compact_model) — the serving path.
- * With --clusters C.gguf the mask is instead served from the union of its
- * nearest cluster, as a shard group does: weights compacted to the union, every
- * row multiplied by the mask's 0/1 sub-mask over it; channels of the mask the
- * union lacks are dropped, and --json reports "cluster" and "coverage". */
+ * to the kept channels once.  With --clusters C.gguf the mask is instead
+ * served from the union of its nearest cluster, as a shard group does:
+ * weights compacted to the union, every row multiplied by the mask's 0/1
+ * sub-mask over it; channels of the mask the union lacks are dropped, and
+ * --json reports "cluster" and "coverage".
+ *
+ * The generation runs on core/serve.h, the serving object every shard stage
+ * drives (one slot, the whole model): mask -> union -> the slot's sub-mask ->
+ * forward -> sampling.  With a mask the model is loaded lean: only the
+ * compacted FFN is held, gathered from the file.  --type holds the matrices
+ * in another weight type (converted once at load). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,18 +24,19 @@
 #include <time.h>
 
 #include "cli.h"
-#include "compact.h"
+#include "clock.h"
 #include "dataset.h"
-#include "forward.h"
+#include "gguf.h"
 #include "jsonw.h"
 #include "kernels.h"
 #include "mask.h"
 #include "model.h"
 #include "predictor.h"
 #include "sampler.h"
+#include "serve.h"
 #include "tokenizer.h"
 #include "tools.h"
-#include "clock.h"
+#include "wmat.h"
 
 #define RUN_CHUNK 256 /* rows per prefill call */
 
@@ -37,7 +44,7 @@ typedef enum { MASK_DENSE, MASK_INPUT, MASK_TASK, MASK_STATIC, MASK_FILE } mask_
 static const char *const mask_mode_names[] = {"dense", "input", "task", "static", "file"};
 
 typedef struct {
-    const char *model, *prompt, *predictor, *mask, *calib, *mask_out, *clusters;
+    const char *model, *prompt, *predictor, *mask, *calib, *mask_out, *clusters, *wtype;
     int n, top_k, json, threads, keep;
     float temp, top_p;
     uint64_t seed;
@@ -90,12 +97,11 @@ static int parse_mask(run_args_t *a, int keep_seen) {
 
 /* Builds the mask of a->mode for the prompt ids (NULL for dense).  Returns 0
  * or prints the error and returns -1. */
-static int build_mask(const run_args_t *a, const ifp_model_t *m, ifp_tokenizer_t *tok, const int32_t *ids, int n,
+static int build_mask(const run_args_t *a, const ifp_config_t *c, ifp_tokenizer_t *tok, const int32_t *ids, int n,
                       ifp_mask_t **out) {
     ifp_err_t err = {0};
     ifp_predictor_t *p = NULL;
     ifp_dataset_t *ds = NULL;
-    const ifp_config_t *c = &m->cfg;
     int rc = IFP_OK, keep = a->keep;
     *out = NULL;
     if (a->predictor) {
@@ -133,15 +139,14 @@ static int build_mask(const run_args_t *a, const ifp_model_t *m, ifp_tokenizer_t
 }
 
 /* Feeds ids[from..to) into slot 0 in chunks; leaves the last row's logits in
- * the state.  Returns 0 or prints the error. */
-static int feed(ifp_state_t *st, const int32_t *ids, int from, int to, int chunk, int32_t *pos, int32_t *slot,
-                uint8_t *want, const ifp_ffn_mask_t *const *rowmask) {
+ * the serve object.  Returns 0 or prints the error. */
+static int feed(ifp_serve_t *sv, const int32_t *ids, int from, int to, int chunk, ifp_serve_row_t *rows) {
     for (int i = from; i < to; i += chunk) {
         int n = to - i < chunk ? to - i : chunk;
-        for (int r = 0; r < n; r++) pos[r] = i + r, slot[r] = 0, want[r] = (i + r == to - 1);
-        ifp_batch_t b = {.n = n, .token = ids + i, .pos = pos, .slot = slot, .want_logits = want, .mask = rowmask};
+        for (int r = 0; r < n; r++)
+            rows[r] = (ifp_serve_row_t){.token = ids[i + r], .pos = i + r, .slot = 0, .want = i + r == to - 1};
         ifp_err_t err = {0};
-        if (ifp_forward(st, &b, &err) < 0) {
+        if (ifp_serve_forward(sv, rows, n, &err) < 0) {
             fprintf(stderr, "ifp run: forward failed: %s\n", err.msg);
             return -1;
         }
@@ -174,25 +179,229 @@ static void print_mask_summary(const run_args_t *a, const ifp_mask_t *mask, cons
     fprintf(stderr, " of %d channels per layer]\n", c->d_ffn);
 }
 
+/* One run: what it reads, what it serves with, what it produced. */
+typedef struct {
+    run_args_t a;
+    ifp_serve_params_t svp;
+    ifp_gguf_t *g;           /* the model file until the serve object takes it */
+    ifp_config_t cfg;
+    ifp_tokenizer_t *tok;
+    int32_t *ids;            /* prompt, then the new tokens */
+    int n_prompt, n_new, n_gen;
+    ifp_mask_t *mask;        /* NULL = dense */
+    double mask_s;
+    ifp_cluster_table_t *table;
+    int cluster;
+    double coverage;
+    ifp_serve_t *sv;
+    ifp_serve_row_t *rows;   /* [RUN_CHUNK] */
+    ifp_buf_t text;          /* --json: the generated text */
+    float first16[16];
+    int argmax_prompt;
+    const char *finish;
+    double prefill_s, decode_s;
+} run_t;
+
+/* The model file, its tokenizer and the prompt's ids (room for the new
+ * tokens after them).  Returns 0 or prints the problem. */
+static int run_open(run_t *r) {
+    ifp_err_t err = {0};
+    if (ifp_gguf_open(r->a.model, &r->g, &err) || ifp_config_from_gguf(r->g, &r->cfg, &err) ||
+        ifp_tokenizer_from_gguf(r->g, &r->tok, &err)) {
+        if (r->g && !strstr(err.msg, r->a.model)) ifp_err_prefix(&err, "%s", r->a.model);
+        fprintf(stderr, "ifp run: %s\n", err.msg);
+        return -1;
+    }
+    const ifp_config_t *c = &r->cfg;
+    int cap = 64, n;
+    for (;;) {
+        int32_t *grown = realloc(r->ids, (size_t)cap * sizeof *r->ids);
+        if (!grown) return fprintf(stderr, "ifp run: out of memory\n"), -1;
+        r->ids = grown;
+        n = ifp_tokenizer_encode(r->tok, r->a.prompt, ifp_tokenizer_add_bos(r->tok), r->ids, cap);
+        if (n < 0) return fprintf(stderr, "ifp run: cannot tokenize the prompt: %s\n", ifp_strerror(n)), -1;
+        if (n <= cap) break;
+        cap = n;
+    }
+    if (n == 0)
+        return fprintf(stderr, "ifp run: the prompt is empty and the model adds no BOS: nothing to condition on\n"), -1;
+    if (n >= c->ctx) return fprintf(stderr, "ifp run: the prompt has %d tokens; the model's context is %d\n", n, c->ctx), -1;
+    r->n_prompt = n;
+    r->n_new = r->a.n;
+    if (n + r->n_new > c->ctx) {
+        r->n_new = c->ctx - n;
+        fprintf(stderr, "ifp run: note: -n %d exceeds the context (%d); generating %d tokens\n", r->a.n, c->ctx,
+                r->n_new);
+    }
+    int32_t *grown = realloc(r->ids, (size_t)(n + r->n_new + 1) * sizeof *r->ids);
+    if (!grown) return fprintf(stderr, "ifp run: out of memory\n"), -1;
+    r->ids = grown;
+    return 0;
+}
+
+/* The mask (once, from the prompt, a task, the calibration set or a file),
+ * saved with --mask-out; with --clusters its nearest cluster.  Sets *uni to
+ * the channels to compact to (NULL: all). */
+static int run_mask(run_t *r, const ifp_mask_t **uni) {
+    const ifp_config_t *c = &r->cfg;
+    ifp_err_t err = {0};
+    double t0 = ifp_now_s();
+    if (build_mask(&r->a, c, r->tok, r->ids, r->n_prompt, &r->mask)) return -1;
+    r->mask_s = ifp_now_s() - t0;
+    if (r->a.mask_out) {
+        ifp_mask_t *dense = r->mask ? NULL : ifp_mask_dense(c->n_layers, c->d_ffn);
+        int rc = !r->mask && !dense ? IFP_ENOMEM : ifp_mask_save(r->mask ? r->mask : dense, r->a.mask_out, &err);
+        ifp_mask_destroy(&dense);
+        if (rc) return fprintf(stderr, "ifp run: --mask-out: %s\n", rc == IFP_ENOMEM ? "out of memory" : err.msg), -1;
+    }
+    *uni = r->mask;
+    if (!r->a.clusters) return 0;
+    if (!r->mask) return fprintf(stderr, "ifp run: --clusters needs a mask (a predictor, or --mask file:PATH)\n"), -1;
+    if (ifp_cluster_table_load(r->a.clusters, &r->table, &err))
+        return fprintf(stderr, "ifp run: --clusters: %s\n", err.msg), -1;
+    if (r->table->n_layers != c->n_layers || r->table->d_ffn != c->d_ffn)
+        return fprintf(stderr, "ifp run: --clusters: the table is for %d layers x %d channels; the model has %d x %d\n",
+                       r->table->n_layers, r->table->d_ffn, c->n_layers, c->d_ffn),
+               -1;
+    r->cluster = ifp_cluster_nearest(r->table, r->mask);
+    if (r->cluster < 0) return fprintf(stderr, "ifp run: --clusters: the table has no cluster\n"), -1;
+    *uni = r->table->c[r->cluster].uni;
+    r->coverage = ifp_mask_coverage(r->mask, *uni);
+    return 0;
+}
+
+/* The serving object: the whole model, one slot; with a mask only the
+ * compacted FFN is held (lean), then the slot's mask over the union (a
+ * request's own mask as the union needs no row mask). */
+static int run_serve(run_t *r, const ifp_mask_t *uni) {
+    ifp_err_t err = {0};
+    r->svp.lean = uni != NULL;
+    r->svp.max_rows = RUN_CHUNK;
+    if (ifp_serve_new(&r->g, &r->svp, &r->sv, &err))
+        return fprintf(stderr, "ifp run: %s: %s\n", r->a.model, err.msg), -1;
+    if (uni && ifp_serve_set_union(r->sv, uni, &err)) {
+        if (r->table) fprintf(stderr, "ifp run: cannot compact to cluster %d: %s\n", r->cluster, err.msg);
+        else fprintf(stderr, "ifp run: cannot apply the %s mask: %s\n", mask_mode_names[r->a.mode], err.msg);
+        return -1;
+    }
+    if (r->table ? ifp_serve_slot_mask(r->sv, 0, r->mask, &err) : ifp_serve_slot_dense(r->sv, 0, &err))
+        return fprintf(stderr, "ifp run: %s\n", err.msg), -1;
+    if (!(r->rows = malloc(sizeof *r->rows * RUN_CHUNK))) return fprintf(stderr, "ifp run: out of memory\n"), -1;
+    return 0;
+}
+
+/* Prefill, then sample and feed one token at a time (streamed to stdout
+ * unless --json). */
+static int run_generate(run_t *r) {
+    const ifp_config_t *c = &r->cfg;
+    ifp_sampler_t *smp = ifp_sampler_new(c->vocab);
+    if (!smp) return fprintf(stderr, "ifp run: out of memory\n"), -1;
+    ifp_sampler_params_t spar = {.temperature = r->a.temp, .top_k = r->a.top_k, .top_p = r->a.top_p, .seed = r->a.seed};
+    int rc = -1, n = r->n_prompt;
+    double t0 = ifp_now_s();
+    if (feed(r->sv, r->ids, 0, n, RUN_CHUNK, r->rows)) goto out;
+    double t1 = ifp_now_s();
+    memcpy(r->first16, ifp_serve_logits(r->sv), sizeof(float) * (size_t)(c->vocab < 16 ? c->vocab : 16));
+    r->argmax_prompt = ifp_argmax(ifp_serve_logits(r->sv), c->vocab);
+    int eos = ifp_tokenizer_eos(r->tok);
+    r->finish = "length";
+    while (r->n_gen < r->n_new) {
+        int p = n + r->n_gen; /* the new token's position; the logits are the row at p - 1's */
+        int next = ifp_serve_sample(smp, &spar, ifp_serve_logits(r->sv), p - 1);
+        if (next == eos) {
+            r->finish = "eos";
+            break;
+        }
+        r->ids[p] = next;
+        r->n_gen++;
+        size_t len;
+        const char *piece = ifp_tokenizer_piece(r->tok, r->ids[p - 1], next, &len);
+        if (r->a.json) {
+            ifp_buf_append(&r->text, piece, len);
+        } else {
+            fwrite(piece, 1, len, stdout);
+            fflush(stdout);
+        }
+        if (r->n_gen < r->n_new && feed(r->sv, r->ids, p, p + 1, RUN_CHUNK, r->rows)) goto out;
+    }
+    r->prefill_s = t1 - t0;
+    r->decode_s = ifp_now_s() - t1;
+    rc = 0;
+out:
+    ifp_sampler_destroy(&smp);
+    return rc;
+}
+
+static int run_report(const run_t *r) {
+    double tps = r->n_gen > 0 && r->decode_s > 0 ? r->n_gen / r->decode_s : 0.0;
+    double pps = r->prefill_s > 0 ? r->n_prompt / r->prefill_s : 0.0;
+    if (!r->a.json) {
+        fputs("\n", stdout);
+        fprintf(stderr, "[%d prompt tokens at %.1f tok/s, %d new tokens at %.1f tok/s, finish: %s, seed %llu]\n",
+                r->n_prompt, pps, r->n_gen, tps, r->finish, (unsigned long long)r->a.seed);
+        return 0;
+    }
+    ifp_buf_t out = {0};
+    ifp_buf_printf(&out, "{\"prompt_tokens\":[");
+    for (int i = 0; i < r->n_prompt; i++) ifp_buf_printf(&out, "%s%d", i ? "," : "", r->ids[i]);
+    ifp_buf_printf(&out, "],\"tokens\":[");
+    for (int i = 0; i < r->n_gen; i++) ifp_buf_printf(&out, "%s%d", i ? "," : "", r->ids[r->n_prompt + i]);
+    ifp_buf_printf(&out, "],\"text\":");
+    ifp_buf_json_str(&out, r->text.p ? r->text.p : "", r->text.len);
+    ifp_buf_printf(&out, ",\"logits_last_prompt\":[");
+    for (int i = 0; i < (r->cfg.vocab < 16 ? r->cfg.vocab : 16); i++) {
+        if (i) ifp_buf_append(&out, ",", 1);
+        ifp_buf_json_float(&out, r->first16[i]);
+    }
+    ifp_buf_printf(&out, "],\"argmax_last_prompt\":%d,\"tokens_per_s\":", r->argmax_prompt);
+    ifp_buf_json_float(&out, tps);
+    ifp_buf_printf(&out, ",\"prompt_tokens_per_s\":");
+    ifp_buf_json_float(&out, pps);
+    ifp_buf_printf(&out, ",\"mask_s\":");
+    ifp_buf_json_float(&out, r->mask_s);
+    json_mask(&out, &r->a, r->mask);
+    if (r->table) {
+        ifp_buf_printf(&out, ",\"cluster\":%d,\"coverage\":", r->cluster);
+        ifp_buf_json_float(&out, r->coverage);
+    }
+    ifp_buf_printf(&out, ",\"finish_reason\":\"%s\",\"seed\":%llu}\n", r->finish, (unsigned long long)r->a.seed);
+    int rc = out.oom ? (fprintf(stderr, "ifp run: out of memory\n"), -1) : (fputs(out.p, stdout), 0);
+    ifp_buf_free(&out);
+    return rc;
+}
+
+static void run_free(run_t *r) {
+    ifp_buf_free(&r->text);
+    free(r->ids), free(r->rows);
+    ifp_tokenizer_destroy(&r->tok);
+    ifp_serve_destroy(&r->sv);
+    ifp_mask_destroy(&r->mask);
+    ifp_cluster_table_destroy(&r->table);
+    ifp_gguf_close(&r->g);
+}
+
 int ifp_cmd_run(int argc, char **argv) {
-    run_args_t a = {.model = NULL, .prompt = "", .n = 128, .temp = 0.8f, .top_p = 0.95f, .top_k = 40, .threads = 1};
+    run_t r = {.a = {.model = NULL, .prompt = "", .n = 128, .temp = 0.8f, .top_p = 0.95f, .top_k = 40, .threads = 1},
+               .svp = ifp_serve_default_params(), .cluster = -1, .coverage = 1.0};
+    run_args_t *a = &r.a;
     cli_opt_t opts[] = {
-        {"model", 'm', CLI_STR, &a.model, 0, 0, "model GGUF (default: the embedded ifp-mix)", 0},
-        {"prompt", 'p', CLI_STR, &a.prompt, 0, 0, "prompt text (default: empty = start from BOS)", 0},
-        {"n", 'n', CLI_INT, &a.n, 0, 1 << 20, "number of new tokens (default 128; stops early at EOS)", 0},
-        {"temp", 0, CLI_FLOAT, &a.temp, 0, 100, "temperature; 0 = greedy (default 0.8)", 0},
-        {"top-p", 0, CLI_FLOAT, &a.top_p, 0, 1, "nucleus sampling mass, 1 = off (default 0.95)", 0},
-        {"top-k", 0, CLI_INT, &a.top_k, 0, 1 << 24, "keep the k most likely tokens, 0 = off (default 40)", 0},
-        {"seed", 's', CLI_U64, &a.seed, 0, 9.0e18, "sampling seed (default: from the clock)", 0},
-        {"threads", 't', CLI_INT, &a.threads, 1, 256, "OpenBLAS threads (default 1)", 0},
-        {"json", 0, CLI_FLAG, &a.json, 0, 0, "print one JSON object instead of streaming text", 0},
-        {"predictor", 0, CLI_STR, &a.predictor, 0, 0, "sparsity predictor GGUF (must target this model)", 0},
-        {"mask", 0, CLI_STR, &a.mask, 0, 0,
+        {"model", 'm', CLI_STR, &a->model, 0, 0, "model GGUF (default: the embedded ifp-mix)", 0},
+        {"prompt", 'p', CLI_STR, &a->prompt, 0, 0, "prompt text (default: empty = start from BOS)", 0},
+        {"n", 'n', CLI_INT, &a->n, 0, 1 << 20, "number of new tokens (default 128; stops early at EOS)", 0},
+        {"temp", 0, CLI_FLOAT, &a->temp, 0, 100, "temperature; 0 = greedy (default 0.8)", 0},
+        {"top-p", 0, CLI_FLOAT, &a->top_p, 0, 1, "nucleus sampling mass, 1 = off (default 0.95)", 0},
+        {"top-k", 0, CLI_INT, &a->top_k, 0, 1 << 24, "keep the k most likely tokens, 0 = off (default 40)", 0},
+        {"seed", 's', CLI_U64, &a->seed, 0, 9.0e18, "sampling seed (default: from the clock)", 0},
+        {"threads", 't', CLI_INT, &a->threads, 1, 256, "OpenBLAS threads (default 1)", 0},
+        {"json", 0, CLI_FLAG, &a->json, 0, 0, "print one JSON object instead of streaming text", 0},
+        {"predictor", 0, CLI_STR, &a->predictor, 0, 0, "sparsity predictor GGUF (must target this model)", 0},
+        {"mask", 0, CLI_STR, &a->mask, 0, 0,
          "input | task:TEXT | static | file:PATH | dense (default: input with --predictor, else dense)", 0},
-        {"calib", 0, CLI_STR, &a.calib, 0, 0, "prompts (JSONL) whose mean predictor score makes --mask static", 0},
-        {"keep", 0, CLI_INT, &a.keep, 1, 1 << 22, "channels kept per layer (default: the predictor's keep)", 0},
-        {"mask-out", 0, CLI_STR, &a.mask_out, 0, 0, "save the mask used to this file (for --mask file:PATH)", 0},
-        {"clusters", 0, CLI_STR, &a.clusters, 0, 0, "serve the mask from its nearest cluster's union (cluster table GGUF)", 0},
+        {"calib", 0, CLI_STR, &a->calib, 0, 0, "prompts (JSONL) whose mean predictor score makes --mask static", 0},
+        {"keep", 0, CLI_INT, &a->keep, 1, 1 << 22, "channels kept per layer (default: the predictor's keep)", 0},
+        {"mask-out", 0, CLI_STR, &a->mask_out, 0, 0, "save the mask used to this file (for --mask file:PATH)", 0},
+        {"clusters", 0, CLI_STR, &a->clusters, 0, 0, "serve the mask from its nearest cluster's union (cluster table GGUF)", 0},
+        {"type", 0, CLI_STR, &a->wtype, 0, 0, "hold the matrices as f32 | f16 | bf16 | q8_0 (default: as stored)", 0},
         {0},
     };
     const char *pos_args[1];
@@ -200,216 +409,31 @@ int ifp_cmd_run(int argc, char **argv) {
     int rc = cli_parse("run", argc, argv, 2, opts, pos_args, 0, &n_pos,
                        "--model M.gguf [--prompt TEXT] [--predictor P.gguf [--mask MODE]] [options]");
     if (rc) return rc > 0 ? 0 : 2;
-    if (parse_mask(&a, opts[12].seen)) return 2;
-    if (!opts[6].seen) a.seed = (uint64_t)time(NULL);
-    if (!a.model) a.model = ifp_default_model();
-    ifp_blas_threads(a.threads);
-
-    ifp_err_t err = {0};
-    ifp_model_t *m = NULL, *cm = NULL;
-    ifp_tokenizer_t *tok = NULL;
-    ifp_mask_t *mask = NULL;
-    ifp_cluster_table_t *table = NULL;
-    float *subbuf = NULL;
-    const float **sublayer = NULL;
-    const ifp_ffn_mask_t **rowmask = NULL;
-    ifp_ffn_mask_t submask = {0};
-    int cluster = -1;
-    double coverage = 1.0;
-    ifp_state_t *st = NULL;
-    ifp_sampler_t *smp = NULL;
-    int32_t *ids = NULL, *pos = NULL, *slot = NULL;
-    uint8_t *want = NULL;
-    ifp_buf_t out = {0}, text = {0};
+    if (parse_mask(a, opts[12].seen)) return 2;
+    if (a->wtype) {
+        ifp_ggml_type_t t;
+        ifp_err_t err = {0};
+        if (ifp_wtype_parse(a->wtype, &t, &err)) return fprintf(stderr, "ifp run: --type: %s\n", err.msg), 2;
+        r.svp.wtype = (int)t;
+    }
+    if (!opts[6].seen) a->seed = (uint64_t)time(NULL);
+    if (!a->model) a->model = ifp_default_model();
+    ifp_blas_threads(a->threads);
+    const ifp_mask_t *uni = NULL;
     int status = 1;
-    if (ifp_model_load(a.model, NULL, &m, &err) || ifp_tokenizer_from_gguf(m->gguf, &tok, &err)) {
-        fprintf(stderr, "ifp run: %s\n", err.msg);
-        goto done;
-    }
-    const ifp_config_t *c = &m->cfg;
-    int cap = 64, n_prompt;
-    for (;;) {
-        int32_t *grown = realloc(ids, (size_t)cap * sizeof *ids);
-        if (!grown) goto oom;
-        ids = grown;
-        n_prompt = ifp_tokenizer_encode(tok, a.prompt, ifp_tokenizer_add_bos(tok), ids, cap);
-        if (n_prompt < 0) {
-            fprintf(stderr, "ifp run: cannot tokenize the prompt: %s\n", ifp_strerror(n_prompt));
-            goto done;
-        }
-        if (n_prompt <= cap) break;
-        cap = n_prompt;
-    }
-    if (n_prompt == 0) {
-        fprintf(stderr, "ifp run: the prompt is empty and the model adds no BOS: nothing to condition on\n");
-        goto done;
-    }
-    if (n_prompt >= c->ctx) {
-        fprintf(stderr, "ifp run: the prompt has %d tokens; the model's context is %d\n", n_prompt, c->ctx);
-        goto done;
-    }
-    int n_new = a.n;
-    if (n_prompt + n_new > c->ctx) {
-        n_new = c->ctx - n_prompt;
-        fprintf(stderr, "ifp run: note: -n %d exceeds the context (%d); generating %d tokens\n", a.n, c->ctx, n_new);
-    }
-    int32_t *grown = realloc(ids, (size_t)(n_prompt + n_new + 1) * sizeof *ids);
-    if (!grown) goto oom;
-    ids = grown;
-
-    /* the mask, computed once from the prompt (or task / calib / file), then
-     * the model compacted to its kept channels */
-    double tm0 = ifp_now_s();
-    if (build_mask(&a, m, tok, ids, n_prompt, &mask)) goto done;
-    double mask_s = ifp_now_s() - tm0;
-    if (a.mask_out) {
-        ifp_mask_t *dense = mask ? NULL : ifp_mask_dense(c->n_layers, c->d_ffn);
-        if (!mask && !dense) goto oom;
-        int src = ifp_mask_save(mask ? mask : dense, a.mask_out, &err);
-        ifp_mask_destroy(&dense);
-        if (src) {
-            fprintf(stderr, "ifp run: --mask-out: %s\n", err.msg);
-            goto done;
-        }
-    }
-    if (a.clusters && !mask) {
-        fprintf(stderr, "ifp run: --clusters needs a mask (a predictor, or --mask file:PATH)\n");
-        goto done;
-    }
-    if (a.clusters) {
-        if (ifp_cluster_table_load(a.clusters, &table, &err)) {
-            fprintf(stderr, "ifp run: --clusters: %s\n", err.msg);
-            goto done;
-        }
-        if (table->n_layers != c->n_layers || table->d_ffn != c->d_ffn) {
-            fprintf(stderr, "ifp run: --clusters: the table is for %d layers x %d channels; the model has %d x %d\n",
-                    table->n_layers, table->d_ffn, c->n_layers, c->d_ffn);
-            goto done;
-        }
-        cluster = ifp_cluster_nearest(table, mask);
-        if (cluster < 0) {
-            fprintf(stderr, "ifp run: --clusters: the table has no cluster\n");
-            goto done;
-        }
-        const ifp_mask_t *u = table->c[cluster].uni;
-        coverage = ifp_mask_coverage(mask, u);
-        if (ifp_compact_model(m, (const int32_t *const *)u->kept, u->n_kept, &cm, &err)) {
-            fprintf(stderr, "ifp run: cannot compact to cluster %d: %s\n", cluster, err.msg);
-            goto done;
-        }
-        /* the mask as 0/1 multipliers over the union's channels, every row */
-        subbuf = malloc(sizeof(float) * (size_t)(ifp_mask_total(u) ? ifp_mask_total(u) : 1));
-        sublayer = calloc((size_t)c->n_layers, sizeof *sublayer);
-        rowmask = malloc(sizeof *rowmask * RUN_CHUNK);
-        if (!subbuf || !sublayer || !rowmask) goto oom;
-        float **sub = (float **)sublayer;
-        for (int l = 0, off = 0; l < c->n_layers; off += u->n_kept[l], l++) sub[l] = subbuf + off;
-        ifp_mask_submask(mask, u, sub);
-        submask.layer = sublayer;
-        for (int r = 0; r < RUN_CHUNK; r++) rowmask[r] = &submask;
-    } else if (mask && ifp_compact_model(m, (const int32_t *const *)mask->kept, mask->n_kept, &cm, &err)) {
-        fprintf(stderr, "ifp run: cannot apply the %s mask: %s\n", mask_mode_names[a.mode], err.msg);
-        goto done;
-    }
-    const ifp_model_t *run_model = cm ? cm : m;
-
-    int chunk = RUN_CHUNK;
-    ifp_state_params_t sp = ifp_state_default_params();
-    sp.max_batch = chunk;
-    if (ifp_state_new(run_model, &sp, &st, &err)) {
-        fprintf(stderr, "ifp run: %s\n", err.msg);
-        goto done;
-    }
-    smp = ifp_sampler_new(c->vocab);
-    pos = malloc(sizeof *pos * chunk);
-    slot = malloc(sizeof *slot * chunk);
-    want = malloc((size_t)chunk);
-    if (!smp || !pos || !slot || !want) goto oom;
-    ifp_sampler_params_t spar = {.temperature = a.temp, .top_k = a.top_k, .top_p = a.top_p, .seed = a.seed};
-
-    if (!a.json) {
-        if (a.predictor || a.mask) print_mask_summary(&a, mask, c);
-        if (table) fprintf(stderr, "[served from cluster %d's union: coverage %.4f]\n", cluster, coverage);
-        fputs(a.prompt, stdout);
+    if (run_open(&r) || run_mask(&r, &uni) || run_serve(&r, uni)) goto done;
+    if (!a->json) {
+        char mem[320];
+        ifp_serve_describe_memory(r.sv, mem, sizeof mem);
+        fprintf(stderr, "[%s; kernels %s]\n", mem, ifp_isa_name(ifp_isa_get()));
+        if (a->predictor || a->mask) print_mask_summary(a, r.mask, &r.cfg);
+        if (r.table) fprintf(stderr, "[served from cluster %d's union: coverage %.4f]\n", r.cluster, r.coverage);
+        fputs(a->prompt, stdout);
         fflush(stdout);
     }
-    double t0 = ifp_now_s();
-    if (feed(st, ids, 0, n_prompt, chunk, pos, slot, want, rowmask)) goto done;
-    double t1 = ifp_now_s();
-    float first16[16];
-    int n16 = c->vocab < 16 ? c->vocab : 16;
-    memcpy(first16, ifp_state_logits(st), sizeof(float) * n16);
-    int argmax_prompt = ifp_argmax(ifp_state_logits(st), c->vocab);
-    int n_gen = 0, eos = ifp_tokenizer_eos(tok);
-    const char *finish = "length";
-    while (n_gen < n_new) {
-        int p = n_prompt + n_gen;
-        int next = ifp_sampler_sample(smp, &spar, ifp_state_logits(st), (uint64_t)p);
-        if (next == eos) {
-            finish = "eos";
-            break;
-        }
-        ids[p] = next;
-        n_gen++;
-        size_t len;
-        const char *piece = ifp_tokenizer_piece(tok, ids[p - 1], next, &len);
-        if (a.json) {
-            ifp_buf_append(&text, piece, len);
-        } else {
-            fwrite(piece, 1, len, stdout);
-            fflush(stdout);
-        }
-        if (n_gen < n_new && feed(st, ids, p, p + 1, chunk, pos, slot, want, rowmask)) goto done;
-    }
-    double t2 = ifp_now_s();
-    double tps = n_gen > 0 && t2 > t1 ? n_gen / (t2 - t1) : 0.0;
-    double pps = t1 > t0 ? n_prompt / (t1 - t0) : 0.0;
-    if (a.json) {
-        ifp_buf_printf(&out, "{\"prompt_tokens\":[");
-        for (int i = 0; i < n_prompt; i++) ifp_buf_printf(&out, "%s%d", i ? "," : "", ids[i]);
-        ifp_buf_printf(&out, "],\"tokens\":[");
-        for (int i = 0; i < n_gen; i++) ifp_buf_printf(&out, "%s%d", i ? "," : "", ids[n_prompt + i]);
-        ifp_buf_printf(&out, "],\"text\":");
-        ifp_buf_json_str(&out, text.p ? text.p : "", text.len);
-        ifp_buf_printf(&out, ",\"logits_last_prompt\":[");
-        for (int i = 0; i < n16; i++) {
-            if (i) ifp_buf_append(&out, ",", 1);
-            ifp_buf_json_float(&out, first16[i]);
-        }
-        ifp_buf_printf(&out, "],\"argmax_last_prompt\":%d,\"tokens_per_s\":", argmax_prompt);
-        ifp_buf_json_float(&out, tps);
-        ifp_buf_printf(&out, ",\"prompt_tokens_per_s\":");
-        ifp_buf_json_float(&out, pps);
-        ifp_buf_printf(&out, ",\"mask_s\":");
-        ifp_buf_json_float(&out, mask_s);
-        json_mask(&out, &a, mask);
-        if (table) {
-            ifp_buf_printf(&out, ",\"cluster\":%d,\"coverage\":", cluster);
-            ifp_buf_json_float(&out, coverage);
-        }
-        ifp_buf_printf(&out, ",\"finish_reason\":\"%s\",\"seed\":%llu}\n", finish, (unsigned long long)a.seed);
-        if (out.oom) goto oom;
-        fputs(out.p, stdout);
-    } else {
-        fputs("\n", stdout);
-        fprintf(stderr, "[%d prompt tokens at %.1f tok/s, %d new tokens at %.1f tok/s, finish: %s, seed %llu]\n",
-                n_prompt, pps, n_gen, tps, finish, (unsigned long long)a.seed);
-    }
+    if (run_generate(&r) || run_report(&r)) goto done;
     status = 0;
-    goto done;
-oom:
-    fprintf(stderr, "ifp run: out of memory\n");
 done:
-    ifp_buf_free(&out);
-    ifp_buf_free(&text);
-    free(ids), free(pos), free(slot), free(want);
-    ifp_sampler_destroy(&smp);
-    ifp_state_free(&st);
-    ifp_mask_destroy(&mask);
-    ifp_cluster_table_destroy(&table);
-    free(subbuf), free(sublayer), free(rowmask);
-    ifp_model_free(&cm);
-    ifp_tokenizer_destroy(&tok);
-    ifp_model_free(&m);
+    run_free(&r);
     return status;
 }
