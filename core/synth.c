@@ -66,7 +66,8 @@ uint64_t ifp_synth_model_params(const ifp_model_t *m) {
 /* ---- GGUF output ------------------------------------------------------------------------------ */
 
 ifp_synth_write_params_t ifp_synth_write_default_params(void) {
-    ifp_synth_write_params_t p = {.f16 = 0, .wtype = IFP_WTYPE_ASIS, .name = "ifp-synth", .shape = NULL, .seed = 0};
+    ifp_synth_write_params_t p = {
+        .f16 = 0, .wtype = IFP_WTYPE_ASIS, .down_llama = 0, .name = "ifp-synth", .shape = NULL, .seed = 0};
     return p;
 }
 
@@ -74,6 +75,7 @@ static ifp_model_write_params_t write_params(const ifp_synth_write_params_t *p) 
     ifp_model_write_params_t w = ifp_model_write_default_params();
     w.wtype = p->wtype != IFP_WTYPE_ASIS ? p->wtype : p->f16 ? IFP_GGML_F16 : IFP_WTYPE_ASIS;
     w.name = p->name ? p->name : "ifp-synth";
+    w.down_llama = p->down_llama;
     return w;
 }
 

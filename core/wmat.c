@@ -48,7 +48,10 @@ static void quantize_q8_0(const float *x, int n, ifp_block_q8_0_t *b) {
         for (int i = 0; i < IFP_Q8_0_BLOCK; i++) amax = fmaxf(amax, fabsf(x[i0 + i]));
         float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
         b->d = ifp_f32_to_f16(d);
-        for (int i = 0; i < IFP_Q8_0_BLOCK; i++) b->qs[i] = (int8_t)roundf(x[i0 + i] * id);
+        for (int i = 0; i < IFP_Q8_0_BLOCK; i++) {
+            float v = roundf(x[i0 + i] * id); /* nan / inf weights (a damaged file) give 0 / +-127 */
+            b->qs[i] = (int8_t)(v != v ? 0.0f : v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v);
+        }
     }
 }
 

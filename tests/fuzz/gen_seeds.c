@@ -610,6 +610,7 @@ static void server_seeds(void) {
 
 void gen_seeds_router(void (*put)(const char *, const char *, const void *, size_t)); /* gen_seeds_router.c */
 void gen_seeds_http(void (*put)(const char *, const char *, const void *, size_t));   /* gen_seeds_http.c */
+void gen_seeds_gguf(void (*put)(const char *, const char *, const void *, size_t));   /* gen_seeds_gguf.c */
 
 int main(int argc, char **argv) {
     if (argc != 2) {
@@ -633,6 +634,7 @@ int main(int argc, char **argv) {
     server_seeds();
     gen_seeds_router(put);
     gen_seeds_http(put);
+    gen_seeds_gguf(put);
     ifp_cluster_table_destroy(&real_table);
     return 0;
 }
