@@ -5,7 +5,10 @@
  * existing model, with a random backbone of the paper's or a given size and
  * the model's tokenizer, that `ifp run --predictor` uses.  Progress goes to
  * the terminal for big writes: a thread polls the size of the file being
- * written (the writers fill FILE.tmp, then rename it). */
+ * written (the writers fill FILE.tmp, then rename it).  --type writes the
+ * matrices as f16, bf16 or q8_0 (norms stay f32): the model is then built
+ * in that type (each matrix rounded once from its f32 draw, as `ifp
+ * quantize` of the f32 file would), so memory holds the written bytes only. */
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -20,14 +23,17 @@
 #include "cli.h"
 #include "gguf.h"
 #include "model.h"
+#include "model_write.h"
 #include "synth.h"
 #include "tools.h"
+#include "wmat.h"
 
 #define SYNTH_PROGRESS_MIN_BYTES (256ull << 20) /* smaller writes finish too fast to show */
 
 typedef struct {
-    const char *shape, *out;
-    int layers, vocab, ctx, f16;
+    const char *shape, *out, *type; /* --type as given (NULL: f32) */
+    int layers, vocab, ctx, f16;    /* --f16 = --type f16 */
+    ifp_ggml_type_t wtype;          /* the matrices' type (built and written) */
     uint64_t seed;
     const char *predictor_for, *backbone; /* --predictor-for mode */
     int keep;
@@ -130,13 +136,16 @@ static void progress_stop(int shown) {
     pthread_join(g_progress_th, NULL);
 }
 
+/* Tensor data bytes of m as held (its matrices are in a->wtype). */
+static uint64_t data_bytes(const ifp_model_t *m) { return ifp_model_write_bytes(m, NULL); }
+
 /* Writes m to a->out, with a progress line on a terminal for big files. */
 static int write_model(const synth_args_t *a, const ifp_model_t *m, ifp_err_t *err) {
     ifp_synth_write_params_t wp = ifp_synth_write_default_params();
     char name[64];
     snprintf(name, sizeof name, "ifp-synth-%s", a->shape);
-    wp.f16 = a->f16, wp.name = name, wp.shape = a->shape, wp.seed = a->seed;
-    int shown = progress_start(a->out, ifp_synth_gguf_data_bytes(m, a->f16));
+    wp.name = name, wp.shape = a->shape, wp.seed = a->seed; /* m is held in the file's type */
+    int shown = progress_start(a->out, data_bytes(m));
     int rc = ifp_synth_write_gguf(m, a->out, &wp, err);
     progress_stop(shown);
     return rc;
@@ -159,9 +168,11 @@ static void print_summary(const synth_args_t *a, const ifp_model_t *m) {
     double active = (double)IFP_SYNTH_LAYERS * (double)at_k + 2.0 * (double)vd + c->dim;
     printf("  a layer compacted to K: %s parameters (%.2fx fewer); at %d layers: %.2fB parameters, %.2fB active at K\n",
            commas(at_k, b1, sizeof b1), (double)layer / (double)at_k, IFP_SYNTH_LAYERS, full / 1e9, active / 1e9);
-    printf("bytes: %.3f GB as f32 in memory", (double)ifp_synth_gguf_data_bytes(m, 0) / 1e9);
-    if (a->out) printf("; %.3f GB of %s tensor data in the file", (double)ifp_synth_gguf_data_bytes(m, a->f16) / 1e9,
-                       a->f16 ? "F16 (norms F32)" : "F32");
+    const char *tn = ifp_ggml_type_name(a->wtype);
+    double held = (double)data_bytes(m) / 1e9, f32 = 4.0 * (double)total / 1e9;
+    if (a->wtype == IFP_GGML_F32) printf("bytes: %.3f GB as f32 in memory", held);
+    else printf("bytes: %.3f GB as %s (norms f32) in memory (%.3f GB as f32)", held, tn, f32);
+    if (a->out) printf("; %.3f GB of %s tensor data in the file", held, a->wtype == IFP_GGML_F32 ? "f32" : tn);
     putchar('\n');
 }
 
@@ -171,7 +182,7 @@ static void print_summary(const synth_args_t *a, const ifp_model_t *m) {
 static int check_predictor_flags(const synth_args_t *a, const cli_opt_t *opts) {
     for (const cli_opt_t *o = opts; o->name; o++) {
         int model_only = !strcmp(o->name, "shape") || !strcmp(o->name, "layers") || !strcmp(o->name, "vocab") ||
-                         !strcmp(o->name, "ctx") || !strcmp(o->name, "f16");
+                         !strcmp(o->name, "ctx") || !strcmp(o->name, "f16") || !strcmp(o->name, "type");
         int predictor_only = !strcmp(o->name, "backbone") || !strcmp(o->name, "keep");
         if (a->predictor_for && model_only && o->seen) {
             fprintf(stderr, "ifp synth: --%s does not apply with --predictor-for (%s)\n", o->name,
@@ -282,13 +293,16 @@ int ifp_cmd_synth(int argc, char **argv) {
         {"out", 'o', CLI_STR, &a.out, 0, 0, "write FILE.gguf (default: build in memory, print the summary)", 0},
         {"vocab", 0, CLI_INT, &a.vocab, 1, 1 << 22, "vocabulary size (default 32000; no tokenizer is written)", 0},
         {"ctx", 0, CLI_INT, &a.ctx, 1, 1 << 20, "context length (default 2048)", 0},
-        {"f16", 0, CLI_FLAG, &a.f16, 0, 0, "write matrices as F16 (norms stay F32); needs -o", 0},
+        {"type", 0, CLI_STR, &a.type, 0, 0, "f32 | f16 | bf16 | q8_0: the written matrices' type (default f32; norms "
+                                             "stay f32); needs -o", 0},
+        {"f16", 0, CLI_FLAG, &a.f16, 0, 0, "the same as --type f16", 0},
         {0},
     };
     const char *pos[1];
     int n_pos;
     int rc = cli_parse("synth", argc, argv, 2, opts, pos, 0, &n_pos,
-                       "--shape 3b|6b|9b|12b [--layers N] [--seed S] [-o FILE.gguf] [--vocab V] [--ctx C] [--f16]\n"
+                       "--shape 3b|6b|9b|12b [--layers N] [--seed S] [-o FILE.gguf [--type f32|f16|bf16|q8_0]] [--vocab V] "
+                       "[--ctx C]\n"
                        "       ifp synth --predictor-for MODEL.gguf -o P.gguf [--backbone 302m|SIZE] [--keep K] "
                        "[--seed S]");
     if (rc) return rc > 0 ? 0 : 2;
@@ -302,11 +316,20 @@ int ifp_cmd_synth(int argc, char **argv) {
         fprintf(stderr, "ifp synth: --shape is required (3b, 6b, 9b or 12b), or --predictor-for MODEL.gguf\n");
         return 2;
     }
-    if (a.f16 && !a.out) {
-        fprintf(stderr, "ifp synth: --f16 applies to the written file: give -o FILE.gguf\n");
+    ifp_err_t err = {0};
+    a.wtype = a.f16 ? IFP_GGML_F16 : IFP_GGML_F32;
+    if (a.type && ifp_wtype_parse(a.type, &a.wtype, &err)) {
+        fprintf(stderr, "ifp synth: --type: %s\n", err.msg);
         return 2;
     }
-    ifp_err_t err = {0};
+    if (a.f16 && a.wtype != IFP_GGML_F16) {
+        fprintf(stderr, "ifp synth: --f16 is --type f16: it contradicts --type %s\n", a.type);
+        return 2;
+    }
+    if ((a.f16 || a.type) && !a.out) {
+        fprintf(stderr, "ifp synth: --%s applies to the written file: give -o FILE.gguf\n", a.type ? "type" : "f16");
+        return 2;
+    }
     ifp_config_t cfg;
     if (ifp_synth_config(a.shape, a.layers, a.vocab, a.ctx, &cfg, &err)) {
         fprintf(stderr, "ifp synth: --shape: %s\n", err.msg);
@@ -314,10 +337,10 @@ int ifp_cmd_synth(int argc, char **argv) {
     }
     a.shape = ifp_synth_shape_find(a.shape)->name; /* canonical spelling */
     if (a.out && check_output(a.out)) return 1;
-    /* f32 weights, plus the F16 copies while writing */
-    double need = 4.0 * ((double)cfg.n_layers * (double)ifp_synth_layer_params(&cfg, cfg.d_ffn) +
-                         2.0 * (double)cfg.vocab * cfg.dim);
-    if (a.f16) need *= 1.5;
+    /* the weights in their type (rows of dim and of heads x head dim: q8_0 holds 34 bytes per 32) */
+    double params = (double)cfg.n_layers * (double)ifp_synth_layer_params(&cfg, cfg.d_ffn) +
+                    2.0 * (double)cfg.vocab * cfg.dim;
+    double need = params * (double)ifp_wtype_row_bytes(a.wtype, 32) / 32.0;
     uint64_t avail = mem_available();
     if (avail && need > 0.9 * (double)avail) {
         fprintf(stderr, "ifp synth: %d layers of shape %s need %.1f GB in memory, %.1f GB are available: use fewer "
@@ -325,10 +348,12 @@ int ifp_cmd_synth(int argc, char **argv) {
         return 1;
     }
     int tty = isatty(STDERR_FILENO);
-    if (tty) fprintf(stderr, "  generating %.2f GB of weights...", need / (a.f16 ? 1.5 : 1.0) / 1e9);
+    if (tty) fprintf(stderr, "  generating %.2f GB of weights...", need / 1e9);
     double t0 = now_s();
     ifp_model_t *m = NULL;
-    rc = ifp_model_synth(&cfg, a.seed, NULL, &m, &err);
+    ifp_model_params_t mp = ifp_model_default_params();
+    mp.wtype = (int)a.wtype;
+    rc = ifp_model_synth(&cfg, a.seed, &mp, &m, &err);
     if (tty) fputs("\r\033[K", stderr);
     if (rc) {
         fprintf(stderr, "ifp synth: %s\n", err.msg);
@@ -346,7 +371,7 @@ int ifp_cmd_synth(int argc, char **argv) {
         } else {
             struct stat st;
             double bytes = stat(a.out, &st) == 0 ? (double)st.st_size : 0;
-            printf("wrote %s: %.3f GB (%s) in %.2f s\n", a.out, bytes / 1e9, a.f16 ? "F16" : "F32", now_s() - t0);
+            printf("wrote %s: %.3f GB (%s) in %.2f s\n", a.out, bytes / 1e9, ifp_ggml_type_name(a.wtype), now_s() - t0);
         }
     }
     ifp_model_free(&m);

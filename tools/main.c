@@ -10,7 +10,7 @@ static const struct {
     const char *help;
 } commands[] = {
     {"run", ifp_cmd_run, "generate text from a prompt with one model"},
-    {"info", ifp_cmd_info, "print a GGUF file's metadata and tensors"},
+    {"info", ifp_cmd_info, "print a GGUF file's metadata, tensors and memory per pipeline stage"},
     {"cluster", ifp_cmd_cluster, "k-medoids clusters of the predicted masks of a calibration set"},
     {"eval", ifp_cmd_eval, "per-domain response perplexity under mask modes (dense, input, task, ...)"},
     {"calibrate", ifp_cmd_calibrate, "fit a predictor for a model trained without one (channel importance)"},
@@ -18,6 +18,7 @@ static const struct {
     {"status", ifp_cmd_status, "how a running ifp-router and its groups are (groups, requests, counters)"},
     {"keygen", ifp_cmd_keygen, "CURVE key pairs: one (-o BASE), or every key of a deployment (--config C)"},
     {"synth", ifp_cmd_synth, "a model of the paper's shapes (3b/6b/9b/12b) with seeded random weights"},
+    {"quantize", ifp_cmd_quantize, "rewrite a model with its matrices as f32, f16, bf16 or q8_0 (docs/WEIGHTS.md)"},
 };
 
 static void usage(FILE *f) {

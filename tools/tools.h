@@ -11,6 +11,7 @@ int ifp_cmd_client(int argc, char **argv);
 int ifp_cmd_status(int argc, char **argv);
 int ifp_cmd_keygen(int argc, char **argv);
 int ifp_cmd_synth(int argc, char **argv);
+int ifp_cmd_quantize(int argc, char **argv);
 
 /* Path of the embedded default model ($IFP_MODEL, else the repo's
  * models/ifp-mix/ifp-mix.gguf found next to the binary or the source). */
