@@ -7,7 +7,9 @@
  * is 302M) and a head fc1 1024 -> 128, fc2 128 -> 56 x d_ffn — with random
  * weights, written as a predictor GGUF to a temporary file (/dev/shm when
  * writable) and loaded by ifp_predictor_load, so the timed calls are the
- * serving path's own:
+ * serving path's own (the backbone's matrices in each type of --types, default
+ * f32 and bf16: ifp_predictor_load_typed; the head stays f32; the types run
+ * alternating, run for run, on the same prompt):
  *   scores   ifp_predictor_scores on [BOS] + P-1 prompt ids (P = 512)
  *   top-K    ifp_predictor_mask_from_scores (K = 6656 of d_ffn, 56 layers): a
  *            selection per layer; the full sort it replaced (a new mask, then
@@ -23,7 +25,9 @@
  *   share(X)      = overhead / (overhead + prefill56(dense X))
  *   share(ifp X)  = overhead / (overhead + prefill56(dense 3b)): the served
  *                   model is X compacted to K, which computes as the 3b shape
- * Output: table, CSV (--csv), one headline line. */
+ * (the prefills are the f32 model's for every predictor type).
+ * Output: table, CSV (--csv), one headline line: the unsuffixed keys for the
+ * first type, pred_share_9b_<type> / pred_ms_9b_<type> for each. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,15 +45,18 @@
 #endif
 #define BP_DEFAULT_CSV IFP_SOURCE_DIR "/bench/results/predictor.csv"
 
-enum { BP_CLUSTERS = 4, BP_MAX_RUNS = 64, BP_SHORT = 128 };
+enum { BP_CLUSTERS = 4, BP_MAX_RUNS = 64, BP_SHORT = 128, BP_MAX_TYPES = 4 };
 
 typedef struct {
     int runs, threads, prompt, layers, quick;
     const char *csv, *tmpdir;
+    int wtypes[BP_MAX_TYPES];        /* predictor backbone types (ifp_ggml_type_t) */
+    const char *type_names[BP_MAX_TYPES];
+    int n_types;
 } bp_opts_t;
 
 typedef struct {
-    const char *shape;
+    const char *shape, *type;
     double params, head_params, gflop;
     double scores_s, topk_s, route_s, submask_s; /* medians */
     double topk_sort_s; /* the same top-K by a full sort (ifp_mask_set_topk_ref) */
@@ -103,7 +110,56 @@ static int make_unions(int L, int F, ifp_mask_t **u, ifp_err_t *err) {
     return rc;
 }
 
-/* Writes, loads and times the predictor for one target shape. */
+/* Scratch of one predictor type's runs. */
+typedef struct {
+    ifp_predictor_t *p;
+    ifp_mask_t *mask, *sorted;
+    double ts[BP_MAX_RUNS], tk[BP_MAX_RUNS], tr[BP_MAX_RUNS], tm[BP_MAX_RUNS], tq[BP_MAX_RUNS], tko[BP_MAX_RUNS];
+} bp_typed_t;
+
+/* One run of predictor x on ids: scores, top-K (and the full sort), route,
+ * submask, scores of the first BP_SHORT tokens; times into x's arrays. */
+static int one_run(const bp_opts_t *o, bp_typed_t *x, int run, int keep, const int32_t *ids, float *scores,
+                   ifp_mask_t *const *u, float **sub, bp_pred_t *r, ifp_err_t *err) {
+    int L = ifp_predictor_n_layers(x->p), F = ifp_predictor_d_ffn(x->p), rc;
+    double t0 = bl_now();
+    if ((rc = ifp_predictor_scores(x->p, ids, o->prompt, scores, err))) return rc;
+    double t1 = bl_now();
+    ifp_mask_destroy(&x->mask);
+    if ((rc = ifp_predictor_mask_from_scores(x->p, scores, 0, &x->mask, err))) return rc;
+    double t2 = bl_now();
+    x->tk[run] = t2 - t1;
+    ifp_mask_destroy(&x->sorted); /* the replaced full sort, on the same scores, built the same way */
+    double t5 = bl_now();
+    if (!(x->sorted = ifp_mask_new(L, F))) return ifp_errf(err, IFP_ENOMEM, "out of memory");
+    for (int l = 0; l < L; l++) ifp_mask_set_topk_ref(x->sorted, l, scores + (size_t)l * F, keep);
+    x->tko[run] = bl_now() - t5;
+    if (!ifp_mask_equal(x->mask, x->sorted))
+        return ifp_errf(err, IFP_EINVAL, "top-K: the selection and the full sort disagree (run %d)", run + 1);
+    t2 = bl_now(); /* the route starts after the sort */
+    int best = 0;
+    double cov = -1;
+    for (int c = 0; c < BP_CLUSTERS; c++) { /* the balancer: best coverage wins */
+        double v = ifp_mask_coverage(x->mask, u[c]);
+        if (v > cov) cov = v, best = c;
+    }
+    double t3 = bl_now();
+    ifp_mask_submask(x->mask, u[best], sub);
+    double t4 = bl_now();
+    int short_n = o->prompt < BP_SHORT ? o->prompt : BP_SHORT;
+    if ((rc = ifp_predictor_scores(x->p, ids, short_n, scores, err))) return rc;
+    x->tq[run] = bl_now() - t4;
+    x->ts[run] = t1 - t0, x->tr[run] = t3 - t2, x->tm[run] = t4 - t3;
+    r->coverage = cov;
+    fprintf(stderr,
+            "  predictor-%-4s %-4s run %d: scores / top-K (sort) / route / submask %.0f/%.1f (%.1f)/%.3f/%.1f ms "
+            "(%d tokens: %.0f ms)\n", r->shape, r->type, run + 1, x->ts[run] * 1e3, x->tk[run] * 1e3,
+            x->tko[run] * 1e3, x->tr[run] * 1e3, x->tm[run] * 1e3, short_n, x->tq[run] * 1e3);
+    return IFP_OK;
+}
+
+/* Writes the predictor for one target shape, loads it in every type of
+ * o->wtypes and times them, the types alternating run for run: r[type]. */
 static int measure_predictor(const bp_opts_t *o, const char *shape, bp_pred_t *r, ifp_err_t *err) {
     ifp_synth_predictor_t sp;
     int rc = ifp_synth_predictor_default(shape, &sp, err);
@@ -112,25 +168,32 @@ static int measure_predictor(const bp_opts_t *o, const char *shape, bp_pred_t *r
     sp.backbone.ctx = o->prompt;
     const ifp_config_t *bc = &sp.backbone;
     int L = sp.target_layers, F = sp.target_ffn;
-    r->shape = shape;
-    r->params = (double)ifp_synth_predictor_params(&sp);
-    r->head_params = (double)sp.hidden * (bc->dim + 1) + (double)L * F * (sp.hidden + 1);
-    /* 2 flops per weight per prompt row in the backbone layers, once for the head */
-    r->gflop = (2.0 * o->prompt * bc->n_layers * (double)ifp_synth_layer_params(bc, bc->d_ffn) + 2.0 * r->head_params) / 1e9;
+    for (int t = 0; t < o->n_types; t++) {
+        memset(&r[t], 0, sizeof r[t]);
+        r[t].shape = shape, r[t].type = o->type_names[t];
+        r[t].params = (double)ifp_synth_predictor_params(&sp);
+        r[t].head_params = (double)sp.hidden * (bc->dim + 1) + (double)L * F * (sp.hidden + 1);
+        /* 2 flops per weight per prompt row in the backbone layers, once for the head */
+        r[t].gflop = (2.0 * o->prompt * bc->n_layers * (double)ifp_synth_layer_params(bc, bc->d_ffn) +
+                      2.0 * r[t].head_params) / 1e9;
+    }
     char path[4200];
     snprintf(path, sizeof path, "%s/ifp-bench-predictor-%ld-%s.gguf", o->tmpdir, (long)getpid(), shape);
-    bl_log("predictor for %s: writing %.2f GB to %s", shape, r->params * 4 / 1e9, path);
+    bl_log("predictor for %s: writing %.2f GB to %s", shape, r[0].params * 4 / 1e9, path);
     if ((rc = ifp_synth_predictor_write(&sp, path, err))) return rc;
-    ifp_predictor_t *p = NULL;
-    rc = ifp_predictor_load(path, &p, err);
+    bp_typed_t x[BP_MAX_TYPES];
+    memset(x, 0, sizeof x);
+    for (int t = 0; t < o->n_types && !rc; t++) {
+        bl_log("predictor for %s: loading with the backbone in %s", shape, o->type_names[t]);
+        rc = ifp_predictor_load_typed(path, o->wtypes[t], &x[t].p, err);
+    }
     unlink(path); /* the mapping stays valid; the memory goes with it */
-    if (rc) return rc;
     size_t S = (size_t)L * F;
     float *scores = malloc(S * sizeof *scores), **sub = calloc((size_t)L, sizeof *sub);
     int32_t *ids = malloc((size_t)o->prompt * sizeof *ids);
     float *subbuf = malloc(S * sizeof *subbuf);
-    ifp_mask_t *u[BP_CLUSTERS] = {0}, *mask = NULL, *sorted = NULL;
-    double ts[BP_MAX_RUNS], tk[BP_MAX_RUNS], tr[BP_MAX_RUNS], tm[BP_MAX_RUNS], tq[BP_MAX_RUNS], tko[BP_MAX_RUNS];
+    ifp_mask_t *u[BP_CLUSTERS] = {0};
+    if (rc) goto done;
     if (!scores || !sub || !ids || !subbuf) {
         rc = ifp_errf(err, IFP_ENOMEM, "out of memory");
         goto done;
@@ -140,58 +203,25 @@ static int measure_predictor(const bp_opts_t *o, const char *shape, bp_pred_t *r
     uint64_t s = 77;
     ids[0] = 1; /* BOS */
     for (int i = 1; i < o->prompt; i++) ids[i] = 3 + (int32_t)(bl_rand(&s) % (uint64_t)(bc->vocab - 3));
-    /* warm-up: 8 tokens read every weight once (page tables of the mapping) */
-    if ((rc = ifp_predictor_scores(p, ids, 8, scores, err))) goto done;
-    fprintf(stderr, "  predictor-%-12s scores / top-K (sort) / route / submask, runs:", shape);
-    for (int run = 0; run < o->runs; run++) {
-        double t0 = bl_now();
-        if ((rc = ifp_predictor_scores(p, ids, o->prompt, scores, err))) break;
-        double t1 = bl_now();
-        ifp_mask_destroy(&mask);
-        if ((rc = ifp_predictor_mask_from_scores(p, scores, 0, &mask, err))) break;
-        double t2 = bl_now();
-        tk[run] = t2 - t1;
-        ifp_mask_destroy(&sorted); /* the replaced full sort, on the same scores, built the same way */
-        double t5 = bl_now();
-        if (!(sorted = ifp_mask_new(L, F))) {
-            rc = ifp_errf(err, IFP_ENOMEM, "out of memory");
-            break;
+    /* warm-up: 8 tokens read every weight once (page tables) */
+    for (int t = 0; t < o->n_types && !rc; t++) rc = ifp_predictor_scores(x[t].p, ids, 8, scores, err);
+    for (int run = 0; run < o->runs && !rc; run++)
+        for (int j = 0; j < o->n_types && !rc; j++) { /* alternating types; odd runs in reverse order */
+            int t = run % 2 ? o->n_types - 1 - j : j;
+            rc = one_run(o, &x[t], run, sp.keep, ids, scores, u, sub, &r[t], err);
         }
-        for (int l = 0; l < L; l++) ifp_mask_set_topk_ref(sorted, l, scores + (size_t)l * F, sp.keep);
-        tko[run] = bl_now() - t5;
-        if (!ifp_mask_equal(mask, sorted)) {
-            rc = ifp_errf(err, IFP_EINVAL, "top-K: the selection and the full sort disagree (run %d)", run + 1);
-            break;
-        }
-        t2 = bl_now(); /* the route starts after the sort */
-        int best = 0;
-        double cov = -1;
-        for (int c = 0; c < BP_CLUSTERS; c++) { /* the balancer: best coverage wins */
-            double x = ifp_mask_coverage(mask, u[c]);
-            if (x > cov) cov = x, best = c;
-        }
-        double t3 = bl_now();
-        ifp_mask_submask(mask, u[best], sub);
-        double t4 = bl_now();
-        int short_n = o->prompt < BP_SHORT ? o->prompt : BP_SHORT;
-        if ((rc = ifp_predictor_scores(p, ids, short_n, scores, err))) break;
-        tq[run] = bl_now() - t4;
-        ts[run] = t1 - t0, tr[run] = t3 - t2, tm[run] = t4 - t3;
-        r->coverage = cov;
-        fprintf(stderr, " %.0f/%.1f (%.1f)/%.3f/%.1f (%d tokens: %.0f) ms", ts[run] * 1e3, tk[run] * 1e3,
-                tko[run] * 1e3, tr[run] * 1e3, tm[run] * 1e3, short_n, tq[run] * 1e3);
-    }
-    fputc('\n', stderr);
-    if (!rc) {
-        r->scores_s = bl_median(ts, o->runs), r->topk_s = bl_median(tk, o->runs);
-        r->route_s = bl_median(tr, o->runs), r->submask_s = bl_median(tm, o->runs);
-        r->scores_short_s = bl_median(tq, o->runs), r->topk_sort_s = bl_median(tko, o->runs);
+    for (int t = 0; t < o->n_types && !rc; t++) {
+        r[t].scores_s = bl_median(x[t].ts, o->runs), r[t].topk_s = bl_median(x[t].tk, o->runs);
+        r[t].route_s = bl_median(x[t].tr, o->runs), r[t].submask_s = bl_median(x[t].tm, o->runs);
+        r[t].scores_short_s = bl_median(x[t].tq, o->runs), r[t].topk_sort_s = bl_median(x[t].tko, o->runs);
     }
 done:
     for (int c = 0; c < BP_CLUSTERS; c++) ifp_mask_destroy(&u[c]);
-    ifp_mask_destroy(&mask), ifp_mask_destroy(&sorted);
+    for (int t = 0; t < BP_MAX_TYPES; t++) {
+        ifp_mask_destroy(&x[t].mask), ifp_mask_destroy(&x[t].sorted);
+        ifp_predictor_destroy(&x[t].p);
+    }
     free(scores), free(sub), free(ids), free(subbuf);
-    ifp_predictor_destroy(&p);
     return rc;
 }
 
@@ -204,19 +234,41 @@ static double dense_gflop(const char *shape, int prompt) {
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: bench_predictor [--quick] [--runs R] [--threads T] [--layers N] [--csv PATH] [--tmpdir DIR]\n"
+            "usage: bench_predictor [--quick] [--runs R] [--threads T] [--layers N] [--types L] [--csv PATH]\n"
+            "                       [--tmpdir DIR]\n"
             "  --runs R     timed runs, 1..64 (default 3; quick 1)\n"
             "  --threads T  OpenBLAS threads, 1..64 (default 1)\n"
             "  --layers N   layers of the stage whose prefill is scaled to 56, 1..56 (default 2; quick 1)\n"
+            "  --types L    the predictor backbone's weight types, comma-separated, of f32,f16,bf16,q8_0\n"
+            "               (default f32,bf16; the head stays f32); measured alternating, run for run\n"
             "  --csv PATH   results (default %s)\n"
             "  --tmpdir DIR where the predictor GGUFs are written and removed (default /dev/shm if writable,\n"
             "               else $TMPDIR or /tmp); about 2 GB each\n",
             BP_DEFAULT_CSV);
 }
 
+/* "f32,bf16" -> o->wtypes / type_names; -1 if a name is not a weight type or repeats. */
+static int parse_types(const char *v, bp_opts_t *o) {
+    static const char *names[] = {"f32", "f16", "bf16", "q8_0"};
+    char buf[64];
+    snprintf(buf, sizeof buf, "%s", v);
+    o->n_types = 0;
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        ifp_ggml_type_t ty;
+        if (ifp_wtype_parse(t, &ty, NULL) || o->n_types >= BP_MAX_TYPES) return -1;
+        for (int i = 0; i < o->n_types; i++)
+            if (o->wtypes[i] == (int)ty) return -1;
+        for (size_t k = 0; k < sizeof names / sizeof *names; k++)
+            if (!strcmp(t, names[k])) o->type_names[o->n_types] = names[k];
+        o->wtypes[o->n_types++] = (int)ty;
+    }
+    return o->n_types ? 0 : -1;
+}
+
 static int parse_args(int argc, char **argv, bp_opts_t *o) {
     int runs = 0, layers = 0;
     memset(o, 0, sizeof *o);
+    parse_types("f32,bf16", o);
     o->threads = 1, o->prompt = 512, o->csv = BP_DEFAULT_CSV;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "";
@@ -232,6 +284,7 @@ static int parse_args(int argc, char **argv, bp_opts_t *o) {
         if (!strcmp(a, "--runs")) bad = bl_parse_int(v, 1, BP_MAX_RUNS, &runs);
         else if (!strcmp(a, "--threads")) bad = bl_parse_int(v, 1, 64, &o->threads);
         else if (!strcmp(a, "--layers")) bad = bl_parse_int(v, 1, IFP_SYNTH_LAYERS, &layers);
+        else if (!strcmp(a, "--types")) bad = parse_types(v, o);
         else if (!strcmp(a, "--csv")) {
             bad = !*v;
             o->csv = v;
@@ -267,12 +320,12 @@ int main(int argc, char **argv) {
     ifp_blas_threads(o.threads);
     ifp_err_t err = {0};
     double prefill56[8] = {0};
-    bp_pred_t pr[8];
+    static bp_pred_t pr[8 * BP_MAX_TYPES]; /* shape-major, a row per type */
     int n_pred = 0, rc = measure_prefill(&o, prefill56, &err);
     for (int i = 0; i < ifp_synth_n_shapes() && !rc; i++)
         if (wanted(&o, ifp_synth_shape_at(i)->name, 1) &&
             !(rc = measure_predictor(&o, ifp_synth_shape_at(i)->name, &pr[n_pred], &err)))
-            n_pred++;
+            n_pred += o.n_types;
     if (rc) {
         fprintf(stderr, "bench_predictor: %s\n", err.msg[0] ? err.msg : ifp_strerror(rc));
         return 1;
@@ -280,12 +333,14 @@ int main(int argc, char **argv) {
     bl_csv_t csv;
     if (bl_csv_open(&csv, o.csv, "target_shape,prompt_tokens,predictor_params,head_params,predictor_gflop,scores_ms,"
                                  "topk_ms,route_ms,submask_ms,overhead_ms,stage_layers,prefill56_dense_s,share_dense,"
-                                 "prefill56_ifp_s,share_ifp,scores_first128_ms,threads,runs,openblas_core"))
+                                 "prefill56_ifp_s,share_ifp,scores_first128_ms,threads,runs,openblas_core,weight_type"))
         return 1;
     printf("\nprompt %d tokens, %d thread%s, median of %d run%s; 56-layer prefill = 56 x (%d-layer stage prefill / %d)\n",
            o.prompt, o.threads, o.threads > 1 ? "s" : "", o.runs, o.runs > 1 ? "s" : "", o.layers, o.layers);
-    printf("%-7s %8s %7s %9s %8s %8s %8s %10s %11s %7s %11s %7s\n", "target", "params", "GFLOP", "scores ms", "top-K ms",
-           "route ms", "submask", "overhead", "dense TTFT", "share", "IFP TTFT", "share");
+    printf("(the predictor's backbone in each type, the runs alternating; the head stays f32; the prefills are the f32 "
+           "model's)\n");
+    printf("%-7s %-5s %8s %7s %9s %8s %8s %8s %10s %11s %7s %11s %7s\n", "target", "type", "params", "GFLOP",
+           "scores ms", "top-K ms", "route ms", "submask", "overhead", "dense TTFT", "share", "IFP TTFT", "share");
     bl_headline_t h = {{0}, 0};
     for (int i = 0; i < n_pred; i++) {
         const bp_pred_t *r = &pr[i];
@@ -294,16 +349,22 @@ int main(int argc, char **argv) {
         while (ifp_synth_shape_at(si) != sh) si++;
         double over = r->scores_s + r->topk_s + r->route_s;
         double dense = prefill56[si] + over, ifp = prefill56[0] + over; /* shape 0 is 3b */
-        printf("%-7s %7.0fM %7.0f %9.1f %8.2f %8.3f %8.2f %9.1fms %10.1fs %6.2f%% %10.1fs %6.2f%%\n", r->shape,
-               r->params / 1e6, r->gflop, r->scores_s * 1e3, r->topk_s * 1e3, r->route_s * 1e3, r->submask_s * 1e3,
+        printf("%-7s %-5s %7.0fM %7.0f %9.1f %8.2f %8.3f %8.2f %9.1fms %10.1fs %6.2f%% %10.1fs %6.2f%%\n", r->shape,
+               r->type, r->params / 1e6, r->gflop, r->scores_s * 1e3, r->topk_s * 1e3, r->route_s * 1e3, r->submask_s * 1e3,
                over * 1e3, dense, 100 * over / dense, ifp, 100 * over / ifp);
-        bl_csv_row(&csv, "%s,%d,%.0f,%.0f,%.2f,%.3f,%.3f,%.4f,%.3f,%.3f,%d,%.3f,%.5f,%.3f,%.5f,%.3f,%d,%d,%s", r->shape,
+        bl_csv_row(&csv, "%s,%d,%.0f,%.0f,%.2f,%.3f,%.3f,%.4f,%.3f,%.3f,%d,%.3f,%.5f,%.3f,%.5f,%.3f,%d,%d,%s,%s", r->shape,
                    o.prompt, r->params, r->head_params, r->gflop, r->scores_s * 1e3, r->topk_s * 1e3, r->route_s * 1e3,
                    r->submask_s * 1e3, over * 1e3, o.layers, prefill56[si], over / dense, prefill56[0], over / ifp,
-                   r->scores_short_s * 1e3, o.threads, o.runs, ifp_blas_corename());
-        printf("  (%s top-K by selection %.2f ms, by the full sort it replaced %.2f ms: %.0fx faster, same masks)\n",
-               r->shape, r->topk_s * 1e3, r->topk_sort_s * 1e3, r->topk_sort_s / r->topk_s);
+                   r->scores_short_s * 1e3, o.threads, o.runs, ifp_blas_corename(), r->type);
+        printf("  (%s %s top-K by selection %.2f ms, by the full sort it replaced %.2f ms: %.0fx faster, same masks)\n",
+               r->shape, r->type, r->topk_s * 1e3, r->topk_sort_s * 1e3, r->topk_sort_s / r->topk_s);
         if (strcmp(r->shape, "9b")) continue;
+        char key[48];
+        snprintf(key, sizeof key, "pred_share_9b_%s", r->type);
+        bl_head_add(&h, key, "%.4f", over / dense);
+        snprintf(key, sizeof key, "pred_ms_9b_%s", r->type);
+        bl_head_add(&h, key, "%.1f", r->scores_s * 1e3);
+        if (strcmp(r->type, o.type_names[0])) continue; /* the unsuffixed keys: the first type */
         double short_over = r->scores_short_s + r->topk_s + r->route_s;
         bl_head_add(&h, "predictor_share_of_ttft_9b", "%.4f", over / dense);
         bl_head_add(&h, "predictor_share_of_ttft_ifp9b3b", "%.4f", over / ifp);

@@ -1,30 +1,37 @@
-/* bench_stage.c — one pipeline stage of N layers at the paper's shapes:
- * prefill and decode throughput of dense and IFP-compacted stages, against
- * the machine's DRAM read bandwidth.
+/* bench_stage.c — one pipeline stage of N layers at the paper's shapes, in
+ * every weight type: prefill and decode throughput of dense and
+ * IFP-compacted stages, against the machine's DRAM read bandwidth.
  *
- * Models, built one base shape at a time (and freed before the next):
- *   dense-3b, dense-6b, dense-9b, dense-12b   synthetic stages (bench/stagerun.h)
- *   dense-3b@Xb    the dense-3b stage (kept all run) measured again, run for
- *                  run alternating with ifp-Xb-3b: the IFP-vs-dense-3b ratios
- *                  compare these pairs (the machine's speed drifts by 10-20%
- *                  over minutes; alternating runs see the same drift)
- *   ifp-Xb-3b      the Xb stage compacted to a random kept set of K = 6656
- *                  channels per layer (ifp_compact_model): one mask, no row masks
+ * Models (synthetic, bench/stagerun.h; every type from the same seed):
+ *   dense-3b        the reference: one per weight type, built first and kept
+ *                   all run; measured with every set below
+ *   dense-3b-aa@Xb  a second, separately built dense-3b in the reference type
+ *                   (f32 if listed), rebuilt with each set after its other
+ *                   models: the A/A check (aa_ratio should be 1 +- 5%; it
+ *                   also tests that where a model is built does not matter)
+ *   dense-Xb        X = 6, 9, 12, per type
+ *   ifp-Xb-3b       dense-Xb compacted to a random kept set of K = 6656
+ *                   channels per layer (ifp_compact_model)
  *   ifp-Xb-u1.25k, ifp-Xb-u1.5k   compacted to a random union U of 1.25 K /
- *                  1.5 K channels per layer, every row carrying its own
- *                  sub-mask over U (K random channels of U) — how a group
- *                  serves a cluster's requests
- * For each: prefill of one P-token sequence (P = 512), decode at batch 1, 4
- * and 16 with `prefix` positions cached per sequence (512), the compaction
- * time per layer, VmRSS.  Weight bandwidth of a decode step = bytes of the
- * stage's weights / step time, against bl_membw_measure at the same thread
- * count (a 1 GiB read: far larger than the L3), measured at the start and at
- * the end of the run (the better of the two).
+ *                   1.5 K channels per layer, every row carrying its own
+ *                   sub-mask of K channels of U (how a group serves a cluster)
+ * A set is one base shape X: its models in every type, the references and
+ * the A/A copy, all built before any timing, then measured in interleaved
+ * rounds (bench/stage_measure.h: every figure is the median over rounds,
+ * every ratio the median of per-round ratios).  Sets run one after another
+ * (the largest are freed before the next is built).
+ * Figures: prefill of one P-token sequence; decode at batch 1, 4 and 16 with
+ * `prefix` positions cached per sequence; compaction time per layer; the
+ * weight bytes a decode step reads (every held matrix once, in its type:
+ * sr_weight_bytes) over the step time, against the DRAM read bandwidth at the
+ * same thread count: the better of bl_membw_measure and OpenBLAS sgemv over
+ * a 1 GiB buffer, at the start and at the end of the run (measure_membw).
  *
- * Output: progress on stderr; on stdout the machine, the bandwidth, a table,
- * full-model and pipeline estimates composed from the per-layer figures, and
- * one headline line.  CSV: --csv (one row per measurement) and
- * PATH-without-.csv + "_summary.csv" (one row per model, for the plots). */
+ * --model FILE instead measures a GGUF as llama-bench does (stage_peer.c).
+ *
+ * Output: progress on stderr; on stdout the facts (CPU, kernel path, BLAS
+ * core), the bandwidth, a table, estimates, one headline line (last).  CSVs
+ * described in stage_report.h. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +40,8 @@
 #include "benchlib.h"
 #include "compact.h"
 #include "kernels.h"
+#include "stage_peer.h"
+#include "stage_report.h"
 #include "stagerun.h"
 #include "synth.h"
 
@@ -41,72 +50,15 @@
 #endif
 #define BS_DEFAULT_CSV IFP_SOURCE_DIR "/bench/results/stage.csv"
 
-enum { BS_MAX_MODELS = 24, BS_N_BATCH = 3, BS_MAX_DEC = 16 };
-static const int bs_batches[BS_N_BATCH] = {1, 4, 16};
+enum { BS_N_VARIANT = 3 };
 
-typedef struct {
-    int layers, threads, runs, prefill_runs, prompt, prefix, quick;
-    int steps[BS_N_BATCH], warm_steps;
-    double membw_gb; /* buffer, GB */
-    const char *csv;
-    const char *shapes; /* comma-separated subset of 3b,6b,9b,12b; NULL = all */
-} bs_opts_t;
+/* The compactions of a base shape: K, 1.25 K, 1.5 K channels per layer. */
+static const struct {
+    int num, den;
+    const char *suffix, *key;
+} bs_variants[BS_N_VARIANT] = {{1, 1, "3b", "3b"}, {5, 4, "u1.25k", "_u125"}, {3, 2, "u1.5k", "_u150"}};
 
-/* One model's results. */
-typedef struct {
-    char name[32], key[24];
-    const char *kind;          /* dense | ifp | union */
-    const char *base;          /* base shape */
-    int ffn;                   /* FFN channels per held layer */
-    double weight_gb;          /* weights read per forward row */
-    double prefill_tok_s;
-    double step_s[BS_N_BATCH]; /* decode: seconds per step at each batch */
-    double compact_ms_layer;   /* 0 for dense */
-    double rss_gb;
-} bs_model_t;
-
-typedef struct {
-    bs_model_t m[BS_MAX_MODELS];
-    int n;
-    double membw;        /* GB/s at the run's threads: the best of the start and end measurements */
-    double membw_start, membw_end;
-    double l3_gb;
-    bl_csv_t csv;
-} bs_results_t;
-
-static const bs_model_t *find_model(const bs_results_t *r, const char *key) {
-    for (int i = 0; i < r->n; i++)
-        if (!strcmp(r->m[i].key, key)) return &r->m[i];
-    return NULL;
-}
-
-static double decode_tok_s(const bs_model_t *m, int bi) { return bs_batches[bi] / m->step_s[bi]; }
-
-static void csv_rows(bs_results_t *r, const bs_opts_t *o, const bs_model_t *m) {
-    const char *fmt = "%s,%s,%s,%d,%d,%d,%s,%d,%d,%d,%.3f,%.3f,%d,%.4f,%.3f,%.4f,%.3f,%.2f,%.3f,%s";
-    bl_csv_row(&r->csv, fmt, m->name, m->kind, m->base, m->ffn, o->layers, o->threads, "prefill", 1, o->prompt, 0,
-               m->prefill_tok_s, o->prompt / m->prefill_tok_s * 1e3, o->prefill_runs, m->weight_gb, 0.0, 0.0, r->membw,
-               m->compact_ms_layer, m->rss_gb, ifp_blas_corename());
-    for (int bi = 0; bi < BS_N_BATCH; bi++) {
-        double gbps = m->weight_gb / m->step_s[bi];
-        bl_csv_row(&r->csv, fmt, m->name, m->kind, m->base, m->ffn, o->layers, o->threads, "decode", bs_batches[bi], 0,
-                   o->prefix, decode_tok_s(m, bi), m->step_s[bi] * 1e3, o->runs, m->weight_gb, gbps, gbps / r->membw,
-                   r->membw, m->compact_ms_layer, m->rss_gb, ifp_blas_corename());
-    }
-}
-
-/* Prefill and decode of the model the stage runs now. */
-static int measure_model(sr_stage_t *s, const bs_opts_t *o, bs_model_t *m, ifp_err_t *err) {
-    double t;
-    int rc = sr_measure_prefill(s, m->name, 0, o->prefill_runs, &t, err);
-    if (rc) return rc;
-    m->prefill_tok_s = o->prompt / t;
-    for (int bi = 0; bi < BS_N_BATCH; bi++)
-        if ((rc = sr_measure_decode(s, m->name, bs_batches[bi], o->steps[bi], o->warm_steps, o->runs, &m->step_s[bi],
-                                    err)))
-            return rc;
-    return IFP_OK;
-}
+/* ---- models --------------------------------------------------------------------------------- */
 
 /* Per held layer: a random kept set of n of the layer's channels (the union
  * U, or the K of a single mask).  kept[l] points into *block. */
@@ -123,16 +75,16 @@ static int random_sets(const ifp_model_t *m, int n, uint64_t seed, int32_t **kep
     return IFP_OK;
 }
 
-/* Row masks of a union-compacted stage: per slot 0..BS_MAX_DEC and held
+/* Row masks of a union-compacted stage: per slot 0..SM_MAX_DEC and held
  * layer, K ones among the |U| channels (a request's mask, all inside U). */
 typedef struct {
     float *vals;                /* [slots × held × |U|] */
     const float **layer;        /* [slots × n_layers] */
-    ifp_ffn_mask_t mask[BS_MAX_DEC + 1];
+    ifp_ffn_mask_t mask[SM_MAX_DEC + 1];
 } bs_rowmasks_t;
 
 static int rowmasks_new(bs_rowmasks_t *rm, const ifp_model_t *m, int u, int K, uint64_t seed) {
-    int held = m->layer_end - m->layer_begin, L = m->cfg.n_layers, slots = BS_MAX_DEC + 1;
+    int held = m->layer_end - m->layer_begin, L = m->cfg.n_layers, slots = SM_MAX_DEC + 1;
     rm->vals = calloc((size_t)slots * held * u, sizeof *rm->vals);
     rm->layer = calloc((size_t)slots * L, sizeof *rm->layer);
     int32_t *pick = malloc((size_t)K * sizeof *pick);
@@ -159,313 +111,283 @@ static void rowmasks_free(bs_rowmasks_t *rm) {
     memset(rm, 0, sizeof *rm);
 }
 
-/* The dense 3b stage stays built all run: it is measured again alternating
- * with each ifp-Xb-3b stage, so the IFP-vs-dense-3b ratios compare runs
- * taken side by side (other work on a shared machine drifts). */
-typedef struct {
-    ifp_model_t *m;
-    sr_stage_t *s;
-} bs_ref_t;
-
-/* Fills *bm (a result slot) for model m. */
-static bs_model_t *new_model(bs_model_t *bm, const ifp_model_t *m, const char *shape, const char *name,
-                             const char *key, const char *kind) {
+/* A result slot for model m of type ti on runner s. */
+static bs_model_t *add_model(bs_results_t *res, const bs_opts_t *o, int ti, const ifp_model_t *m, sr_stage_t *s,
+                             const char *name, const char *key, const char *kind, const char *base) {
+    if (res->n >= BS_MAX_MODELS) return NULL;
+    bs_model_t *bm = &res->m[res->n++];
     memset(bm, 0, sizeof *bm);
-    snprintf(bm->name, sizeof bm->name, "%s", name);
-    snprintf(bm->key, sizeof bm->key, "%s", key);
-    bm->kind = kind;
-    bm->base = ifp_synth_shape_find(shape)->name;
-    bm->ffn = m->cfg.d_ffn;
+    sm_entry_reset(&bm->e);
+    snprintf(bm->e.name, sizeof bm->e.name, "%s", name);
+    snprintf(bm->e.key, sizeof bm->e.key, "%s", key);
+    bm->e.type = o->type_names[ti];
+    bm->e.kind = kind;
+    bm->e.base = base;
+    bm->e.m = m;
+    bm->e.s = s;
+    bm->ffn = m->layers[m->layer_begin].d_ffn;
     bm->weight_gb = sr_weight_bytes(m) / 1e9;
-    bm->rss_gb = bl_vmrss_gb();
+    for (int l = m->layer_begin; l < m->layer_end; l++)
+        bm->e.params += (double)ifp_synth_layer_params(&m->cfg, m->layers[l].d_ffn);
+    bm->resident_gb = (double)ifp_model_resident_bytes(m) / 1e9;
     return bm;
 }
 
-/* Measures the stages sa (model a) and sb (b) run for run, alternating, so
- * both see the same machine: prefill, then decode at each batch. */
-static int measure_pair(sr_stage_t *sa, bs_model_t *a, sr_stage_t *sb, bs_model_t *b, const bs_opts_t *o,
-                        ifp_err_t *err) {
-    double ta[64], tb[64], dt;
-    int rc = IFP_OK, R = o->runs < 64 ? o->runs : 64, P = o->prefill_runs < 64 ? o->prefill_runs : 64;
-    for (int r = 0; r < P && !rc; r++)
-        if (!(rc = sr_prefill(sa, &ta[r], err))) rc = sr_prefill(sb, &tb[r], err);
-    if (rc) return rc;
-    a->prefill_tok_s = o->prompt / bl_median(ta, P), b->prefill_tok_s = o->prompt / bl_median(tb, P);
-    fprintf(stderr, "  %s / %s, alternating runs: prefill %.1f / %.1f tok/s\n", a->name, b->name, a->prefill_tok_s,
-            b->prefill_tok_s);
-    for (int bi = 0; bi < BS_N_BATCH && !rc; bi++) {
-        int B = bs_batches[bi], S = o->steps[bi];
-        if (o->warm_steps && !(rc = sr_decode(sa, B, o->warm_steps, &dt, err))) rc = sr_decode(sb, B, o->warm_steps, &dt, err);
-        for (int r = 0; r < R && !rc; r++)
-            if (!(rc = sr_decode(sa, B, S, &ta[r], err))) rc = sr_decode(sb, B, S, &tb[r], err);
-        if (rc) break;
-        a->step_s[bi] = bl_median(ta, R) / S, b->step_s[bi] = bl_median(tb, R) / S;
-        fprintf(stderr, "  %s / %s, alternating runs: decode B=%d %.2f / %.2f tok/s\n", a->name, b->name, B,
-                decode_tok_s(a, bi), decode_tok_s(b, bi));
+static int ctx_of(const bs_opts_t *o) {
+    int smax = 0;
+    for (int b = 0; b < SM_N_BATCH; b++) smax = o->plan.max_steps[b] > smax ? o->plan.max_steps[b] : smax;
+    return o->plan.prompt > o->prefix + smax ? o->plan.prompt : o->prefix + smax;
+}
+
+static int max_steps(const bs_opts_t *o) { return ctx_of(o) - o->prefix; }
+
+static int synth(const bs_opts_t *o, const char *shape, int ti, ifp_model_t **m, ifp_err_t *err) {
+    double t0 = bl_now();
+    int rc = sr_synth_typed(shape, o->layers, ctx_of(o), 1, (int)o->types[ti], m, err);
+    if (!rc) {
+        char mem[256];
+        ifp_model_describe_memory(*m, mem, sizeof mem);
+        bl_log("dense-%s %s: %d layers built in %.1f s; %s", shape, o->type_names[ti], o->layers, bl_now() - t0, mem);
     }
     return rc;
 }
 
-/* One compacted variant of the base stage: n channels per layer; union
- * variants (n > K) give every row its own K-of-U sub-mask. */
-static int run_variant(sr_stage_t *s, const ifp_model_t *base, const bs_opts_t *o, const char *shape, int n,
-                       const char *suffix, bs_ref_t *ref, bs_results_t *res, ifp_err_t *err) {
-    bs_model_t *bm = &res->m[res->n];
-    memset(bm, 0, sizeof *bm);
-    int uni = n > IFP_SYNTH_KEEP;
-    snprintf(bm->name, sizeof bm->name, "ifp-%s-%s", shape, suffix);
-    if (uni) snprintf(bm->key, sizeof bm->key, "ifp%s_%s", shape, n * 4 == 5 * IFP_SYNTH_KEEP ? "u125" : "u150");
-    else snprintf(bm->key, sizeof bm->key, "ifp%s3b", shape);
-    bm->kind = uni ? "union" : "ifp";
-    bm->base = ifp_synth_shape_find(shape)->name;
-    bm->ffn = n;
-    int L = base->cfg.n_layers, rc;
+/* The references: dense-3b in every type on one runner. */
+typedef struct {
+    ifp_model_t *m[BS_MAX_TYPES];
+    bs_model_t *bm[BS_MAX_TYPES];
+    sr_stage_t *s;
+} bs_refs_t;
+
+static int build_refs(const bs_opts_t *o, bs_refs_t *ref, bs_results_t *res, ifp_err_t *err) {
+    int rc = IFP_OK;
+    for (int ti = 0; ti < o->n_types && !rc; ti++) rc = synth(o, "3b", ti, &ref->m[ti], err);
+    if (rc) return rc;
+    bl_log("dense-3b: filling %d decode prefixes of %d positions", SM_MAX_DEC, o->prefix);
+    if ((rc = sr_new(ref->m[o->ref], o->plan.prompt, o->prefix, SM_MAX_DEC, max_steps(o), &ref->s, err))) return rc;
+    for (int ti = 0; ti < o->n_types; ti++) {
+        ref->bm[ti] = add_model(res, o, ti, ref->m[ti], ref->s, "dense-3b", "dense3b", "dense", "3b");
+        if (!ref->bm[ti]) return ifp_errf(err, IFP_ERANGE, "too many models");
+        ref->bm[ti]->rss_gb = bl_vmrss_gb();
+    }
+    return IFP_OK;
+}
+
+/* One set: base shape X (NULL: the references alone), every type. */
+typedef struct {
+    ifp_model_t *dense[BS_MAX_TYPES], *comp[BS_MAX_TYPES][BS_N_VARIANT], *aa;
+    sr_stage_t *s;
+    bs_rowmasks_t rm[BS_N_VARIANT];
+} bs_set_t;
+
+static void set_free(bs_set_t *set) {
+    sr_free(&set->s);
+    for (int ti = 0; ti < BS_MAX_TYPES; ti++) {
+        for (int v = 0; v < BS_N_VARIANT; v++) ifp_model_free(&set->comp[ti][v]);
+        ifp_model_free(&set->dense[ti]);
+    }
+    ifp_model_free(&set->aa);
+    for (int v = 0; v < BS_N_VARIANT; v++) rowmasks_free(&set->rm[v]);
+}
+
+/* Compacts set->dense[ti] to variant v; adds its result slot. */
+static int compact_variant(const bs_opts_t *o, const char *shape, int ti, int v, bs_set_t *set, bs_results_t *res,
+                           bs_model_t **out, ifp_err_t *err) {
+    const ifp_model_t *base = set->dense[ti];
+    int n = IFP_SYNTH_KEEP * bs_variants[v].num / bs_variants[v].den, L = base->cfg.n_layers, rc;
     int32_t **kept = calloc((size_t)L, sizeof *kept), *block = NULL;
     int *n_kept = calloc((size_t)L, sizeof *n_kept);
-    ifp_model_t *cm = NULL;
-    bs_rowmasks_t rm = {0};
     if (!kept || !n_kept || random_sets(base, n, 0xC0FFEEull + (uint64_t)n, kept, n_kept, &block)) {
         rc = ifp_errf(err, IFP_ENOMEM, "out of memory");
         goto done;
     }
     double t0 = bl_now();
-    if ((rc = ifp_compact_model(base, (const int32_t *const *)kept, n_kept, &cm, err))) goto done;
-    bm->compact_ms_layer = (bl_now() - t0) * 1e3 / o->layers;
-    bm->weight_gb = sr_weight_bytes(cm) / 1e9;
-    bm->rss_gb = bl_vmrss_gb();
-    bl_log("%s: compacted to %d channels per layer in %.0f ms per layer; VmRSS %.2f GB", bm->name, n,
-           bm->compact_ms_layer, bm->rss_gb);
-    if ((rc = sr_use(s, cm, err))) goto done;
-    if (uni) {
-        if (rowmasks_new(&rm, cm, n, IFP_SYNTH_KEEP, 0x5AB5ull + (uint64_t)n)) {
-            rc = ifp_errf(err, IFP_ENOMEM, "out of memory");
-            goto done;
-        }
-        for (int k = 0; k <= BS_MAX_DEC; k++) sr_set_mask(s, k, &rm.mask[k]);
+    if ((rc = ifp_compact_model(base, (const int32_t *const *)kept, n_kept, &set->comp[ti][v], err))) goto done;
+    double ms = (bl_now() - t0) * 1e3 / o->layers;
+    if (v && !set->rm[v].vals && rowmasks_new(&set->rm[v], base, n, IFP_SYNTH_KEEP, 0x5AB5ull + (uint64_t)n)) {
+        rc = ifp_errf(err, IFP_ENOMEM, "out of memory");
+        goto done;
     }
-    if (!uni && ref->m) { /* K: alternating with the dense-3b reference */
-        char name[32], key[24];
-        snprintf(name, sizeof name, "dense-3b@%s", shape);
-        snprintf(key, sizeof key, "dense3b_at_%s", shape);
-        bs_model_t *rm3 = new_model(&res->m[res->n + 1], ref->m, "3b", name, key, "dense-ref");
-        if (!(rc = measure_pair(s, bm, ref->s, rm3, o, err))) res->n += 2;
-    } else if (!(rc = measure_model(s, o, bm, err))) {
-        res->n++;
+    char name[32], key[24];
+    snprintf(name, sizeof name, "ifp-%s-%s", shape, bs_variants[v].suffix);
+    snprintf(key, sizeof key, "ifp%s%s", shape, bs_variants[v].key);
+    bs_model_t *bm = add_model(res, o, ti, set->comp[ti][v], set->s, name, key, v ? "union" : "ifp", shape);
+    if (!bm) {
+        rc = ifp_errf(err, IFP_ERANGE, "too many models");
+        goto done;
     }
+    bm->compact_ms_layer = ms;
+    if (v) bm->e.slot_mask = set->rm[v].mask;
+    *out = bm;
+    char mem[256];
+    ifp_model_describe_memory(set->comp[ti][v], mem, sizeof mem);
+    bl_log("%s %s: compacted to %d channels per layer in %.0f ms per layer; %s", name, o->type_names[ti], n, ms, mem);
 done:
-    if (cm) {
-        int rc2 = sr_use(s, base, err); /* the state must not point at cm once it is freed */
-        if (!rc) rc = rc2;
-    }
-    ifp_model_free(&cm);
-    rowmasks_free(&rm);
     free(block), free(kept), free(n_kept);
     return rc;
 }
 
-/* The dense stage of one shape, then (above 3b) its three compactions and
- * the reference again.  The 3b stage is kept in *ref when ref->m is NULL. */
-static int run_shape(const char *shape, const bs_opts_t *o, bs_ref_t *ref, bs_results_t *res, ifp_err_t *err) {
-    ifp_model_t *m = NULL;
-    sr_stage_t *s = NULL;
-    int ctx = o->prompt > o->prefix + o->steps[0] ? o->prompt : o->prefix + o->steps[0];
-    bl_log("dense-%s: generating %d layers", shape, o->layers);
-    int rc = sr_synth(shape, o->layers, ctx, 1, &m, err);
-    if (rc) return rc;
-    bl_log("dense-%s: %.2f GB of weights; filling %d decode prefixes of %d positions", shape, sr_weight_bytes(m) / 1e9,
-           BS_MAX_DEC, o->prefix);
-    if ((rc = sr_new(m, o->prompt, o->prefix, BS_MAX_DEC, o->steps[0], &s, err))) goto done;
-    char name[32], key[24];
-    snprintf(name, sizeof name, "dense-%s", shape);
-    snprintf(key, sizeof key, "dense%s", shape);
-    bs_model_t *bm = new_model(&res->m[res->n], m, shape, name, key, "dense");
-    if ((rc = measure_model(s, o, bm, err))) goto done;
-    res->n++;
-    if (m->cfg.d_ffn > IFP_SYNTH_KEEP) {
-        static const struct { int num, den; const char *suffix; } v[] = {{1, 1, "3b"}, {5, 4, "u1.25k"}, {3, 2, "u1.5k"}};
-        for (int i = 0; i < 3 && !rc; i++)
-            rc = run_variant(s, m, o, shape, IFP_SYNTH_KEEP * v[i].num / v[i].den, v[i].suffix, ref, res, err);
-    } else if (!ref->m) { /* the 3b stage: keep it as the reference */
-        ref->m = m, ref->s = s;
-        m = NULL, s = NULL;
+/* Builds set X (every model before any timing), measures it with the
+ * references in interleaved rounds, frees it. */
+static int run_set(const bs_opts_t *o, const char *shape, bs_refs_t *ref, bs_results_t *res, ifp_err_t *err) {
+    bs_set_t set;
+    memset(&set, 0, sizeof set);
+    sm_entry_t *order[BS_MAX_MODELS];
+    bs_model_t *mine[BS_MAX_MODELS];
+    int n = 0, nm = 0, rc = IFP_OK;
+    bs_model_t *per_type[BS_MAX_TYPES][1 + BS_N_VARIANT] = {{0}};
+    bl_log("set %s: building every model before timing (MemAvailable %.1f GB)", shape ? shape : "3b",
+           bl_mem_available_gb());
+    for (int ti = 0; shape && ti < o->n_types && !rc; ti++) {
+        if ((rc = synth(o, shape, ti, &set.dense[ti], err))) break;
+        if (!set.s) {
+            bl_log("dense-%s: filling %d decode prefixes of %d positions", shape, SM_MAX_DEC, o->prefix);
+            if ((rc = sr_new(set.dense[ti], o->plan.prompt, o->prefix, SM_MAX_DEC, max_steps(o), &set.s, err))) break;
+        }
+        char name[32], key[24];
+        snprintf(name, sizeof name, "dense-%s", shape);
+        snprintf(key, sizeof key, "dense%s", shape);
+        if (!(per_type[ti][0] = add_model(res, o, ti, set.dense[ti], set.s, name, key, "dense", shape))) {
+            rc = ifp_errf(err, IFP_ERANGE, "too many models");
+            break;
+        }
+        mine[nm++] = per_type[ti][0];
+        if (set.dense[ti]->cfg.d_ffn > IFP_SYNTH_KEEP)
+            for (int v = 0; v < BS_N_VARIANT && !rc; v++)
+                if (!(rc = compact_variant(o, shape, ti, v, &set, res, &per_type[ti][1 + v], err)))
+                    mine[nm++] = per_type[ti][1 + v];
     }
-done:
-    sr_free(&s);
-    ifp_model_free(&m);
+    /* the A/A copy last: built after (and placed among) the set's models */
+    bs_model_t *aa = NULL;
+    char aa_name[32];
+    snprintf(aa_name, sizeof aa_name, "dense-3b-aa%s%s", shape ? "@" : "", shape ? shape : "");
+    if (!rc && !(rc = synth(o, "3b", o->ref, &set.aa, err))) {
+        if (!(aa = add_model(res, o, o->ref, set.aa, ref->s, aa_name, "dense3b_aa", "aa", "3b")))
+            rc = ifp_errf(err, IFP_ERANGE, "too many models");
+        else mine[nm++] = aa;
+    }
+    double rss = bl_vmrss_gb();
+    for (int i = 0; i < nm; i++) mine[i]->rss_gb = rss;
+    /* order, per type: the A/A copy, the reference, ifp-Xb-3b, the unions,
+     * dense-Xb — the reference measured right next to both of its pairs */
+    for (int ti = 0; ti < o->n_types && !rc; ti++) {
+        if (ti == o->ref && aa) order[n++] = &aa->e;
+        order[n++] = &ref->bm[ti]->e;
+        for (int k = 1; k <= BS_N_VARIANT + 1; k++)
+            if (per_type[ti][k % (BS_N_VARIANT + 1)]) order[n++] = &per_type[ti][k % (BS_N_VARIANT + 1)]->e;
+    }
+    if (!rc) {
+        bl_log("set %s: %d stages, VmRSS %.2f GB; %d interleaved rounds", shape ? shape : "3b", n, rss,
+               o->plan.rounds);
+        rc = sm_run(order, n, &o->plan, &res->rounds, err);
+    }
+    if (ref->s && ref->m[o->ref]) {
+        int rc2 = sr_use(ref->s, ref->m[o->ref], err); /* the runner must not point at the freed copy */
+        if (!rc) rc = rc2;
+    }
+    for (int i = 0; i < nm; i++) mine[i]->e.m = NULL, mine[i]->e.s = NULL;
+    set_free(&set);
     return rc;
 }
 
-/* ---- report ---------------------------------------------------------------------------------- */
+/* ---- bandwidth ------------------------------------------------------------------------------ */
 
-static void print_table(const bs_results_t *r, const bs_opts_t *o) {
-    printf("\n%d-layer stage, %d thread%s; prefill P = %d (median of %d); decode with %d cached positions per sequence "
-           "(median of %d runs of %d/%d/%d steps at batch 1/4/16)\n", o->layers, o->threads, o->threads > 1 ? "s" : "",
-           o->prompt, o->prefill_runs, o->prefix, o->runs, o->steps[0], o->steps[1], o->steps[2]);
-    printf("%-15s %6s %8s %9s %9s %9s %9s %9s %7s %8s %7s\n", "model", "ffn", "weightGB", "prefill", "dec b1",
-           "dec b4", "dec b16", "b1 GB/s", "of DRAM", "compact", "RSS GB");
-    printf("%-15s %6s %8s %9s %9s %9s %9s %9s %7s %8s %7s\n", "", "/layer", "/step", "tok/s", "tok/s", "tok/s", "tok/s",
-           "", "", "ms/layer", "");
-    for (int i = 0; i < r->n; i++) {
-        const bs_model_t *m = &r->m[i];
-        double g = m->weight_gb / m->step_s[0];
-        printf("%-15s %6d %8.3f %9.1f %9.2f %9.2f %9.2f %9.2f %6.0f%% %8.1f %7.2f%s\n", m->name, m->ffn, m->weight_gb,
-               m->prefill_tok_s, decode_tok_s(m, 0), decode_tok_s(m, 1), decode_tok_s(m, 2), g, 100 * g / r->membw,
-               m->compact_ms_layer, m->rss_gb, m->weight_gb < r->l3_gb ? "  (fits in L3)" : "");
-    }
-}
-
-/* Full 56-layer and pipeline estimates from the per-layer decode time. */
-static void print_estimates(const bs_results_t *r, const bs_opts_t *o) {
-    static const char *keys[] = {"dense3b", "ifp9b3b", "ifp9b_u125", "dense9b", "dense12b", "ifp12b3b"};
-    static const int P[] = {1, 4, 14};
-    const double link_s = 50e-6, link_Bps = 1.25e9, row_bytes = 2048 * 4; /* 10 GbE, 50 us a message */
-    printf("\nestimates for the 56-layer model (per-layer time = stage time / %d):\n", o->layers);
-    printf("  TTFT(P=%d) = 56 x prefill per layer;  pipeline of S stages with S micro-batches of B rows in flight:\n"
-           "  token latency = 56 x t_layer(B) + S x t_link(B);  throughput = S x B / (56 x t_layer(B) + S x "
-           "t_link(B));\n  t_link(B) = 50 us + B x 8 KB / 1.25 GB/s (10 GbE)\n", o->prompt);
-    printf("  %-14s %8s %3s %9s %11s %11s %11s %11s\n", "model", "TTFT s", "B", "ms/layer", "S=1 tok/s", "S=4 tok/s",
-           "S=14 tok/s", "S=14 lat ms");
-    for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
-        const bs_model_t *m = find_model(r, keys[k]);
-        if (!m) continue;
-        double ttft = IFP_SYNTH_LAYERS * (o->prompt / m->prefill_tok_s) / o->layers;
-        for (int bi = 0; bi < BS_N_BATCH; bi++) {
-            int B = bs_batches[bi];
-            double tl = m->step_s[bi] / o->layers, tput[3], lat = 0;
-            for (int p = 0; p < 3; p++) {
-                double tx = P[p] > 1 ? link_s + B * row_bytes / link_Bps : 0;
-                lat = IFP_SYNTH_LAYERS * tl + P[p] * tx;
-                tput[p] = P[p] * B / lat;
-            }
-            printf("  %-14s %8.1f %3d %9.2f %11.2f %11.2f %11.2f %11.1f\n", bi ? "" : m->name, ttft, B, tl * 1e3,
-                   tput[0], tput[1], tput[2], lat * 1e3);
-        }
-    }
-}
-
-/* b = "dense3b" means the dense-3b measurement nearest in time to a: the
- * reference taken after a's family when there is one. */
-static void head_ratio(bl_headline_t *h, const bs_results_t *r, const char *name, const char *a, int ba,
-                       const char *b, int bb) {
-    const bs_model_t *x = find_model(r, a), *y = find_model(r, b);
-    if (x && !strcmp(b, "dense3b")) {
-        char key[24];
-        snprintf(key, sizeof key, "dense3b_at_%s", x->base);
-        if (find_model(r, key)) y = find_model(r, key);
-    }
-    if (x && y) bl_head_add(h, name, "%.3f", decode_tok_s(x, ba) / decode_tok_s(y, bb));
-}
-
-static void print_headline(const bs_results_t *r, const bs_opts_t *o) {
-    bl_headline_t h = {{0}, 0};
-    head_ratio(&h, r, "ifp9b3b_vs_dense3b", "ifp9b3b", 0, "dense3b", 0);
-    head_ratio(&h, r, "ifp9b3b_vs_dense9b", "ifp9b3b", 0, "dense9b", 0);
-    head_ratio(&h, r, "ifp6b3b_vs_dense3b", "ifp6b3b", 0, "dense3b", 0);
-    head_ratio(&h, r, "ifp6b3b_vs_dense6b", "ifp6b3b", 0, "dense6b", 0);
-    head_ratio(&h, r, "ifp12b3b_vs_dense3b", "ifp12b3b", 0, "dense3b", 0);
-    head_ratio(&h, r, "ifp12b3b_vs_dense12b", "ifp12b3b", 0, "dense12b", 0);
-    head_ratio(&h, r, "ifp9b_u125_vs_dense3b", "ifp9b_u125", 0, "dense3b", 0);
-    head_ratio(&h, r, "ifp9b_u150_vs_dense3b", "ifp9b_u150", 0, "dense3b", 0);
-    head_ratio(&h, r, "ifp9b3b_b16_vs_dense3b_b16", "ifp9b3b", 2, "dense3b", 2);
-    const bs_model_t *i9 = find_model(r, "ifp9b3b"), *r9 = find_model(r, "dense3b_at_9b");
-    if (!r9) r9 = find_model(r, "dense3b");
-    /* the dense-3b stage's own figures: medians over its measurements */
-    double b16[8], b4[8], frac[8], b1[8], pre[8];
-    int nd = 0;
-    for (int i = 0; i < r->n && nd < 8; i++) {
-        const bs_model_t *m = &r->m[i];
-        if (strncmp(m->key, "dense3b", 7)) continue;
-        b16[nd] = decode_tok_s(m, 2) / decode_tok_s(m, 0), b4[nd] = decode_tok_s(m, 1) / decode_tok_s(m, 0);
-        frac[nd] = m->weight_gb / m->step_s[0] / r->membw, b1[nd] = decode_tok_s(m, 0), pre[nd] = m->prefill_tok_s;
-        nd++;
-    }
-    if (nd) {
-        bl_head_add(&h, "batch16_vs_batch1", "%.3f", bl_median(b16, nd));
-        bl_head_add(&h, "batch4_vs_batch1", "%.3f", bl_median(b4, nd));
-        bl_head_add(&h, "decode_bw_fraction", "%.3f", bl_median(frac, nd));
-    }
-    double min_frac = INFINITY;
-    for (int i = 0; i < r->n; i++)
-        if (r->m[i].weight_gb > r->l3_gb && r->m[i].weight_gb / r->m[i].step_s[0] / r->membw < min_frac)
-            min_frac = r->m[i].weight_gb / r->m[i].step_s[0] / r->membw;
-    if (isfinite(min_frac)) bl_head_add(&h, "decode_bw_fraction_min", "%.3f", min_frac);
-    bl_head_add(&h, "membw_gbps", "%.2f", r->membw);
-    if (nd) bl_head_add(&h, "decode_dense3b_b1_tok_s", "%.2f", bl_median(b1, nd));
-    if (nd) bl_head_add(&h, "prefill_dense3b_tok_s", "%.1f", bl_median(pre, nd));
-    if (r9 && i9) bl_head_add(&h, "prefill_ifp9b3b_vs_dense3b", "%.3f", i9->prefill_tok_s / r9->prefill_tok_s);
-    if (i9) bl_head_add(&h, "compact_ms_per_layer_9b", "%.1f", i9->compact_ms_layer);
-    bl_head_add(&h, "rss_peak_gb", "%.2f", bl_vmhwm_gb());
-    bl_head_add(&h, "layers", "%.0f", o->layers);
-    bl_head_add(&h, "threads", "%.0f", o->threads);
-    bl_head_print(&h);
-}
-
-/* PATH.csv -> PATH_summary.csv: one row per model for the gnuplot scripts. */
-static int write_summary(const bs_results_t *r, const bs_opts_t *o) {
-    char path[4096];
-    size_t n = strlen(o->csv);
-    int ext = n > 4 && !strcmp(o->csv + n - 4, ".csv");
-    snprintf(path, sizeof path, "%.*s_summary.csv", (int)(ext ? n - 4 : n), o->csv);
-    bl_csv_t c;
-    if (bl_csv_open(&c, path, "model,kind,prefill_tok_s,decode_b1,decode_b4,decode_b16,b1_gbps,b1_bw_fraction,"
-                              "membw_gbps"))
-        return -1;
-    for (int i = 0; i < r->n; i++) {
-        const bs_model_t *m = &r->m[i];
-        double g = m->weight_gb / m->step_s[0];
-        bl_csv_row(&c, "%s,%s,%.3f,%.3f,%.3f,%.3f,%.3f,%.4f,%.3f", m->name, m->kind, m->prefill_tok_s,
-                   decode_tok_s(m, 0), decode_tok_s(m, 1), decode_tok_s(m, 2), g, g / r->membw, r->membw);
-    }
-    return bl_csv_close(&c, 1);
-}
-
-/* Read bandwidth at 1 and 2 threads; *at_threads at the run's count. */
-static int measure_membw(const bs_opts_t *o, size_t bytes, int passes, bl_membw_t *b1, bl_membw_t *b2,
-                         double *at_threads) {
-    float *buf = bl_membw_buffer(bytes);
-    if (!buf) {
+/* Read bandwidth of a 1 GiB buffer: bench/membw's loop (bl_membw_measure)
+ * at 1 and 2 threads and at the run's count, and OpenBLAS's sgemv reading the
+ * buffer as a [rows x 2048] f32 matrix (ifp_sgemm with one row of x) at the
+ * run's threads — on this Zen 3 VM sgemv, which prefetches, reads ~1.6x what
+ * the loop does.  *ref: the best of the loop and sgemv at the run's count:
+ * the measured DRAM bandwidth that decode shares are taken of. */
+static int measure_membw(const bs_opts_t *o, int passes, bs_bw_t *bw) {
+    enum { COLS = 2048 };
+    size_t bytes = (size_t)(o->membw_gb * 1073741824.0);
+    float *buf = bl_membw_buffer(bytes), *x = calloc(COLS, sizeof *x);
+    int rows = (int)(bytes / sizeof(float) / COLS);
+    float *y = malloc((size_t)rows * sizeof *y);
+    if (!buf || !x || !y) {
         fprintf(stderr, "bench_stage: out of memory for the bandwidth buffer\n");
+        bl_membw_free(&buf, bytes), free(x), free(y);
         return -1;
     }
-    *b1 = bl_membw_measure(buf, bytes, 1, passes);
-    *b2 = bl_membw_measure(buf, bytes, 2, passes);
-    *at_threads = o->threads == 1 ? b1->gbps : o->threads == 2 ? b2->gbps
-                                                                : bl_membw_measure(buf, bytes, o->threads, passes).gbps;
-    bl_membw_free(&buf, bytes);
+    bl_membw_t x1 = bl_membw_measure(buf, bytes, 1, passes), x2 = bl_membw_measure(buf, bytes, 2, passes);
+    bw->loop1 = x1.gbps, bw->loop2 = x2.gbps;
+    bw->loop = o->threads == 1 ? x1.gbps : o->threads == 2 ? x2.gbps
+                                                             : bl_membw_measure(buf, bytes, o->threads, passes).gbps;
+    for (int i = 0; i < COLS; i++) x[i] = 1.0f / COLS;
+    bw->sgemv = 0;
+    for (int p = 0; p < passes + 1; p++) { /* the first pass also warms OpenBLAS up */
+        double t0 = bl_now();
+        ifp_sgemm(0, 1, 1, rows, COLS, 1.0f, x, COLS, buf, COLS, 0.0f, y, rows);
+        double g = (double)rows * COLS * sizeof(float) / (bl_now() - t0) / 1e9;
+        if (p && g > bw->sgemv) bw->sgemv = g;
+    }
+    bw->ref = bw->loop > bw->sgemv ? bw->loop : bw->sgemv;
+    bl_membw_free(&buf, bytes), free(x), free(y);
     return 0;
 }
 
-/* 1 if --shapes lists shape (or is absent). */
-static int shape_wanted(const bs_opts_t *o, const char *shape) {
-    if (!o->shapes) return 1;
-    size_t n = strlen(shape);
-    for (const char *p = o->shapes; (p = strstr(p, shape)); p += n)
-        if ((p == o->shapes || p[-1] == ',') && (p[n] == ',' || !p[n])) return 1;
+/* ---- options and main ----------------------------------------------------------------------- */
+
+/* 1 if the comma-separated list has item. */
+static int listed(const char *list, const char *item) {
+    size_t n = strlen(item);
+    for (const char *p = list; (p = strstr(p, item)); p += n)
+        if ((p == list || p[-1] == ',') && (p[n] == ',' || !p[n])) return 1;
     return 0;
 }
-
-/* ---- options and main ------------------------------------------------------------------------ */
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: bench_stage [--quick] [--layers N] [--threads T] [--runs R] [--shapes L] [--csv PATH]\n"
-            "  --layers N   layers per stage, 1..56 (default 4; quick 2)\n"
+            "usage: bench_stage [--quick] [--types L] [--shapes L] [--layers N] [--rounds R] [--threads T]\n"
+            "                   [--csv PATH]\n"
+            "       bench_stage --model FILE.gguf [--threads T] [--prompt P] [--gen N] [--reps R]\n"
+            "  --types L    weight types, comma-separated: f32,f16,bf16,q8_0 (default f32,bf16,q8_0); the\n"
+            "               reference type of the unsuffixed headline keys and of the A/A check is f32\n"
+            "               when listed, else the first\n"
+            "  --shapes L   base shapes, comma-separated, of 3b,6b,9b,12b (default all; quick 3b,9b); the\n"
+            "               dense-3b references are always measured; the headline lacks the keys of the\n"
+            "               shapes left out\n"
+            "  --layers N   layers per stage, 1..56 (default 2; quick 1)\n"
+            "  --rounds R   interleaved rounds per set, 1..20 (default 5; quick 3); --runs is the same\n"
             "  --threads T  OpenBLAS threads, 1..64 (default 1)\n"
-            "  --runs R     timed decode runs per measurement, 1..64 (default 5; quick 1); prefill\n"
-            "               runs min(R, 3)\n"
-            "  --quick      a smoke run in well under a minute: 2 layers, 1 run, prefill P = 128,\n"
-            "               64 cached positions, 8/3/3 decode steps at batch 1/4/16, no warm-up\n"
-            "  --shapes L   base shapes, comma-separated (default 3b,6b,9b,12b; the headline then\n"
-            "               lacks the keys of the shapes left out)\n"
-            "  --csv PATH   results (default %s; the per-model summary goes next to it)\n",
+            "  --quick      about a minute with bandwidth-bound kernels: shapes 3b,9b, 1 layer, prefill P = 64,\n"
+            "               64 cached positions, per round and batch the fastest of steps reading ~0.2 G\n"
+            "               parameters in all (at most 8/4/2 steps at batch 1/4/16); full run: P = 128,\n"
+            "               512 cached positions, ~0.8 G parameters (at most 16/8/4 steps)\n"
+            "  --csv PATH   results (default %s; PATH_types.csv and PATH_summary.csv next to it)\n"
+            "  --model FILE measure a GGUF model as llama-bench does: prefill of P tokens (default 512) and\n"
+            "               N generated tokens at batch 1 from an empty context (default 128), R repetitions\n"
+            "               after a warm-up (default 1); prints peer_* headline keys\n",
             BS_DEFAULT_CSV);
 }
 
+static int parse_types(const char *s, bs_opts_t *o) {
+    static const char *names[] = {"f32", "f16", "bf16", "q8_0"};
+    o->n_types = 0;
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", s);
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        ifp_ggml_type_t ty;
+        if (ifp_wtype_parse(t, &ty, NULL) || o->n_types >= BS_MAX_TYPES) return -1;
+        for (int i = 0; i < o->n_types; i++)
+            if (o->types[i] == ty) return -1;
+        for (size_t k = 0; k < sizeof names / sizeof *names; k++)
+            if (!strcmp(t, names[k])) o->type_names[o->n_types] = names[k];
+        o->types[o->n_types++] = ty;
+    }
+    o->ref = 0;
+    for (int i = 0; i < o->n_types; i++)
+        if (o->types[i] == IFP_GGML_F32) o->ref = i;
+    return o->n_types ? 0 : -1;
+}
+
 static int parse_args(int argc, char **argv, bs_opts_t *o) {
-    int layers = 0, runs = 0;
+    int layers = 0, rounds = 0;
     memset(o, 0, sizeof *o);
     o->threads = 1;
     o->csv = BS_DEFAULT_CSV;
+    o->peer_prompt = 512, o->peer_gen = 128, o->peer_reps = 1;
+    const char *types = "f32,bf16,q8_0";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -475,36 +397,50 @@ static int parse_args(int argc, char **argv, bs_opts_t *o) {
             o->quick = 1;
             continue;
         }
-        int bad = !v;
+        int bad = !v || !*v;
         if (!strcmp(a, "--layers")) bad = bad || bl_parse_int(v, 1, IFP_SYNTH_LAYERS, &layers);
         else if (!strcmp(a, "--threads")) bad = bad || bl_parse_int(v, 1, 64, &o->threads);
-        else if (!strcmp(a, "--runs")) bad = bad || bl_parse_int(v, 1, 64, &runs);
-        else if (!strcmp(a, "--csv")) {
-            bad = bad || !*v;
-            o->csv = v;
-        } else if (!strcmp(a, "--shapes")) {
-            bad = bad || !*v;
+        else if (!strcmp(a, "--rounds") || !strcmp(a, "--runs")) bad = bad || bl_parse_int(v, 1, 20, &rounds);
+        else if (!strcmp(a, "--prompt")) bad = bad || bl_parse_int(v, 1, 8192, &o->peer_prompt);
+        else if (!strcmp(a, "--gen")) bad = bad || bl_parse_int(v, 1, 8192, &o->peer_gen);
+        else if (!strcmp(a, "--reps")) bad = bad || bl_parse_int(v, 1, 64, &o->peer_reps);
+        else if (!strcmp(a, "--csv")) o->csv = v;
+        else if (!strcmp(a, "--model")) o->model = v;
+        else if (!strcmp(a, "--types")) types = v;
+        else if (!strcmp(a, "--shapes")) {
             o->shapes = v;
-        }
-        else {
+            for (char *p = (char *)v; !bad && *p;) { /* every item a known shape */
+                size_t k = strcspn(p, ",");
+                char item[8] = "";
+                if (k < sizeof item) memcpy(item, p, k), item[k] = '\0';
+                bad = k >= sizeof item || !ifp_synth_shape_find(item);
+                p += k + (p[k] == ',');
+            }
+        } else {
             fprintf(stderr, "bench_stage: unknown argument '%s'\n", a);
             usage(stderr);
             return 2;
         }
         if (bad) {
-            fprintf(stderr, "bench_stage: %s: expected %s\n", a, !strcmp(a, "--csv") ? "a path" : "an integer in range");
+            fprintf(stderr, "bench_stage: %s: bad value '%s' (see --help)\n", a, v ? v : "");
             return 2;
         }
         i++;
     }
-    o->layers = layers ? layers : o->quick ? 2 : 4;
-    o->runs = runs ? runs : o->quick ? 1 : 5;
-    o->prefill_runs = o->runs < 3 ? o->runs : 3;
-    o->prompt = o->quick ? 128 : 512;
+    if (types && parse_types(types, o)) {
+        fprintf(stderr, "bench_stage: --types: expected distinct f32, f16, bf16, q8_0, comma-separated; got '%s'\n",
+                types);
+        return 2;
+    }
+    if (!o->shapes && o->quick) o->shapes = "3b,9b";
+    o->layers = layers ? layers : o->quick ? 1 : 2;
+    o->plan.rounds = rounds ? rounds : o->quick ? 3 : 5;
+    o->plan.prompt = o->quick ? 64 : 128;
+    o->plan.prefill_runs = 2;
     o->prefix = o->quick ? 64 : 512;
-    int q[BS_N_BATCH] = {8, 3, 3}, f[BS_N_BATCH] = {16, 8, 8};
-    memcpy(o->steps, o->quick ? q : f, sizeof o->steps);
-    o->warm_steps = o->quick ? 0 : 2;
+    int q[SM_N_BATCH] = {8, 4, 2}, f[SM_N_BATCH] = {16, 8, 4};
+    memcpy(o->plan.max_steps, o->quick ? q : f, sizeof o->plan.max_steps);
+    o->plan.run_params = o->quick ? 0.2e9 : 0.8e9;
     o->membw_gb = 1.0;
     return 0;
 }
@@ -513,54 +449,47 @@ int main(int argc, char **argv) {
     bs_opts_t o;
     int prc = parse_args(argc, argv, &o);
     if (prc) return prc == 1 ? 0 : 2;
-    static bs_results_t res;
-    double t0 = bl_now();
-    bl_print_machine(stdout);
-    res.l3_gb = bl_l3_bytes() / 1e9;
     ifp_blas_threads(o.threads);
     int got = ifp_blas_threads(0);
     if (got != o.threads) fprintf(stderr, "warning: asked OpenBLAS for %d threads, it runs %d\n", o.threads, got);
+    if (o.model) return bs_peer_main(o.model, o.threads, o.peer_prompt, o.peer_gen, o.peer_reps);
+    static bs_results_t res;
+    double t0 = bl_now();
+    bs_print_facts(stdout, "machine: ");
+    bl_print_machine(stdout);
+    res.l3_gb = bs_l3_gb();
     /* DRAM read bandwidth: 1 and 2 threads, and the run's count; measured
      * again at the end (other work on the machine comes and goes) */
-    size_t bw_bytes = (size_t)(o.membw_gb * 1073741824.0);
     int passes = o.quick ? 2 : 3;
-    bl_membw_t b1, b2;
-    if (measure_membw(&o, bw_bytes, passes, &b1, &b2, &res.membw_start)) return 1;
-    printf("DRAM read bandwidth (%.2f GB buffer, best of %d passes x 1-16 streams): %.2f GB/s at 1 thread (%d streams), "
-           "%.2f GB/s at 2 threads (%d streams)\n", b1.bytes / 1e9, passes, b1.gbps, b1.streams, b2.gbps, b2.streams);
+    if (measure_membw(&o, passes, &res.bw_start)) return 1;
+    printf("DRAM read bandwidth (%.2f GB buffer, best of %d passes x 1-16 streams): %.2f GB/s at 1 thread, "
+           "%.2f GB/s at 2 threads; OpenBLAS sgemv over the same buffer: %.2f GB/s at %d thread%s\n",
+           o.membw_gb * 1.073741824, passes, res.bw_start.loop1, res.bw_start.loop2, res.bw_start.sgemv, o.threads,
+           o.threads > 1 ? "s" : "");
     fflush(stdout);
     ifp_err_t err = {0};
-    bs_ref_t ref = {NULL, NULL};
-    int rc = IFP_OK;
-    for (int i = 0; i < ifp_synth_n_shapes() && !rc; i++)
-        if (shape_wanted(&o, ifp_synth_shape_at(i)->name))
-            rc = run_shape(ifp_synth_shape_at(i)->name, &o, &ref, &res, &err);
+    bs_refs_t ref;
+    memset(&ref, 0, sizeof ref);
+    int rc = build_refs(&o, &ref, &res, &err), sets = 0;
+    for (int i = 1; i < ifp_synth_n_shapes() && !rc; i++) { /* shape 0 is 3b: the references */
+        const char *shape = ifp_synth_shape_at(i)->name;
+        if (o.shapes && !listed(o.shapes, shape)) continue;
+        rc = run_set(&o, shape, &ref, &res, &err);
+        sets++;
+    }
+    if (!rc && !sets) rc = run_set(&o, NULL, &ref, &res, &err);
+    for (int i = 0; i < res.n; i++) res.m[i].e.m = NULL, res.m[i].e.s = NULL;
     sr_free(&ref.s);
-    ifp_model_free(&ref.m);
+    for (int ti = 0; ti < BS_MAX_TYPES; ti++) ifp_model_free(&ref.m[ti]);
     if (rc) {
         fprintf(stderr, "bench_stage: %s\n", err.msg[0] ? err.msg : ifp_strerror(rc));
         return 1;
     }
-    if (measure_membw(&o, bw_bytes, passes, &b1, &b2, &res.membw_end)) return 1;
-    res.membw = res.membw_start > res.membw_end ? res.membw_start : res.membw_end;
-    printf("DRAM read bandwidth at %d thread%s: %.2f GB/s at the start, %.2f GB/s at the end; decode compares with the "
-           "better, %.2f GB/s\n", o.threads, o.threads > 1 ? "s" : "", res.membw_start, res.membw_end, res.membw);
-    if (bl_csv_open(&res.csv, o.csv, "model,kind,base_shape,ffn_per_layer,layers,threads,phase,batch,prompt_tokens,"
-                                     "cached_positions,tokens_per_s,ms_per_step,runs,weight_gb_per_step,achieved_gbps,"
-                                     "bw_fraction,membw_gbps,compact_ms_per_layer,rss_gb,openblas_core"))
-        return 1;
-    for (int i = 0; i < res.n; i++) csv_rows(&res, &o, &res.m[i]);
-    print_table(&res, &o);
-    printf("dense-3b batch-1 decode over the run (drift of the machine):");
-    for (int i = 0; i < res.n; i++)
-        if (!strncmp(res.m[i].key, "dense3b", 7)) printf(" %.2f", decode_tok_s(&res.m[i], 0));
-    printf(" tok/s\n");
-    print_estimates(&res, &o);
-    int wrc = bl_csv_close(&res.csv, 1) | write_summary(&res, &o);
-    double la[3] = {0};
-    getloadavg(la, 3);
-    printf("\ncsv: %s (%d rows); total %.0f s; load average at the end %.2f (other work on this machine skews the "
-           "figures)\n", o.csv, res.csv.rows, bl_now() - t0, la[0]);
-    print_headline(&res, &o);
-    return wrc ? 1 : 0;
+    if (measure_membw(&o, passes, &res.bw_end)) return 1;
+    res.membw = res.bw_start.ref > res.bw_end.ref ? res.bw_start.ref : res.bw_end.ref;
+    printf("DRAM read bandwidth at %d thread%s (the better of bench/membw's loop and sgemv): %.2f GB/s at the start "
+           "(loop %.2f, sgemv %.2f), %.2f GB/s at the end (loop %.2f, sgemv %.2f); decode compares with the better, "
+           "%.2f GB/s\n", o.threads, o.threads > 1 ? "s" : "", res.bw_start.ref, res.bw_start.loop, res.bw_start.sgemv,
+           res.bw_end.ref, res.bw_end.loop, res.bw_end.sgemv, res.membw);
+    return bs_report(&res, &o, t0) ? 1 : 0;
 }

@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
-# bench/run.sh stage|predictor|router|membw|load|sim|curve|netns|prefill|depth|http [--quick] [args...] — the one
+# bench/run.sh stage|predictor|router|membw|load|sim|curve|netns|prefill|depth|http|peer [--quick] [args...] — the one
 # entry point of the benchmarks: builds what the benchmark needs, runs it, and
 # (stage, predictor) draws its plots.  Every benchmark ends with one headline
 # line of key=value pairs: the last line of stdout.
 #
 #   stage      bench_stage: dense and IFP-compacted stages of the paper's
-#              shapes, prefill/decode tokens/s, DRAM bandwidth (~8.5 min; --quick
-#              ~35 s).  Results: bench/results/stage.csv, stage_summary.csv,
-#              stage.txt (the output), stage_{decode,prefill,bw}.png
+#              shapes in every weight type (--types f32,bf16,q8_0 by default),
+#              prefill/decode tokens/s, DRAM bandwidth; interleaved rounds with an
+#              A/A check (~10 min; --quick ~1 min, shapes 3b and 9b: both with
+#              bandwidth-bound kernels, see docs/BENCHMARKS.md).  Results:
+#              bench/results/stage.csv (the f32 rows bench/sim reads),
+#              stage_types.csv (every type), stage_summary.csv, stage.txt (the
+#              output), stage_{decode,prefill,bw}.png
+#   peer       bench/peer.sh --llama-bench PATH: ifp vs llama.cpp's llama-bench on
+#              the same GGUF files (its header)
 #   predictor  bench_predictor: predictor + routing as a share of TTFT (~1.5 min;
 #              --quick ~12 s).  Results: bench/results/predictor.{csv,txt,png}
 #   router     bench_router: the router with a paper-size (302M) predictor made by
@@ -31,7 +37,8 @@
 #
 # --quick results go to build/bench-quick/ (never over the committed full-run
 # results); other arguments pass through to the benchmark (e.g. --threads 2;
-# --csv is set here).
+# --csv is set here).  IFP_BUILD_DIR (default build) names the CMake build
+# tree used (then --quick results go to $IFP_BUILD_DIR/bench-quick/).
 # Like the deploy launchers, picks an OpenBLAS kernel matching the CPU when
 # OPENBLAS_CORETYPE is unset; IFP_BENCH_NATIVE=1 keeps OpenBLAS's own choice.
 # Weights go in transparent huge pages (GLIBC_TUNABLES glibc.malloc.hugetlb=1:
@@ -44,7 +51,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=../deploy/lib.sh
 . deploy/lib.sh
 
-usage() { sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,48p' "$0" | sed 's/^# \{0,1\}//'; }
 
 [[ $# -ge 1 ]] || { usage >&2; exit 2; }
 what="$1"
@@ -58,6 +65,7 @@ sim) exec bench/run_sim.sh "$@" ;;
 prefill) exec bench/run_prefill.sh "$@" ;;
 depth) exec bench/run_depth.sh "$@" ;;
 http) exec bench/run_http.sh "$@" ;;
+peer) exec bench/peer.sh "$@" ;;
 # ---- stage, predictor, membw: below ----
 stage | predictor | router | membw) ;;
 -h | --help | help) usage; exit 0 ;;
@@ -66,7 +74,8 @@ esac
 
 quick=0
 for arg in "$@"; do [[ "$arg" == --quick ]] && quick=1; done
-if ((quick)); then out="build/bench-quick"; else out="bench/results"; fi
+build="${IFP_BUILD_DIR:-build}"
+if ((quick)); then out="$build/bench-quick"; else out="bench/results"; fi
 mkdir -p "$out"
 
 # progress and set-up messages go to stderr: the headline stays the last line of stdout
@@ -77,10 +86,10 @@ mkdir -p "$out"
     *) export GLIBC_TUNABLES="${GLIBC_TUNABLES:+$GLIBC_TUNABLES:}glibc.malloc.hugetlb=1" ;;
     esac
     ifp_info "GLIBC_TUNABLES=$GLIBC_TUNABLES (huge pages for the weights)"
-    cmake -S . -B build >/dev/null
+    cmake -S . -B "$build" >/dev/null
     targets=("bench_$what")
     [[ "$what" == router ]] && targets+=(ifp ifp-router)
-    cmake --build build --target "${targets[@]}" -- -j"$(ifp_nproc)"
+    cmake --build "$build" --target "${targets[@]}" -- -j"$(ifp_nproc)"
 } >&2
 
 csv_args=(--csv "$out/$what.csv")
@@ -89,10 +98,10 @@ if [[ "$what" == router ]]; then
     tmp="$( [[ -w /dev/shm ]] && echo /dev/shm || echo "${TMPDIR:-/tmp}" )"
     pred="$tmp/ifp-bench-router-302m-$$.gguf"
     trap 'rm -f "$pred"' EXIT
-    ./build/tools/ifp synth --predictor-for models/ifp-mix/ifp-mix.gguf --backbone 302m -o "$pred" >&2
+    "./$build/tools/ifp" synth --predictor-for models/ifp-mix/ifp-mix.gguf --backbone 302m -o "$pred" >&2
     csv_args+=(--predictor "$pred")
 fi
-./build/bench/"bench_$what" "$@" "${csv_args[@]}" | tee "$out/$what.txt"
+"./$build/bench/bench_$what" "$@" "${csv_args[@]}" | tee "$out/$what.txt"
 
 [[ "$what" == membw ]] && exit 0
 if ! command -v gnuplot >/dev/null 2>&1; then
@@ -107,7 +116,9 @@ if ! command -v gnuplot >/dev/null 2>&1; then
     exit 0
 fi
 if [[ "$what" == stage ]]; then
-    gnuplot -e "summary='$out/stage_summary.csv'; outdir='$out'" bench/plot_stage.gp >&2
+    # a line per weight type; types not measured are skipped (gnuplot warns, harmlessly)
+    gnuplot -e "summary='$out/stage_summary.csv'; outdir='$out'" bench/plot_stage.gp 2>&1 |
+        grep -v 'Skipping data file with no valid points' >&2 || true
     ifp_info "plots: $out/stage_decode.png $out/stage_prefill.png $out/stage_bw.png" >&2
 elif [[ "$what" == router ]]; then
     gnuplot -e "trace='$out/router.csv.pings.csv'; outdir='$out'" bench/plot_router.gp >&2

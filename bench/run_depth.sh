@@ -191,7 +191,7 @@ say "read the model into the page cache in $(awk -v a="$t0" -v b="$(date +%s.%N)
 
 # ---- the composed estimate on this machine: bench_stage, the 3b shape -------
 step "per-layer times on this machine: bench_stage --shapes 3b (the figures docs/BENCHMARKS.md composes)"
-stage_args=(--shapes 3b --csv "$work/stage-here.csv")
+stage_args=(--shapes 3b --types f32 --csv "$work/stage-here.csv")
 ((quick)) && stage_args+=(--runs 1)
 GLIBC_TUNABLES="${GLIBC_TUNABLES:+$GLIBC_TUNABLES:}glibc.malloc.hugetlb=1" \
     build/bench/bench_stage "${stage_args[@]}" >"$work/stage-here.txt" 2>&1 || {

@@ -20,6 +20,11 @@ struct sr_stage {
 };
 
 int sr_synth(const char *shape, int layers, int ctx, uint64_t seed, ifp_model_t **out, ifp_err_t *err) {
+    return sr_synth_typed(shape, layers, ctx, seed, IFP_WTYPE_ASIS, out, err);
+}
+
+int sr_synth_typed(const char *shape, int layers, int ctx, uint64_t seed, int wtype, ifp_model_t **out,
+                   ifp_err_t *err) {
     ifp_config_t cfg;
     int rc = ifp_synth_config(shape, 0, 0, ctx, &cfg, err);
     if (rc) return rc;
@@ -27,13 +32,21 @@ int sr_synth(const char *shape, int layers, int ctx, uint64_t seed, ifp_model_t 
         return ifp_errf(err, IFP_ERANGE, "a stage holds 1..%d layers, not %d", cfg.n_layers, layers);
     ifp_model_params_t mp = ifp_model_default_params();
     mp.layer_begin = 0, mp.layer_end = layers, mp.load_embd = 0, mp.load_head = 0;
+    mp.wtype = wtype;
     return ifp_model_synth(&cfg, seed, &mp, out, err);
 }
 
+static double mat_bytes(const ifp_wmat_t *w) { return w->data ? (double)w->rows * (double)w->row_bytes : 0; }
+
 double sr_weight_bytes(const ifp_model_t *m) {
     double n = 0;
-    for (int l = m->layer_begin; l < m->layer_end; l++) n += (double)ifp_synth_layer_params(&m->cfg, m->layers[l].d_ffn);
-    return n * sizeof(float);
+    for (int l = m->layer_begin; l < m->layer_end; l++) {
+        const ifp_layer_t *L = &m->layers[l];
+        n += mat_bytes(&L->wq) + mat_bytes(&L->wk) + mat_bytes(&L->wv) + mat_bytes(&L->wo);
+        n += mat_bytes(&L->w_gate) + mat_bytes(&L->w_up) + mat_bytes(&L->w_down);
+        n += 2.0 * m->cfg.dim * sizeof(float); /* attn_norm, ffn_norm */
+    }
+    return n;
 }
 
 /* Runs rows [0, n) from the hidden rows h0 (already filled in pos/slot). */

@@ -32,8 +32,14 @@
 typedef struct sr_stage sr_stage_t;
 
 /* A synthetic stage of `layers` layers of `shape` (whole model: 56 layers),
- * context ctx, weights from seed.  Owned by the caller (ifp_model_free). */
+ * context ctx, weights from seed, every matrix in f32.  Owned by the caller
+ * (ifp_model_free). */
 int sr_synth(const char *shape, int layers, int ctx, uint64_t seed, ifp_model_t **out, ifp_err_t *err);
+/* The same with every matrix held in wtype (IFP_WTYPE_ASIS = f32, or an
+ * ifp_ggml_type_t: ifp_model_params_t.wtype); norms stay f32.  The same seed
+ * gives the same values before rounding in every type. */
+int sr_synth_typed(const char *shape, int layers, int ctx, uint64_t seed, int wtype, ifp_model_t **out,
+                   ifp_err_t *err);
 
 /* The state for model m (borrowed; the largest FFN any later model has):
  * prefill_len rows of prompt (0: no prefill), n_dec decode slots of `prefix`
@@ -63,8 +69,11 @@ int sr_measure_prefill(sr_stage_t *s, const char *label, int warmup, int runs, d
 int sr_measure_decode(sr_stage_t *s, const char *label, int B, int steps, int warm_steps, int runs,
                       double *median_step_s, ifp_err_t *err);
 
-/* Bytes of weights one forward row reads: every held layer at its own FFN
- * width (norms included). */
+/* Bytes of weights one forward row reads: every matrix of every held layer
+ * (rows x row_bytes in its own type, at the layer's own FFN width) and the
+ * two f32 norms — exactly what a decode step streams.  A compacted model
+ * counts the attention it borrows from its source; the embedding and head
+ * are not counted (a stage holds neither). */
 double sr_weight_bytes(const ifp_model_t *m);
 
 #endif
