@@ -10,7 +10,8 @@
 # Defaults: --threads 1, --layers 4, --types bf16,q8_0.
 #
 # Files (in /dev/shm when writable, removed at the end):
-#   ifp synth --shape S --layers N -o S-synth.gguf            S = 3b, and 9b unless --quick
+#   ifp synth --shape S --layers N --tokenizer -o S-synth.gguf  S = 3b, and 9b unless --quick (a
+#                                                             synthetic vocabulary: llama.cpp needs one)
 #   ifp quantize S-synth.gguf S-T.gguf --type T --llama-layout  T in --types (default bf16,q8_0;
 #                                                             f32 and f16 too): llama's tensor
 #                                                             layout, so llama.cpp loads it
@@ -103,7 +104,7 @@ trap 'rm -rf "$work"' EXIT
 declare -A file
 for s in "${shapes[@]}"; do
     ifp_info "ifp synth --shape $s --layers $layers" >&2
-    "$ifp" synth --shape "$s" --layers "$layers" -o "$work/$s-synth.gguf" >&2
+    "$ifp" synth --shape "$s" --layers "$layers" --tokenizer -o "$work/$s-synth.gguf" >&2
     for t in "${typelist[@]}"; do
         ifp_info "ifp quantize $s-synth.gguf $s-$t.gguf --type $t --llama-layout" >&2
         "$ifp" quantize "$work/$s-synth.gguf" "$work/$s-$t.gguf" --type "$t" --llama-layout >&2

@@ -4,7 +4,7 @@
  * pages requested with madvise).  Weights copied here stay in memory while
  * the process lives — unlike pages of a mapped file, which the kernel
  * reclaims when they sit idle and reads back slowly later.  ifp_arena_seal
- * locks the used part (mlock) when RLIMIT_MEMLOCK allows. */
+ * locks the used part (mlock) when RLIMIT_MEMLOCK (or CAP_IPC_LOCK) allows. */
 #ifndef IFP_ARENA_H
 #define IFP_ARENA_H
 

@@ -67,7 +67,7 @@ uint64_t ifp_synth_model_params(const ifp_model_t *m) {
 
 ifp_synth_write_params_t ifp_synth_write_default_params(void) {
     ifp_synth_write_params_t p = {
-        .f16 = 0, .wtype = IFP_WTYPE_ASIS, .down_llama = 0, .name = "ifp-synth", .shape = NULL, .seed = 0};
+        .f16 = 0, .wtype = IFP_WTYPE_ASIS, .down_llama = 0, .tokenizer = 0, .name = "ifp-synth", .shape = NULL, .seed = 0};
     return p;
 }
 
@@ -102,6 +102,37 @@ static int put_llama_keys(ifp_gguf_writer_t *w, const ifp_config_t *c) {
     return rc;
 }
 
+/* A SentencePiece-style vocabulary of n tokens: <unk> <s> </s>, the 256
+ * byte-fallback tokens, then "▁t3", "▁t4", ... (normal pieces, descending
+ * scores). */
+static int put_synth_vocab(ifp_gguf_writer_t *w, int n) {
+    if (n < 259) return IFP_EINVAL;
+    char **pieces = calloc((size_t)n, sizeof *pieces);
+    float *scores = malloc((size_t)n * sizeof *scores);
+    int32_t *types = malloc((size_t)n * sizeof *types);
+    int rc = pieces && scores && types ? IFP_OK : IFP_ENOMEM;
+    static const char *const special[3] = {"<unk>", "<s>", "</s>"};
+    for (int i = 0; !rc && i < n; i++) {
+        char buf[32];
+        if (i < 3) snprintf(buf, sizeof buf, "%s", special[i]);
+        else if (i < 259) snprintf(buf, sizeof buf, "<0x%02X>", i - 3);
+        else snprintf(buf, sizeof buf, "\xE2\x96\x81t%d", i);
+        if (!(pieces[i] = strdup(buf))) rc = IFP_ENOMEM;
+        types[i] = i == 0 ? IFP_TOK_UNKNOWN : i < 3 ? IFP_TOK_CONTROL : i < 259 ? IFP_TOK_BYTE : IFP_TOK_NORMAL;
+        scores[i] = i < 259 ? 0.0f : -(float)(i - 259);
+    }
+    if (!rc) rc = ifp_gguf_writer_set_str(w, "tokenizer.ggml.model", "llama");
+    if (!rc) rc = ifp_gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)pieces, (uint64_t)n);
+    if (!rc) rc = ifp_gguf_writer_set_arr(w, "tokenizer.ggml.scores", IFP_GGUF_FLOAT32, scores, (uint64_t)n);
+    if (!rc) rc = ifp_gguf_writer_set_arr(w, "tokenizer.ggml.token_type", IFP_GGUF_INT32, types, (uint64_t)n);
+    if (!rc) rc = ifp_gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", 1);
+    if (!rc) rc = ifp_gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", 2);
+    if (!rc) rc = ifp_gguf_writer_set_u32(w, "tokenizer.ggml.unknown_token_id", 0);
+    for (int i = 0; pieces && i < n; i++) free(pieces[i]);
+    free(pieces), free(scores), free(types);
+    return rc;
+}
+
 static int synth_keys(ifp_gguf_writer_t *w, void *ctx) {
     const ifp_synth_write_params_t *p = ((const void **)ctx)[0];
     const ifp_config_t *c = ((const void **)ctx)[1];
@@ -109,6 +140,7 @@ static int synth_keys(ifp_gguf_writer_t *w, void *ctx) {
     if (!rc && p->shape) rc = ifp_gguf_writer_set_str(w, "ifp.synth.shape", p->shape);
     if (!rc) rc = ifp_gguf_writer_set_u64(w, "ifp.synth.seed", p->seed);
     if (!rc) rc = ifp_gguf_writer_set_u32(w, "ifp.synth.keep", IFP_SYNTH_KEEP);
+    if (!rc && p->tokenizer) rc = put_synth_vocab(w, c->vocab);
     return rc;
 }
 

@@ -57,6 +57,9 @@ typedef struct {
     int f16;           /* 1: matrices as F16 (norms stay F32); default 0 */
     int wtype;         /* IFP_WTYPE_ASIS (default: as held, or F16 if f16) or a weight type */
     int down_llama;    /* q8_0: write ffn_down in llama's layout (model_write.h); default 0 */
+    int tokenizer;     /* 1: write a synthetic SentencePiece vocabulary of the model's size
+                        * (<unk> <s> </s>, the 256 byte tokens, then "▁tN" pieces), so that
+                        * other engines (llama.cpp) load the file; needs vocab >= 259; default 0 */
     const char *name;  /* general.name; default "ifp-synth" */
     const char *shape; /* ifp.synth.shape when non-NULL */
     uint64_t seed;     /* ifp.synth.seed */

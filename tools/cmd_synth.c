@@ -33,6 +33,7 @@
 typedef struct {
     const char *shape, *out, *type; /* --type as given (NULL: f32) */
     int layers, vocab, ctx, f16;    /* --f16 = --type f16 */
+    int tokenizer;                  /* --tokenizer: a synthetic vocabulary in the file */
     ifp_ggml_type_t wtype;          /* the matrices' type (built and written) */
     uint64_t seed;
     const char *predictor_for, *backbone; /* --predictor-for mode */
@@ -145,6 +146,7 @@ static int write_model(const synth_args_t *a, const ifp_model_t *m, ifp_err_t *e
     char name[64];
     snprintf(name, sizeof name, "ifp-synth-%s", a->shape);
     wp.name = name, wp.shape = a->shape, wp.seed = a->seed; /* m is held in the file's type */
+    wp.tokenizer = a->tokenizer;
     int shown = progress_start(a->out, data_bytes(m));
     int rc = ifp_synth_write_gguf(m, a->out, &wp, err);
     progress_stop(shown);
@@ -296,6 +298,8 @@ int ifp_cmd_synth(int argc, char **argv) {
         {"type", 0, CLI_STR, &a.type, 0, 0, "f32 | f16 | bf16 | q8_0: the written matrices' type (default f32; norms "
                                              "stay f32); needs -o", 0},
         {"f16", 0, CLI_FLAG, &a.f16, 0, 0, "the same as --type f16", 0},
+        {"tokenizer", 0, CLI_FLAG, &a.tokenizer, 0, 0,
+         "write a synthetic byte-fallback vocabulary of --vocab tokens (for other engines; needs -o, vocab >= 259)", 0},
         {0},
     };
     const char *pos[1];
@@ -324,6 +328,10 @@ int ifp_cmd_synth(int argc, char **argv) {
     }
     if (a.f16 && a.wtype != IFP_GGML_F16) {
         fprintf(stderr, "ifp synth: --f16 is --type f16: it contradicts --type %s\n", a.type);
+        return 2;
+    }
+    if (a.tokenizer && (!a.out || a.vocab < 259)) {
+        fprintf(stderr, "ifp synth: --tokenizer needs -o FILE.gguf and --vocab of at least 259 (3 special + 256 bytes)\n");
         return 2;
     }
     if ((a.f16 || a.type) && !a.out) {
