@@ -21,40 +21,11 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "clock.h"
 #include "model.h"
 #include "model_write.h"
 #include "tools.h"
 #include "wmat.h"
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* "1,234,567" into buf. */
-static const char *commas(uint64_t v, char *buf, size_t len) {
-    char tmp[32];
-    int n = snprintf(tmp, sizeof tmp, "%" PRIu64, v), o = 0;
-    for (int i = 0; i < n && (size_t)o + 2 < len; i++) {
-        if (i && (n - i) % 3 == 0) buf[o++] = ',';
-        buf[o++] = tmp[i];
-    }
-    buf[o] = '\0';
-    return buf;
-}
-
-/* MemAvailable from /proc/meminfo in bytes, 0 if unknown. */
-static uint64_t mem_available(void) {
-    FILE *f = fopen("/proc/meminfo", "r");
-    if (!f) return 0;
-    char line[256];
-    unsigned long long kb = 0;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) break;
-    fclose(f);
-    return (uint64_t)kb * 1024;
-}
 
 /* OUT must not be IN (the same file under any name), and its directory must
  * be writable; checked before the work.  Prints the problem, returns -1. */
@@ -66,13 +37,7 @@ static int check_output(const char *in, const char *out) {
         return -1;
     }
     char dir[4096];
-    const char *slash = strrchr(out, '/');
-    size_t n = slash ? (size_t)(slash - out) : 1;
-    if (n >= sizeof dir) n = sizeof dir - 1;
-    memcpy(dir, slash ? out : ".", n);
-    dir[n] = '\0';
-    if (slash && n == 0) strcpy(dir, "/");
-    if (access(dir, W_OK) != 0) {
+    if (ifp_tool_dir_writable(out, dir, sizeof dir) != 0) {
         fprintf(stderr, "ifp quantize: %s: cannot write into directory '%s': %s\n", out, dir, strerror(errno));
         return -1;
     }
@@ -141,7 +106,7 @@ int ifp_cmd_quantize(int argc, char **argv) {
     }
     if (check_output(in, out)) return 1;
 
-    double t0 = now_s();
+    double t0 = ifp_now_s();
     int tty = isatty(STDERR_FILENO);
     if (tty) fprintf(stderr, "  loading %s...", in);
     ifp_model_t *m = NULL;
@@ -167,7 +132,7 @@ int ifp_cmd_quantize(int argc, char **argv) {
     progress_t pr = {.n_layers = c->n_layers, .last_pct = -1};
     wp.wtype = (int)t, wp.down_llama = llama, wp.meta = m->gguf; /* every key; general.name kept */
     if (tty) wp.progress = progress, wp.progress_ctx = &pr;
-    uint64_t out_bytes = ifp_model_write_bytes(m, &wp), avail = mem_available();
+    uint64_t out_bytes = ifp_model_write_bytes(m, &wp), avail = ifp_tool_mem_available();
     /* the converted copies are held until the file is written, next to the loaded model */
     if (avail && (double)out_bytes > 0.9 * (double)avail) {
         fprintf(stderr, "ifp quantize: the %s copy needs %.1f GB in memory, %.1f GB are available\n", type,
@@ -183,8 +148,8 @@ int ifp_cmd_quantize(int argc, char **argv) {
     uint64_t bi = stat(in, &si) == 0 ? (uint64_t)si.st_size : 0, bo = stat(out, &so) == 0 ? (uint64_t)so.st_size : 0;
     char b1[32], b2[32];
     printf("%s -> %s: %s -> %s bytes (%.3fx), %s matrices (norms f32), ffn_down %s, %.2f s\n", in, out,
-           commas(bi, b1, sizeof b1), commas(bo, b2, sizeof b2), bi ? (double)bo / (double)bi : 0.0, type,
-           t == IFP_GGML_Q8_0 && !llama ? "channel-major (ffn_down_t)" : "llama layout (ffn_down)", now_s() - t0);
+           ifp_tool_commas(bi, b1, sizeof b1), ifp_tool_commas(bo, b2, sizeof b2), bi ? (double)bo / (double)bi : 0.0, type,
+           t == IFP_GGML_Q8_0 && !llama ? "channel-major (ffn_down_t)" : "llama layout (ffn_down)", ifp_now_s() - t0);
     rc = 0;
 done:
     ifp_model_free(&m);

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "clock.h"
 #include "gguf.h"
 #include "model.h"
 #include "model_write.h"
@@ -40,46 +41,10 @@ typedef struct {
     int keep;
 } synth_args_t;
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* "1,234,567" into buf. */
-static const char *commas(uint64_t v, char *buf, size_t len) {
-    char tmp[32];
-    int n = snprintf(tmp, sizeof tmp, "%" PRIu64, v), o = 0;
-    for (int i = 0; i < n && (size_t)o + 2 < len; i++) {
-        if (i && (n - i) % 3 == 0) buf[o++] = ',';
-        buf[o++] = tmp[i];
-    }
-    buf[o] = '\0';
-    return buf;
-}
-
-/* MemAvailable from /proc/meminfo in bytes, 0 if unknown. */
-static uint64_t mem_available(void) {
-    FILE *f = fopen("/proc/meminfo", "r");
-    if (!f) return 0;
-    char line[256];
-    unsigned long long kb = 0;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) break;
-    fclose(f);
-    return (uint64_t)kb * 1024;
-}
-
 /* The output's directory must exist and be writable (checked before the work). */
 static int check_output(const char *path) {
     char dir[4096];
-    const char *slash = strrchr(path, '/');
-    size_t n = slash ? (size_t)(slash - path) : 1;
-    if (n >= sizeof dir) n = sizeof dir - 1;
-    memcpy(dir, slash ? path : ".", n);
-    dir[n] = '\0';
-    if (slash && n == 0) strcpy(dir, "/");
-    if (access(dir, W_OK) == 0) return 0;
+    if (ifp_tool_dir_writable(path, dir, sizeof dir) == 0) return 0;
     fprintf(stderr, "ifp synth: -o: cannot write into directory '%s': %s\n", dir, strerror(errno));
     return -1;
 }
@@ -164,12 +129,12 @@ static void print_summary(const synth_args_t *a, const ifp_model_t *m) {
            "\n",
            a->shape, c->dim, c->n_heads, c->n_kv_heads, c->head_dim, c->d_ffn, IFP_SYNTH_KEEP, c->n_layers,
            c->n_layers == 1 ? "" : "s", c->vocab, c->ctx, a->seed);
-    printf("parameters: %s = %d x %s per layer + embedding %s + head %s\n", commas(total, b1, sizeof b1),
-           c->n_layers, commas(layer, b2, sizeof b2), commas(vd, b3, sizeof b3), commas(vd + c->dim, b4, sizeof b4));
+    printf("parameters: %s = %d x %s per layer + embedding %s + head %s\n", ifp_tool_commas(total, b1, sizeof b1),
+           c->n_layers, ifp_tool_commas(layer, b2, sizeof b2), ifp_tool_commas(vd, b3, sizeof b3), ifp_tool_commas(vd + c->dim, b4, sizeof b4));
     double full = (double)IFP_SYNTH_LAYERS * (double)layer + 2.0 * (double)vd + c->dim;
     double active = (double)IFP_SYNTH_LAYERS * (double)at_k + 2.0 * (double)vd + c->dim;
     printf("  a layer compacted to K: %s parameters (%.2fx fewer); at %d layers: %.2fB parameters, %.2fB active at K\n",
-           commas(at_k, b1, sizeof b1), (double)layer / (double)at_k, IFP_SYNTH_LAYERS, full / 1e9, active / 1e9);
+           ifp_tool_commas(at_k, b1, sizeof b1), (double)layer / (double)at_k, IFP_SYNTH_LAYERS, full / 1e9, active / 1e9);
     const char *tn = ifp_ggml_type_name(a->wtype);
     double held = (double)data_bytes(m) / 1e9, f32 = 4.0 * (double)total / 1e9;
     if (a->wtype == IFP_GGML_F32) printf("bytes: %.3f GB as f32 in memory", held);
@@ -217,13 +182,13 @@ static void print_predictor(const synth_args_t *a, const ifp_synth_predictor_t *
     printf("backbone %s%s: d_model %d, %d layer%s, %d head%s of %d (no GQA), d_ffn %d, ctx %d\n", size,
            paper ? " (the paper's)" : "", b->dim, b->n_layers, b->n_layers == 1 ? "" : "s", b->n_heads,
            b->n_heads == 1 ? "" : "s", b->head_dim, b->d_ffn, b->ctx);
-    printf("parameters: backbone %s = %d x %s per layer + embedding %s + norm %d (%+.1f%% of %s", commas(bb, b1, sizeof b1),
-           b->n_layers, commas(ifp_synth_layer_params(b, b->d_ffn), b2, sizeof b2),
-           commas((uint64_t)b->vocab * b->dim, b3, sizeof b3), b->dim, 100.0 * ((double)bb / (double)want - 1), size);
+    printf("parameters: backbone %s = %d x %s per layer + embedding %s + norm %d (%+.1f%% of %s", ifp_tool_commas(bb, b1, sizeof b1),
+           b->n_layers, ifp_tool_commas(ifp_synth_layer_params(b, b->d_ffn), b2, sizeof b2),
+           ifp_tool_commas((uint64_t)b->vocab * b->dim, b3, sizeof b3), b->dim, 100.0 * ((double)bb / (double)want - 1), size);
     if (paper && b->vocab != IFP_SYNTH_VOCAB)
         printf("; the paper's 302M counts the embedding of %d tokens", IFP_SYNTH_VOCAB);
-    printf(")\n  head %s (fc1 %d -> %d, fc2 %d -> %d x %d); total %s\n", commas(all - bb, b1, sizeof b1), b->dim,
-           p->hidden, p->hidden, p->target_layers, p->target_ffn, commas(all, b4, sizeof b4));
+    printf(")\n  head %s (fc1 %d -> %d, fc2 %d -> %d x %d); total %s\n", ifp_tool_commas(all - bb, b1, sizeof b1), b->dim,
+           p->hidden, p->hidden, p->target_layers, p->target_ffn, ifp_tool_commas(all, b4, sizeof b4));
 }
 
 static int synth_predictor(const synth_args_t *a) {
@@ -253,7 +218,7 @@ static int synth_predictor(const synth_args_t *a) {
     p.tokenizer = g;
     rc = 1;
     if (check_output(a->out)) goto done;
-    uint64_t bytes = 4 * ifp_synth_predictor_params(&p), avail = mem_available(); /* all F32 */
+    uint64_t bytes = 4 * ifp_synth_predictor_params(&p), avail = ifp_tool_mem_available(); /* all F32 */
     if (avail && (double)bytes > 0.9 * (double)avail) {
         fprintf(stderr, "ifp synth: --backbone: the predictor needs %.1f GB in memory, %.1f GB are available\n",
                 (double)bytes / 1e9, (double)avail / 1e9);
@@ -261,7 +226,7 @@ static int synth_predictor(const synth_args_t *a) {
     }
     print_predictor(a, &p, &mc);
     fflush(stdout);
-    double t0 = now_s();
+    double t0 = ifp_now_s();
     if (isatty(STDERR_FILENO) && bytes >= SYNTH_PROGRESS_MIN_BYTES) /* until the writer creates FILE.tmp */
         fprintf(stderr, "  generating %.2f GB of weights...", (double)bytes / 1e9);
     int shown = progress_start(a->out, bytes);
@@ -273,7 +238,7 @@ static int synth_predictor(const synth_args_t *a) {
     }
     struct stat st;
     printf("wrote %s: %.3f GB (F32) in %.2f s\n", a->out, stat(a->out, &st) == 0 ? (double)st.st_size / 1e9 : 0.0,
-           now_s() - t0);
+           ifp_now_s() - t0);
     rc = 0;
 done:
     ifp_gguf_close(&g);
@@ -349,7 +314,7 @@ int ifp_cmd_synth(int argc, char **argv) {
     double params = (double)cfg.n_layers * (double)ifp_synth_layer_params(&cfg, cfg.d_ffn) +
                     2.0 * (double)cfg.vocab * cfg.dim;
     double need = params * (double)ifp_wtype_row_bytes(a.wtype, 32) / 32.0;
-    uint64_t avail = mem_available();
+    uint64_t avail = ifp_tool_mem_available();
     if (avail && need > 0.9 * (double)avail) {
         fprintf(stderr, "ifp synth: %d layers of shape %s need %.1f GB in memory, %.1f GB are available: use fewer "
                         "--layers\n", cfg.n_layers, a.shape, need / 1e9, (double)avail / 1e9);
@@ -357,7 +322,7 @@ int ifp_cmd_synth(int argc, char **argv) {
     }
     int tty = isatty(STDERR_FILENO);
     if (tty) fprintf(stderr, "  generating %.2f GB of weights...", need / 1e9);
-    double t0 = now_s();
+    double t0 = ifp_now_s();
     ifp_model_t *m = NULL;
     ifp_model_params_t mp = ifp_model_default_params();
     mp.wtype = (int)a.wtype;
@@ -367,19 +332,19 @@ int ifp_cmd_synth(int argc, char **argv) {
         fprintf(stderr, "ifp synth: %s\n", err.msg);
         return 1;
     }
-    double t_build = now_s() - t0;
+    double t_build = ifp_now_s() - t0;
     print_summary(&a, m);
     printf("built in %.2f s\n", t_build);
     fflush(stdout);
     if (a.out) {
-        t0 = now_s();
+        t0 = ifp_now_s();
         rc = write_model(&a, m, &err);
         if (rc) {
             fprintf(stderr, "ifp synth: %s\n", err.msg); /* the writer removed its FILE.tmp */
         } else {
             struct stat st;
             double bytes = stat(a.out, &st) == 0 ? (double)st.st_size : 0;
-            printf("wrote %s: %.3f GB (%s) in %.2f s\n", a.out, bytes / 1e9, ifp_ggml_type_name(a.wtype), now_s() - t0);
+            printf("wrote %s: %.3f GB (%s) in %.2f s\n", a.out, bytes / 1e9, ifp_ggml_type_name(a.wtype), ifp_now_s() - t0);
         }
     }
     ifp_model_free(&m);
