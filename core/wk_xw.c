@@ -10,48 +10,10 @@
  * types are widened a panel of rows at a time into a per-thread f32 scratch
  * and the panels' products are summed by ifp_sgemm. */
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "wk_xw_simd.h"
-
-/* ---- per-thread scratch (grows, freed when the thread exits) ---- */
-
-typedef struct {
-    void *p[IFP_WK_XW_NSLOTS];
-    size_t cap[IFP_WK_XW_NSLOTS]; /* bytes */
-} scratch_t;
-
-static pthread_key_t g_scratch_key;
-static pthread_once_t g_scratch_once = PTHREAD_ONCE_INIT;
-
-static void scratch_free(void *v) {
-    scratch_t *s = v;
-    for (int i = 0; i < IFP_WK_XW_NSLOTS; i++) free(s->p[i]);
-    free(s);
-}
-
-static void scratch_key_init(void) {
-    if (pthread_key_create(&g_scratch_key, scratch_free)) abort();
-}
-
-void *ifp_wk_xw_scratch(int slot, size_t bytes) {
-    pthread_once(&g_scratch_once, scratch_key_init);
-    scratch_t *s = pthread_getspecific(g_scratch_key);
-    if (!s) {
-        s = calloc(1, sizeof *s);
-        if (!s || pthread_setspecific(g_scratch_key, s)) abort();
-    }
-    if (s->cap[slot] < bytes) {
-        free(s->p[slot]);
-        size_t b = (bytes + 4095) & ~(size_t)4095;
-        s->p[slot] = aligned_alloc(64, b);
-        if (!s->p[slot]) abort(); /* no error path in the products' contract */
-        s->cap[slot] = b;
-    }
-    return s->p[slot];
-}
 
 int ifp_wk_xw_active(const float *x, int ldx, int n, int rows, int *idx) {
     int na = 0;
@@ -76,7 +38,7 @@ void ifp_wk_xw_small_generic(float *y, int ldy, const float *x, int ldx, const i
     const int cols = w->cols;
     int lds = accumulate ? cols : ldy;
     if (!accumulate) S = y;
-    float *row = ifp_wk_xw_scratch(IFP_WK_XW_ROW, (size_t)cols * sizeof *row);
+    float *row = ifp_wk_scratch(IFP_WK_XW_ROW, (size_t)cols * sizeof *row);
     for (int r = 0; r < n; r++) memset(S + (size_t)r * lds, 0, (size_t)cols * sizeof *S);
     for (int a = 0; a < na; a++) { /* inputs in ascending order, one fma each */
         int i = idx[a];
@@ -111,7 +73,7 @@ static void xw_prefill(widen_fn widen, float *y, int ldy, const float *x, int ld
         ifp_sgemm(0, 0, n, w->cols, w->rows, 1.0f, x, ldx, w->data, w->cols, beta, y, ldy);
         return;
     }
-    float *p = ifp_wk_xw_scratch(IFP_WK_XW_PANEL, (size_t)PANEL * w->cols * sizeof *p);
+    float *p = ifp_wk_scratch(IFP_WK_XW_PANEL, (size_t)PANEL * w->cols * sizeof *p);
     for (int i0 = 0; i0 < w->rows; i0 += PANEL) {
         int nb = w->rows - i0 < PANEL ? w->rows - i0 : PANEL;
         widen(w, i0, nb, p);
@@ -139,13 +101,13 @@ void ifp_wk_xw(ifp_isa_t isa, float *y, int ldy, const float *x, int ldx, const 
         xw_prefill(widen, y, ldy, x, ldx, w, n, accumulate);
         return;
     }
-    int *idx = ifp_wk_xw_scratch(IFP_WK_XW_IDX, (size_t)(w->rows > 0 ? w->rows : 1) * sizeof *idx);
+    int *idx = ifp_wk_scratch(IFP_WK_XW_IDX, (size_t)(w->rows > 0 ? w->rows : 1) * sizeof *idx);
     int na = w->rows > 0 ? ifp_wk_xw_active(x, ldx, n, w->rows, idx) : 0;
     if (!na) { /* every sum is empty: acc = 0 */
         for (int r = 0; r < n; r++)
             for (int o = 0; o < w->cols; o++) y[(size_t)r * ldy + o] = accumulate ? y[(size_t)r * ldy + o] + 0.0f : 0.0f;
         return;
     }
-    float *S = accumulate ? ifp_wk_xw_scratch(IFP_WK_XW_PART, (size_t)n * w->cols * sizeof *S) : NULL;
+    float *S = accumulate ? ifp_wk_scratch(IFP_WK_XW_PART, (size_t)n * w->cols * sizeof *S) : NULL;
     small(y, ldy, x, ldx, w, n, accumulate, idx, na, S);
 }

@@ -49,10 +49,6 @@
 
 #define IFP_WK_XW_SMALL_N 16 /* decode batches: at most this many rows of x */
 
-/* Per-thread scratch buffers (64-byte aligned, grown on demand, freed when
- * the thread exits); a slot's buffer is valid until its next request. */
-enum { IFP_WK_XW_IDX, IFP_WK_XW_PART, IFP_WK_XW_ROW, IFP_WK_XW_PANEL, IFP_WK_XW_NSLOTS };
-void *ifp_wk_xw_scratch(int slot, size_t bytes);
 
 /* The inputs i < rows with x[r·ldx + i] != 0 for some r < n, ascending,
  * into idx; returns their count. */

@@ -6,49 +6,12 @@
  * n) is bound by arithmetic: F32 goes to ifp_sgemm as stored; the other
  * types are widened a panel of rows at a time into a per-thread f32 scratch
  * and each panel goes to ifp_sgemm. */
-#include <pthread.h>
 #include <stdlib.h>
 
 #include "wk_xwt_simd.h"
 
-/* ---- per-thread scratch (grows, freed when the thread exits) ---- */
-
-typedef struct {
-    float *p;
-    size_t cap; /* floats */
-} scratch_t;
-
-static pthread_key_t g_scratch_key;
-static pthread_once_t g_scratch_once = PTHREAD_ONCE_INIT;
-
-static void scratch_free(void *v) {
-    scratch_t *s = v;
-    free(s->p);
-    free(s);
-}
-
-static void scratch_key_init(void) {
-    if (pthread_key_create(&g_scratch_key, scratch_free)) abort();
-}
-
-/* At least n floats, 64-byte aligned, this thread's own until its next
- * call (no allocation once it has grown to the largest matrix). */
-static float *scratch_get(size_t n) {
-    pthread_once(&g_scratch_once, scratch_key_init);
-    scratch_t *s = pthread_getspecific(g_scratch_key);
-    if (!s) {
-        s = calloc(1, sizeof *s);
-        if (!s || pthread_setspecific(g_scratch_key, s)) abort();
-    }
-    if (s->cap < n) {
-        free(s->p);
-        size_t bytes = (n * sizeof(float) + 63) & ~(size_t)63;
-        s->p = aligned_alloc(64, bytes);
-        if (!s->p) abort();
-        s->cap = bytes / sizeof(float);
-    }
-    return s->p;
-}
+/* At least n floats of this thread's scratch (wkern_int.h). */
+static float *scratch_get(size_t n) { return ifp_wk_scratch(IFP_WK_XWT_WORK, n * sizeof(float)); }
 
 /* ---- prefill ---- */
 

@@ -12,4 +12,18 @@ void ifp_wk_xwt(ifp_isa_t isa, float *y, int ldy, const float *x, int ldx, const
 void ifp_wk_xw(ifp_isa_t isa, float *y, int ldy, const float *x, int ldx, const ifp_wmat_t *w, int n,
                int accumulate);
 
+/* Per-thread scratch of the kernels, one buffer per slot: at least bytes,
+ * 64-byte aligned, this thread's own until its next call for the slot; it
+ * grows and is freed when the thread exits (no allocation once grown).
+ * Aborts when out of memory: the products have no error path. */
+enum {
+    IFP_WK_XW_IDX,   /* wk_xw: the inputs that are not zero */
+    IFP_WK_XW_PART,  /* wk_xw: partial sums when accumulating */
+    IFP_WK_XW_ROW,   /* wk_xw: one widened row (portable path) */
+    IFP_WK_XW_PANEL, /* wk_xw: widened rows of a prefill panel */
+    IFP_WK_XWT_WORK, /* wk_xwt: widened panel / decode work area */
+    IFP_WK_NSLOTS
+};
+void *ifp_wk_scratch(int slot, size_t bytes);
+
 #endif
