@@ -74,112 +74,6 @@ static void gguf_header(const char *rel, const char *name) {
     ifp_gguf_close(&g);
 }
 
-/* A complete llama model small enough to load in microseconds: dim 8, one
- * layer, a byte-fallback tokenizer with a few merges; F16 / BF16 / F32
- * tensors and a tied classifier. */
-static void gguf_tiny_model(void) {
-    enum { DIM = 8, FFN = 16, HEADS = 2, KV = 1 };
-    static const char *const merges[] = {"\xE2\x96\x81", ("\xE2\x96\x81" "t"), "he", ("\xE2\x96\x81" "the"), "ll", "o",
-                                         ("\xE2\x96\x81" "a"), "in", "ing", ("\xE2\x96\x81" "w")};
-    enum { N_MERGES = sizeof merges / sizeof *merges, VOCAB = 3 + 256 + N_MERGES };
-    char *pieces[VOCAB];
-    float scores[VOCAB];
-    int32_t types[VOCAB];
-    const char *special[3] = {"<unk>", "<s>", "</s>"};
-    for (int i = 0; i < VOCAB; i++) {
-        char buf[16];
-        if (i < 3) snprintf(buf, sizeof buf, "%s", special[i]);
-        else if (i < 259) snprintf(buf, sizeof buf, "<0x%02X>", i - 3);
-        else snprintf(buf, sizeof buf, "%s", merges[i - 259]);
-        pieces[i] = strdup(buf);
-        types[i] = i == 0 ? IFP_TOK_UNKNOWN : i < 3 ? IFP_TOK_CONTROL : i < 259 ? IFP_TOK_BYTE : IFP_TOK_NORMAL;
-        scores[i] = i < 259 ? 0.0f : -(float)(i - 259);
-    }
-    ifp_gguf_writer_t *w = ifp_gguf_writer_new();
-    ifp_gguf_writer_set_str(w, "general.architecture", "llama");
-    ifp_gguf_writer_set_str(w, "general.name", "fuzz-tiny");
-    ifp_gguf_writer_set_u32(w, "llama.context_length", 32);
-    ifp_gguf_writer_set_u32(w, "llama.embedding_length", DIM);
-    ifp_gguf_writer_set_u32(w, "llama.block_count", 1);
-    ifp_gguf_writer_set_u32(w, "llama.feed_forward_length", FFN);
-    ifp_gguf_writer_set_u32(w, "llama.attention.head_count", HEADS);
-    ifp_gguf_writer_set_u32(w, "llama.attention.head_count_kv", KV);
-    ifp_gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
-    ifp_gguf_writer_set_f32(w, "llama.rope.freq_base", 10000.0f);
-    ifp_gguf_writer_set_str(w, "tokenizer.ggml.model", "llama");
-    ifp_gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)pieces, VOCAB);
-    ifp_gguf_writer_set_arr(w, "tokenizer.ggml.scores", IFP_GGUF_FLOAT32, scores, VOCAB);
-    ifp_gguf_writer_set_arr(w, "tokenizer.ggml.token_type", IFP_GGUF_INT32, types, VOCAB);
-    ifp_gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", 1);
-    ifp_gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", 2);
-    ifp_gguf_writer_set_u32(w, "tokenizer.ggml.unknown_token_id", 0);
-    ifp_gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", 1);
-    /* weights: small deterministic values */
-    static float f32[FFN * DIM];
-    static uint16_t f16[VOCAB * DIM], bf16[FFN * DIM];
-    for (int i = 0; i < FFN * DIM; i++) f32[i] = (float)((i * 37) % 17 - 8) / 16.0f;
-    for (int i = 0; i < VOCAB * DIM; i++) f16[i] = ifp_f32_to_f16((float)((i * 13) % 11 - 5) / 8.0f);
-    for (int i = 0; i < FFN * DIM; i++) bf16[i] = ifp_f32_to_bf16(f32[i]);
-    uint64_t emb[2] = {DIM, VOCAB}, vec[1] = {DIM}, q[2] = {DIM, HEADS * DIM / HEADS}, kv[2] = {DIM, KV * DIM / HEADS},
-             up[2] = {DIM, FFN}, down[2] = {FFN, DIM};
-    ifp_gguf_writer_add_tensor(w, "token_embd.weight", IFP_GGML_F16, 2, emb, f16);
-    ifp_gguf_writer_add_tensor(w, "output_norm.weight", IFP_GGML_F32, 1, vec, f32);
-    ifp_gguf_writer_add_tensor(w, "blk.0.attn_norm.weight", IFP_GGML_F32, 1, vec, f32);
-    ifp_gguf_writer_add_tensor(w, "blk.0.attn_q.weight", IFP_GGML_F32, 2, q, f32);
-    ifp_gguf_writer_add_tensor(w, "blk.0.attn_k.weight", IFP_GGML_F32, 2, kv, f32);
-    ifp_gguf_writer_add_tensor(w, "blk.0.attn_v.weight", IFP_GGML_BF16, 2, kv, bf16);
-    ifp_gguf_writer_add_tensor(w, "blk.0.attn_output.weight", IFP_GGML_F32, 2, q, f32);
-    ifp_gguf_writer_add_tensor(w, "blk.0.ffn_norm.weight", IFP_GGML_F32, 1, vec, f32);
-    ifp_gguf_writer_add_tensor(w, "blk.0.ffn_gate.weight", IFP_GGML_BF16, 2, up, bf16);
-    ifp_gguf_writer_add_tensor(w, "blk.0.ffn_up.weight", IFP_GGML_F32, 2, up, f32);
-    ifp_gguf_writer_add_tensor(w, "blk.0.ffn_down.weight", IFP_GGML_F32, 2, down, f32);
-    ifp_err_t err = {0};
-    check(ifp_gguf_writer_write(w, seed_path("fuzz_gguf", "tiny-llama.gguf"), &err), &err);
-    ifp_gguf_writer_destroy(&w);
-    for (int i = 0; i < VOCAB; i++) free(pieces[i]);
-}
-
-/* One key of every value type and array element type, alignment 64, one
- * tensor of each element type. */
-static void gguf_all_types(void) {
-    ifp_gguf_writer_t *w = ifp_gguf_writer_new();
-    ifp_gguf_writer_set_alignment(w, 64);
-    ifp_gguf_writer_set_str(w, "general.architecture", "test");
-    ifp_gguf_writer_set_u32(w, "t.u32", 4000000000u);
-    ifp_gguf_writer_set_i32(w, "t.i32", -7);
-    ifp_gguf_writer_set_u64(w, "t.u64", 1ull << 40);
-    ifp_gguf_writer_set_f32(w, "t.f32", 0.25f);
-    ifp_gguf_writer_set_bool(w, "t.bool", 1);
-    ifp_gguf_writer_set_str(w, "t.str", "caf\xc3\xa9");
-    static const char *const strs[] = {"a", "", "\xE2\x96\x81x"}; /* x is not a hex digit */
-    ifp_gguf_writer_set_arr_str(w, "t.arr.str", strs, 3);
-    static const uint8_t u8[] = {0, 1, 255};
-    static const int16_t i16[] = {-1, 2, 300};
-    static const int32_t i32[] = {-5, 0, 7, 1 << 30};
-    static const uint64_t u64[] = {0, 1ull << 63};
-    static const int64_t i64[] = {-1, 1ll << 50};
-    static const float f32[] = {1.5f, -0.0f};
-    static const double f64[] = {3.25, -1e300};
-    ifp_gguf_writer_set_arr(w, "t.arr.u8", IFP_GGUF_UINT8, u8, 3);
-    ifp_gguf_writer_set_arr(w, "t.arr.i8", IFP_GGUF_INT8, u8, 3);
-    ifp_gguf_writer_set_arr(w, "t.arr.i16", IFP_GGUF_INT16, i16, 3);
-    ifp_gguf_writer_set_arr(w, "t.arr.u16", IFP_GGUF_UINT16, i16, 3);
-    ifp_gguf_writer_set_arr(w, "t.arr.i32", IFP_GGUF_INT32, i32, 4);
-    ifp_gguf_writer_set_arr(w, "t.arr.u32", IFP_GGUF_UINT32, i32, 4);
-    ifp_gguf_writer_set_arr(w, "t.arr.u64", IFP_GGUF_UINT64, u64, 2);
-    ifp_gguf_writer_set_arr(w, "t.arr.i64", IFP_GGUF_INT64, i64, 2);
-    ifp_gguf_writer_set_arr(w, "t.arr.f32", IFP_GGUF_FLOAT32, f32, 2);
-    ifp_gguf_writer_set_arr(w, "t.arr.f64", IFP_GGUF_FLOAT64, f64, 2);
-    static const float data[6] = {1, 2, 3, 4, 5, 6};
-    uint64_t ne3[3] = {1, 2, 3}, ne1[1] = {4};
-    ifp_gguf_writer_add_tensor(w, "t.f32", IFP_GGML_F32, 3, ne3, data);
-    ifp_gguf_writer_add_tensor(w, "t.f16", IFP_GGML_F16, 1, ne1, data);
-    ifp_gguf_writer_add_tensor(w, "t.bf16", IFP_GGML_BF16, 1, ne1, data);
-    ifp_err_t err = {0};
-    check(ifp_gguf_writer_write(w, seed_path("fuzz_gguf", "all-types.gguf"), &err), &err);
-    ifp_gguf_writer_destroy(&w);
-}
-
 /* ---------------------------------------------------------------- masks */
 
 static ifp_cluster_table_t *real_table;
@@ -621,8 +515,6 @@ int main(int argc, char **argv) {
     if (mkdir(out_dir, 0755) != 0 && errno != EEXIST) die(out_dir, strerror(errno));
     gguf_header("models/ifp-mix/ifp-mix.gguf", "ifp-mix-header.gguf");
     gguf_header("models/stories260K.gguf", "stories260K-header.gguf");
-    gguf_tiny_model();
-    gguf_all_types();
     masks();
     tokenizer_seeds();
     config_seeds();
