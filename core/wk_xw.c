@@ -4,8 +4,9 @@
  * Decode batches (n <= IFP_WK_XW_SMALL_N) are bound by reading W: our own
  * kernels read it once for all n rows, skip the inputs whose x is 0 in
  * every row, and accumulate every output over its inputs in ascending
- * order, one f32 FMA each (wk_xw_simd.h, one source instantiated per ISA
- * path; the portable path below does the same with fmaf).  Prefill (larger
+ * order, one f32 FMA each: fma(x, w, acc), for Q8_0 fma(x · d, q, acc) with
+ * x · d rounded once per block (wk_xw_simd.h, one source instantiated per
+ * ISA path; the portable path below does the same with fmaf).  Prefill (larger
  * n) is bound by arithmetic: F32 goes to ifp_sgemm as stored; the other
  * types are widened a panel of rows at a time into a per-thread f32 scratch
  * and the panels' products are summed by ifp_sgemm. */
@@ -42,6 +43,17 @@ void ifp_wk_xw_small_generic(float *y, int ldy, const float *x, int ldx, const i
     for (int r = 0; r < n; r++) memset(S + (size_t)r * lds, 0, (size_t)cols * sizeof *S);
     for (int a = 0; a < na; a++) { /* inputs in ascending order, one fma each */
         int i = idx[a];
+        if (w->type == IFP_GGML_Q8_0) { /* per block: fma(x · d, q, s), x · d rounded once */
+            const ifp_block_q8_0_t *blk = ifp_wmat_row(w, i);
+            for (int b = 0; b < cols / IFP_Q8_0_BLOCK; b++) {
+                float d = ifp_f16_to_f32(blk[b].d);
+                for (int r = 0; r < n; r++) {
+                    float xd = x[(size_t)r * ldx + i] * d, *s = S + (size_t)r * lds + b * IFP_Q8_0_BLOCK;
+                    for (int o = 0; o < IFP_Q8_0_BLOCK; o++) s[o] = fmaf(xd, (float)blk[b].qs[o], s[o]);
+                }
+            }
+            continue;
+        }
         ifp_dequantize_row(w->type, ifp_wmat_row(w, i), cols, row);
         for (int r = 0; r < n; r++) {
             float xv = x[(size_t)r * ldx + i], *s = S + (size_t)r * lds;

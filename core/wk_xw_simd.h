@@ -23,24 +23,28 @@
  * inputs whose x is 0 in every row are dropped (ifp_wk_xw_active): a masked
  * FFN channel costs nothing.  The others are taken K at a time (a chunk, in
  * ascending order; K = chunk_inputs(), 8-32).  For one group of x rows (n
- * <= 4) register tiles of R = n rows × WK_NV vectors run along the chunk's
- * rows in their stored type, widening each vector in registers; for more
- * rows a stretch of WK_TW outputs of the chunk's rows is widened once into
- * an L1 buffer (F32: read in place) and the groups of 4 x rows run on it in
- * turn.  A register tile takes the chunk's inputs in order, one FMA per
- * input and output; the sums are carried between chunks in the partials S
- * (n × cols f32: y itself when accumulate is 0).  Every output thus sees
- * acc = fma(x[i], w[i][o], acc) over its inputs in ascending order from acc
- * = 0, then y = acc or y += acc: the result depends neither on the chunk
- * size nor on the tiles, nor on inputs that are 0 in every row, so a
- * compacted model (a subset of rows) gives the bits of the masked full
- * model (and the portable path's bits).  While a
- * chunk is worked on, the next chunk's rows are prefetched in memory order,
- * spread over the steps (not for F32: it streams as fast without, and the
- * requests cost instructions).
+ * <= 4; Q8_0 and F32 at any n) register tiles of R = n rows × WK_NV vectors
+ * run along the chunk's rows in their stored type, widening each vector in
+ * registers; for more rows of F16 and BF16 a stretch of WK_TW outputs of
+ * the chunk's rows is widened once into an L1 buffer and the groups of 4 x
+ * rows run on it in turn.  A register tile takes the chunk's inputs in
+ * order, one FMA per input and output; the sums are carried between chunks
+ * in the partials S (n × cols f32: y itself when accumulate is 0).  Every
+ * output thus sees acc = fma(x[i], w[i][o], acc) over its inputs in
+ * ascending order from acc = 0 — for Q8_0, acc = fma(x[i] · d, q[i][o],
+ * acc) with x[i] · d (the block's scale) rounded once, which saves a
+ * multiply per weight — then y = acc or y += acc: the result depends
+ * neither on the chunk size nor on the tiles, nor on inputs that are 0 in
+ * every row, so a compacted model (a subset of rows) gives the bits of the
+ * masked full model (and the portable path's bits).  While a chunk is
+ * worked on, the next chunk's rows are prefetched in memory order, spread
+ * over the steps (not for F32: it streams as fast without, and the requests
+ * cost instructions).
  *
- * Measured on one Zen 3 core (AVX2, 6656 and 24576 × 2048): n = 1 reads W
- * at 11-17 GB/s (Q8_0 at 9-11: bound by its widening, ~14 GB/s from L2);
+ * Measured on one Zen 3 core (AVX2, 6656 × 2048, n = 1): from L2, F32 runs
+ * at ~45 GB/s, BF16 ~19, Q8_0 ~12 (the widening: int8 -> f32 costs two
+ * operations per vector); from memory F32 and BF16 stream at 85-100% of a
+ * plain read, Q8_0 at ~70% (K short streams per chunk: its rows are 2 KiB).
  * n = 16 runs at 30 (F32) to 50 GFLOP/s. */
 #ifndef IFP_WK_XW_SIMD_H
 #define IFP_WK_XW_SIMD_H
@@ -185,16 +189,22 @@ WK_INLINE void tile(ifp_ggml_type_t T, const int R, const int NV, const char *co
     for (int k = 0; k < kc; k++) {
         const char *p = w[k];
         vf xb[4], d = {0};
-        WK_UNROLL for (int r = 0; r < R; r++) xb[r] = WK_SET1(xs[k * n + r]);
-        WK_UNROLL for (int v = 0; v < NV; v++) { /* one widened vector at a time: R·NV + R + 2 registers */
-            vf wv;
-            if (T == IFP_GGML_Q8_0) { /* block of column j + v·WK_VL at byte bo */
-                const size_t bo = jb + (size_t)(v * WK_VL / QB) * QBYTES;
-                if ((v * WK_VL) % QB == 0) d = WK_F16B(ld16(p + bo));
-                wv = d * WK_I8F(p + bo + 2 + ji + (v * WK_VL) % QB);
-            } else
-                wv = wvec(T, p, j + v * WK_VL, d);
-            WK_UNROLL for (int r = 0; r < R; r++) acc[r][v] = WK_FMA(xb[r], wv, acc[r][v]);
+        if (T == IFP_GGML_Q8_0) /* per block: xb[r] = x · d (rounded once), then fma(xb, q, acc) */
+            WK_UNROLL for (int v = 0; v < NV; v++) { /* R·NV + R + 2 registers */
+                const size_t bo = jb + (size_t)(v * WK_VL / QB) * QBYTES; /* block of column j + v·WK_VL */
+                if ((v * WK_VL) % QB == 0) {
+                    d = WK_F16B(ld16(p + bo));
+                    WK_UNROLL for (int r = 0; r < R; r++) xb[r] = WK_SET1(xs[k * n + r]) * d;
+                }
+                vf wv = WK_I8F(p + bo + 2 + ji + (v * WK_VL) % QB);
+                WK_UNROLL for (int r = 0; r < R; r++) acc[r][v] = WK_FMA(xb[r], wv, acc[r][v]);
+            }
+        else {
+            WK_UNROLL for (int r = 0; r < R; r++) xb[r] = WK_SET1(xs[k * n + r]);
+            WK_UNROLL for (int v = 0; v < NV; v++) { /* one widened vector at a time: R·NV + R + 2 registers */
+                vf wv = wvec(T, p, j + v * WK_VL, d);
+                WK_UNROLL for (int r = 0; r < R; r++) acc[r][v] = WK_FMA(xb[r], wv, acc[r][v]);
+            }
         }
     }
     WK_UNROLL for (int r = 0; r < R; r++)
@@ -320,7 +330,7 @@ static void chunk(const ifp_wmat_t *w, const char *const *rp, int kc, const char
     float buf[WK_KMAX * WK_TW] __attribute__((aligned(64)));
     const char *wp[WK_KMAX];
     const ifp_ggml_type_t t = w->type;
-    const int cols = w->cols, direct = n <= 4 || t == IFP_GGML_F32;
+    const int cols = w->cols, direct = n <= 4 || t == IFP_GGML_F32 || t == IFP_GGML_Q8_0;
     const int tws = n <= 4 ? cols : WK_TW, nst = (cols + tws - 1) / tws; /* stretch width, stretches */
     const size_t ntot = (size_t)kn * w->row_bytes;
     /* F32 (little work per byte) streams as fast without: the requests only cost */
@@ -361,7 +371,7 @@ static int chunk_inputs(ifp_ggml_type_t t, int n) {
     return WK_K;
 #else
     if (t == IFP_GGML_F32) return 8;
-    if (t == IFP_GGML_Q8_0) return n <= 2 ? 16 : 32;
+    if (t == IFP_GGML_Q8_0) return n <= 2 ? 8 : 32;
     return n <= 4 ? 8 : 32;
 #endif
 }

@@ -13,9 +13,28 @@ static inline __m256i i8x8(const void *p) {
     return _mm256_cvtepi8_epi32(_mm_cvtsi64_si128(u));
 }
 
+/* Q8_0 (wk_xwt_q8.h): a block's 32 int8 widened to two vectors of 16
+ * int16 (vpmovsxbw), then two int16 multiply-adds against x (vpmaddwd):
+ * 8 exact int32 sums. */
+typedef struct {
+    __m256i lo, hi;
+} wk_q8w_t;
+static inline wk_q8w_t q8w(const void *q) {
+    __m128i a, b;
+    memcpy(&a, q, sizeof a);
+    memcpy(&b, (const char *)q + 16, sizeof b);
+    return (wk_q8w_t){_mm256_cvtepi8_epi16(a), _mm256_cvtepi8_epi16(b)};
+}
+static inline __m256i q8dot(wk_q8w_t w, const int16_t *x) {
+    __m256i a, b;
+    memcpy(&a, x, sizeof a);
+    memcpy(&b, x + 16, sizeof b);
+    return _mm256_add_epi32(_mm256_madd_epi16(w.lo, a), _mm256_madd_epi16(w.hi, b));
+}
+
 /* Tiles for 16 ymm registers (measured on Zen 3): n = 1, 8 rows (8 sums, 8
  * rows in flight); n = 2, 6 rows (12 sums + 2 x + 1 W); n > 2, 3 rows × 4 x
- * rows (12 sums + 3 W + 1 x). */
+ * rows (12 sums + 3 W + 1 x).  BF16 in pairs: the same tiles. */
 #define WK_VL 8
 #ifndef WK_R1
 #define WK_R1 8
@@ -35,6 +54,19 @@ static inline __m256i i8x8(const void *p) {
 #define WK_F16S(u) _cvtsh_ss(u)
 #define WK_BF16(h) ((vf)_mm256_slli_epi32(_mm256_cvtepu16_epi32((__m128i)(h)), 16))
 #define WK_I8(p) ((vi)i8x8(p))
+#define WK_Q8W_T wk_q8w_t
+#define WK_Q8W(p) q8w(p)
+#define WK_Q8DOT(w, x) ((vi)q8dot((w), (x)))
+/* Q8_0 tiles: n = 1: 4 rows × 2 sums; n > 1: 2 rows × 2 x rows × 2 sums (8 sums + 2 W vectors) */
+#ifndef WK_Q8S1
+#define WK_Q8S1 4
+#endif
+#ifndef WK_Q8SN
+#define WK_Q8SN 2
+#endif
+#ifndef WK_Q8G
+#define WK_Q8G 2
+#endif
 #define WK_ENTRY(f) f##_avx2
 
 #include "wk_xwt_simd.h"

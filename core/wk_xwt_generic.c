@@ -28,20 +28,31 @@ static inline float f16_scalar(uint16_t h) {
 }
 
 /* Tiles for 16 xmm registers, as wk_xwt_avx2.c (without FMA a product takes
- * a register of its own: fewer rows at n = 2).  Widening F16 and Q8_0 costs
- * more than a store and a load here: into the buffer from n = 2 on. */
+ * a register of its own: fewer rows at n = 2).  Widening F16 costs more than
+ * a store and a load here: into the buffer from n = 2 on. */
 #define WK_VL 4
 #define WK_R1 8
 #define WK_R2 4
 #define WK_RN 3
 #define WK_MB 4
 #define WK_BUF_N_F16 2
-#define WK_BUF_N_BF16 3
-#define WK_BUF_N_Q8 2
 #define WK_FMA(a, b, c) ((a) * (b) + (c))
 #define WK_F16(h) f16_vec(h)
 #define WK_F16S(u) f16_scalar(u)
 #define WK_I8(p) i8x4(p)
+#define WK_Q8W_T wk_q8w_t
+#define WK_Q8W(p) q8w(p)
+#define WK_Q8DOT(w, x) q8dot((w), (x))
+/* Q8_0 tiles: as AVX2 */
+#ifndef WK_Q8S1
+#define WK_Q8S1 4
+#endif
+#ifndef WK_Q8SN
+#define WK_Q8SN 2
+#endif
+#ifndef WK_Q8G
+#define WK_Q8G 2
+#endif
 #define WK_ENTRY(f) f##_generic
 
 typedef uint16_t wk_vh4 __attribute__((vector_size(8)));
@@ -71,6 +82,28 @@ static inline wk_vi4 i8x4(const void *p) {
     wk_vs8 s = (wk_vs8)b;
     s = __builtin_shufflevector(s, s, 0, 8, 1, 9, 2, 10, 3, 11);
     return (wk_vi4)s >> 24;
+}
+
+/* Q8_0 (wk_xwt_q8.h): a block's 32 int8 as int16; lane j of a dot product
+ * sums the exact int32 products of elements 8j..8j+7. */
+typedef struct {
+    int16_t v[32];
+} wk_q8w_t;
+static inline wk_q8w_t q8w(const void *q) {
+    int8_t b[32];
+    wk_q8w_t w;
+    memcpy(b, q, sizeof b);
+    for (int i = 0; i < 32; i++) w.v[i] = b[i];
+    return w;
+}
+static inline wk_vi4 q8dot(wk_q8w_t w, const int16_t *x) {
+    wk_vi4 s;
+    for (int j = 0; j < 4; j++) {
+        int32_t t = 0;
+        for (int i = 0; i < 8; i++) t += (int32_t)w.v[8 * j + i] * x[8 * j + i];
+        s[j] = t;
+    }
+    return s;
 }
 
 #include "wk_xwt_simd.h"

@@ -13,28 +13,38 @@
  *   WK_F16(h)      vh (WK_VL f16 bit patterns) -> vf, exact
  *   WK_F16S(u)     one f16 (uint16_t) -> float, exact
  *   WK_I8(p)       WK_VL int8 at p (any alignment) -> vi (int32 lanes)
+ *   WK_Q8W_T, WK_Q8W, WK_Q8DOT, WK_Q8S1, WK_Q8SN, WK_Q8G  Q8_0 (wk_xwt_q8.h)
  *   WK_BF16(h), WK_REG(v)  optional (see below)
  *   WK_ENTRY(f)    f##_<isa>: the names of the entry points
  *
  * How the decode kernel works.  W is far larger than the caches and each of
- * its bytes is used n times, so W is read once from memory: R rows at a time
- * (a tile; rows are contiguous), for all n rows of x.  The dot products of a
- * tile are kept as WK_VL-lane partial sums acc[m][r] (x row m, W row r); a
- * register tile of MB x rows × R W rows runs along the columns: per step,
- * one widened vector of each W row and one vector of each x row feed MB·R
- * independent FMAs.  When n > MB, the columns go in chunks (the chunk of x,
- * copied so its n rows are adjacent, and of the tile stay in L1) and each
- * chunk is run once per block of MB x rows, widening W again from L1 or,
- * for Q8_0 at larger n, once into an f32 buffer.  W rows are prefetched a
+ * its bytes is used n times, so W is read once from memory, R rows at a time
+ * (a tile), for all n rows of x.  The tile's rows come from R segments of W
+ * (the rows cut into R runs of L = ⌈rows / R⌉; tile i takes row i of each):
+ * W is read as R long streams, each running on through its segment, which
+ * the hardware prefetchers follow at full speed — R adjacent rows would be R
+ * short streams, one row each, and a new stream costs (measured on Zen 3: a
+ * BF16 row of 4 KiB read in 8-row tiles streamed at ~70% of a plain read,
+ * as 8 segments at ~100%).  The dot products of a tile are kept as
+ * WK_VL-lane partial sums acc[m][r] (x row m, W row r); a register tile of
+ * MB x rows × R W rows runs along the columns: per step, one widened vector
+ * of each W row and one vector of each x row feed MB·R independent FMAs.
+ * BF16 steps are 2·WK_VL columns, widened as a pair of vectors (the even
+ * columns, the odd ones: two operations) against x packed in that order.
+ * When n > MB, the columns go in chunks (the chunk of x, copied so its n
+ * rows are adjacent, and of the tile stay in L1) and each chunk is run once
+ * per block of MB x rows, widening W again from L1 (or, for F16 where the
+ * ISA widens it slowly, once into an f32 buffer).  Rows are prefetched a
  * fixed distance ahead where the hardware prefetchers do not keep up.
- * Columns past the last whole vector are one zero-padded vector.
+ * Columns past the last whole step are zero-padded vectors.  Q8_0 has a
+ * kernel of its own (integer block sums: wk_xwt_q8.h).
  *
  * Each lane of acc[m][r] gets the products x[m][k] · w[r][k] of its columns
  * in ascending k, whatever R, MB, the chunking or the route (widening is
  * exact), and is summed over lanes in a fixed order: an output depends only
  * on its W row and its x row — not on where the row sits in W, nor on n or
- * the other rows of x.  A tile past the last row repeats the last row (its
- * sums are not stored). */
+ * the other rows of x.  A tile past the last row repeats a row (its sums are
+ * not stored). */
 #ifndef IFP_WK_XWT_SIMD_H
 #define IFP_WK_XWT_SIMD_H
 
@@ -72,9 +82,9 @@ void ifp_wk_widen_rows_avx512(const ifp_wmat_t *w, int r0, int nr, float *out);
 #define WK_L1_FLOATS 6144
 /* Bytes ahead of the reads at which each W row is prefetched (0: none), at
  * n <= 2 per type and at larger n for all.  Measured: at n <= 2 the
- * hardware prefetchers keep up with F32 and F16 rows (and software
- * prefetches slow them down), not with the slower-consumed Q8_0 rows; at
- * larger n, with fewer rows per tile and more work per byte, they help all. */
+ * hardware prefetchers keep up with F32, F16 and BF16 rows (and software
+ * prefetches slow them down); at larger n, with fewer rows per tile and more
+ * work per byte, they help all.  (Q8_0: WK_PF_Q8 in wk_xwt_q8.h.) */
 #ifndef WK_PF_F32
 #define WK_PF_F32 0
 #endif
@@ -82,10 +92,7 @@ void ifp_wk_widen_rows_avx512(const ifp_wmat_t *w, int r0, int nr, float *out);
 #define WK_PF_F16 0
 #endif
 #ifndef WK_PF_BF16
-#define WK_PF_BF16 1024
-#endif
-#ifndef WK_PF_Q8
-#define WK_PF_Q8 2048
+#define WK_PF_BF16 0
 #endif
 #ifndef WK_PF_N
 #define WK_PF_N 2048
@@ -128,6 +135,26 @@ WK_INLINE vf ld_bf16(const void *p) {
 #else
     return (vf)(__builtin_convertvector(h, vu) << 16);
 #endif
+}
+/* BF16 in pairs: 2·WK_VL columns are one vector of WK_VL 32-bit lanes, lane
+ * j holding columns 2j (low half) and 2j + 1 (high half).  Shifted left by
+ * 16 the lanes are the even columns, with the low half cleared the odd ones:
+ * both exact, two operations per 2·WK_VL weights.  x is packed to match
+ * (pack_bf16: per BP columns, the even ones, then the odd ones). */
+#define BP (2 * WK_VL)
+WK_INLINE void ld_bf16_pair(const uint16_t *p, vf *even, vf *odd) {
+    vu v;
+    memcpy(&v, p, sizeof v);
+    *even = (vf)(v << 16);
+    *odd = (vf)(v & 0xFFFF0000u);
+}
+/* out[0..kn) = x[0..kn) in pair order (kn a multiple of BP). */
+static void pack_bf16(const float *x, int kn, float *out) {
+    for (int k = 0; k < kn; k += BP)
+        for (int j = 0; j < WK_VL; j++) {
+            out[k + j] = x[k + 2 * j];
+            out[k + WK_VL + j] = x[k + 2 * j + 1];
+        }
 }
 /* q[0..WK_VL) · d: the products are exact (11-bit × 8-bit). */
 WK_INLINE vf ld_q8(const void *q, vf d) {
@@ -175,90 +202,66 @@ WK_INLINE float hsum(vf v) {
 
 /* ---- prefetch ---- */
 
-/* Where a tile's rows are fetched ahead.  Rows are contiguous: row r of a
- * whole tile of R rows is at row0 + r·rb; while offset o of the rows is
- * read, offset o + dist is requested, and past a row's end the same offset
- * of row r of the next tile (when it is whole: row0 + (R + r)·rb). */
-typedef struct {
-    const char *row0; /* NULL: no prefetch (off, or a partial tile) */
-    size_t rb, dist;  /* dist <= rb */
-    int next;         /* the next tile is whole */
-} pf_t;
-
-/* The lines at offset o + dist of rows [r0, r1) of a tile of R rows, once
- * per line: the caller reads sb <= 64 bytes of each row per step. */
-WK_INLINE void prefetch(const pf_t *p, int R, size_t o, size_t sb, int r0, int r1) {
-    if (!p || !p->row0) return;
-    o += p->dist;
-    const char *a = p->row0 + o;
-    if (((uintptr_t)a & 63) >= sb) return; /* this line was requested by an earlier step */
-    if (o >= p->rb) {
-        if (!p->next) return;
-        a += (size_t)(R - 1) * p->rb; /* row r of the next tile, offset o - rb */
+/* W is read as streams (see the decode kernel: a row, then the next row of
+ * its segment, which follows it in memory).  While byte o of rows [r0, r1)
+ * is read (w[r] pointing at the chunk's column 0), byte o + dist of each
+ * stream is requested, once per line: the caller reads sb <= 64 bytes of
+ * each row per step.  dist 0: none.  (A request past W's end is harmless:
+ * a prefetch never faults.) */
+WK_INLINE void prefetch(size_t dist, const void *const *w, int r0, int r1, size_t o, size_t sb) {
+    if (!dist) return;
+    WK_UNROLL for (int r = r0; r < r1; r++) {
+        uintptr_t a = (uintptr_t)w[r] + o + dist;
+        if ((a & 63) < sb) __builtin_prefetch((const void *)a, 0, 3);
     }
-    WK_UNROLL for (int r = r0; r < r1; r++) __builtin_prefetch(a + r * p->rb, 0, 3);
 }
 
 /* ---- the register tile ---- */
 
 /* acc[m·R + r] += x[m][k] · w[r][k] for m < MB, r < R, k in [0, kn) (kn a
  * multiple of WK_VL; of QB for Q8_0).  x rows are ldx floats apart; w[r]
- * points at column 0 of the chunk in W's stored type, byte o0 of the rows
- * (for the prefetch pf, may be NULL).  Per step of WK_VL columns, either
+ * points at column 0 of the chunk in W's stored type (prefetched dist
+ * bytes ahead, 0: not).  Per step of WK_VL columns, either
  * the R widened W vectors stay in registers while the x vectors stream by
  * (R <= MB), or the MB x vectors stay while the W vectors stream by: fewer
  * live registers.  Either way each a[m][r] gets one FMA per step, in
  * ascending k. */
 WK_INLINE void tile(int T, int R, int MB, vf *acc, const float *x, size_t ldx, const void *const *w, int kn,
-                    const pf_t *pf, size_t o0) {
+                    size_t dist) {
     vf a[WK_MB_MAX][WK_R_MAX];
     WK_UNROLL for (int m = 0; m < MB; m++) WK_UNROLL for (int r = 0; r < R; r++) a[m][r] = acc[m * R + r];
-    if (T == T_Q8) {
-        for (int b = 0; b < kn / QB; b++) {
-            prefetch(pf, R, o0 + (size_t)b * QBYTES, QBYTES, 0, R);
-            const float *xb = x + b * QB;
-            if (MB == 1) { /* row by row: the block of x in registers, one scale at a time */
-                vf xv[QSTEPS];
-                WK_UNROLL for (int j = 0; j < QSTEPS; j++) xv[j] = ld_f32(xb + j * WK_VL);
-                WK_UNROLL for (int r = 0; r < R; r++) {
-                    const char *blk = (const char *)w[r] + (size_t)b * QBYTES;
-                    vf d = q8_scale(blk);
-WK_UNROLL for (int j = 0; j < QSTEPS; j++)
-                        a[0][r] = WK_FMA(xv[j], ld_q8(blk + 2 + j * WK_VL, d), a[0][r]);
+    if (T == T_BF16) { /* pairs: per step, the even columns, then the odd ones */
+        for (int k = 0; k < kn; k += BP) {
+            prefetch(dist, w, 0, R, (size_t)k * 2, BP * 2);
+            if (R > MB) {
+                vf xe[WK_MB_MAX], xo[WK_MB_MAX];
+                WK_UNROLL for (int m = 0; m < MB; m++) {
+                    xe[m] = ld_f32(x + m * ldx + k);
+                    xo[m] = ld_f32(x + m * ldx + k + WK_VL);
                 }
-                continue;
-            }
-            const char *blk[WK_R_MAX];
-            vf d[WK_R_MAX];
-            WK_UNROLL for (int r = 0; r < R; r++) {
-                blk[r] = (const char *)w[r] + (size_t)b * QBYTES;
-                d[r] = q8_scale(blk[r]);
-            }
-            WK_UNROLL for (int j = 0; j < QSTEPS; j++) {
-                if (R > MB) {
-                    vf xv[WK_MB_MAX];
+                WK_UNROLL for (int r = 0; r < R; r++) {
+                    vf we, wo;
+                    ld_bf16_pair((const uint16_t *)w[r] + k, &we, &wo);
                     WK_UNROLL for (int m = 0; m < MB; m++) {
-                        xv[m] = ld_f32(xb + m * ldx + j * WK_VL);
-                        WK_REG(xv[m]);
+                        a[m][r] = WK_FMA(xe[m], we, a[m][r]);
+                        a[m][r] = WK_FMA(xo[m], wo, a[m][r]);
                     }
+                }
+            } else {
+                vf we[WK_R_MAX], wo[WK_R_MAX];
+                WK_UNROLL for (int r = 0; r < R; r++) ld_bf16_pair((const uint16_t *)w[r] + k, &we[r], &wo[r]);
+                WK_UNROLL for (int m = 0; m < MB; m++) {
+                    vf xe = ld_f32(x + m * ldx + k), xo = ld_f32(x + m * ldx + k + WK_VL);
                     WK_UNROLL for (int r = 0; r < R; r++) {
-                        vf wv = ld_q8(blk[r] + 2 + j * WK_VL, d[r]);
-                        WK_UNROLL for (int m = 0; m < MB; m++) a[m][r] = WK_FMA(xv[m], wv, a[m][r]);
-                    }
-                } else {
-                    vf wv[WK_R_MAX];
-                    WK_UNROLL for (int r = 0; r < R; r++) wv[r] = ld_q8(blk[r] + 2 + j * WK_VL, d[r]);
-                    WK_UNROLL for (int m = 0; m < MB; m++) {
-                        vf xv = ld_f32(xb + m * ldx + j * WK_VL);
-                        WK_REG(xv);
-                        WK_UNROLL for (int r = 0; r < R; r++) a[m][r] = WK_FMA(xv, wv[r], a[m][r]);
+                        a[m][r] = WK_FMA(xe, we[r], a[m][r]);
+                        a[m][r] = WK_FMA(xo, wo[r], a[m][r]);
                     }
                 }
             }
         }
     } else {
         for (int k = 0; k < kn; k += WK_VL) {
-            prefetch(pf, R, o0 + w_offset(T, k), w_offset(T, WK_VL), 0, R);
+            prefetch(dist, w, 0, R, w_offset(T, k), w_offset(T, WK_VL));
             if (R > MB) {
                 vf xv[WK_MB_MAX];
                 WK_UNROLL for (int m = 0; m < MB; m++) {
@@ -290,15 +293,14 @@ WK_UNROLL for (int j = 0; j < QSTEPS; j++)
 /* All n rows of x over one chunk: blocks of MB rows, then the rest (the
  * first block prefetches). */
 #define WK_TILES(name, T, R, MB)                                                                            \
-    static void name(vf *acc, const float *x, size_t ldx, const void *const *w, int kn, int n, const pf_t *pf, \
-                     size_t o0) {                                                                           \
+    static void name(vf *acc, const float *x, size_t ldx, const void *const *w, int kn, int n, size_t dist) {  \
         int m0 = 0;                                                                                         \
-        for (; m0 + (MB) <= n; m0 += (MB), pf = NULL)                                                       \
-            tile(T, R, MB, acc + m0 * (R), x + m0 * ldx, ldx, w, kn, pf, o0);                               \
+        for (; m0 + (MB) <= n; m0 += (MB), dist = 0)                                                        \
+            tile(T, R, MB, acc + m0 * (R), x + m0 * ldx, ldx, w, kn, dist);                                 \
         switch (n - m0) {                                                                                   \
-        case 1: tile(T, R, 1, acc + m0 * (R), x + m0 * ldx, ldx, w, kn, pf, o0); break;                     \
-        case 2: tile(T, R, 2, acc + m0 * (R), x + m0 * ldx, ldx, w, kn, pf, o0); break;                     \
-        case 3: tile(T, R, 3, acc + m0 * (R), x + m0 * ldx, ldx, w, kn, pf, o0); break;                     \
+        case 1: tile(T, R, 1, acc + m0 * (R), x + m0 * ldx, ldx, w, kn, dist); break;                      \
+        case 2: tile(T, R, 2, acc + m0 * (R), x + m0 * ldx, ldx, w, kn, dist); break;                      \
+        case 3: tile(T, R, 3, acc + m0 * (R), x + m0 * ldx, ldx, w, kn, dist); break;                      \
         default: break;                                                                                     \
         }                                                                                                   \
     }
@@ -311,140 +313,149 @@ _Static_assert(WK_R1 >= 1 && WK_R1 <= WK_R_MAX && WK_R2 >= 1 && WK_R2 <= WK_R_MA
 WK_TILES(tiles1_f32, T_F32, WK_R1, 1)
 WK_TILES(tiles1_f16, T_F16, WK_R1, 1)
 WK_TILES(tiles1_bf16, T_BF16, WK_R1, 1)
-WK_TILES(tiles1_q8, T_Q8, WK_R1, 1)
 WK_TILES(tiles2_f32, T_F32, WK_R2, 2)
 WK_TILES(tiles2_f16, T_F16, WK_R2, 2)
 WK_TILES(tiles2_bf16, T_BF16, WK_R2, 2)
-WK_TILES(tiles2_q8, T_Q8, WK_R2, 2)
 WK_TILES(tiles_f32, T_F32, WK_RN, WK_MB)
 WK_TILES(tiles_f16, T_F16, WK_RN, WK_MB)
 WK_TILES(tiles_bf16, T_BF16, WK_RN, WK_MB)
-WK_TILES(tiles_q8, T_Q8, WK_RN, WK_MB)
 
-typedef void (*tiles_fn)(vf *acc, const float *x, size_t ldx, const void *const *w, int kn, int n, const pf_t *pf,
-                         size_t o0);
+typedef void (*tiles_fn)(vf *acc, const float *x, size_t ldx, const void *const *w, int kn, int n, size_t dist);
 
 /* ---- widening to f32 ---- */
 
 /* out[0..kn) = columns [k0, k0 + kn) of row (kn a multiple of WK_VL; of QB
- * for Q8_0); prefetching row r of pf's tile of R rows (pf may be NULL). */
-WK_INLINE void widen(int T, const void *row, int k0, int kn, float *out, const pf_t *pf, int R, int r) {
-    const size_t o0 = w_offset(T, k0);
-    const char *p = (const char *)row + o0;
+ * for Q8_0), prefetching the row's stream dist bytes ahead (0: not). */
+WK_INLINE void widen(int T, const void *row, int k0, int kn, float *out, size_t dist) {
+    const char *p = (const char *)row + w_offset(T, k0);
+    const void *const at[1] = {p};
     if (T == T_Q8) {
-        for (int b = 0; b < kn / QB; b++, p += QBYTES) {
-            prefetch(pf, R, o0 + (size_t)b * QBYTES, QBYTES, r, r + 1);
-            vf d = q8_scale(p);
+        for (int b = 0; b < kn / QB; b++) {
+            prefetch(dist, at, 0, 1, (size_t)b * QBYTES, QBYTES);
+            const char *blk = p + (size_t)b * QBYTES;
+            vf d = q8_scale(blk);
             WK_UNROLL for (int j = 0; j < QSTEPS; j++) {
-                vf v = ld_q8(p + 2 + j * WK_VL, d);
+                vf v = ld_q8(blk + 2 + j * WK_VL, d);
                 memcpy(out + b * QB + j * WK_VL, &v, sizeof v);
             }
         }
         return;
     }
     for (int k = 0; k < kn; k += WK_VL) {
-        prefetch(pf, R, o0 + w_offset(T, k), w_offset(T, WK_VL), r, r + 1);
+        prefetch(dist, at, 0, 1, w_offset(T, k), w_offset(T, WK_VL));
         vf v = ld_w(T, p, k);
         memcpy(out + k, &v, sizeof v);
     }
 }
 
 #define WK_WIDEN(name, T)                                                                                    \
-    static void name(const void *row, int k0, int kn, float *out, const pf_t *pf, int R, int r) {            \
-        widen(T, row, k0, kn, out, pf, R, r);                                                                \
+    static void name(const void *row, int k0, int kn, float *out, size_t dist) {                             \
+        widen(T, row, k0, kn, out, dist);                                                                     \
     }
 WK_WIDEN(widen_f16, T_F16)
 WK_WIDEN(widen_bf16, T_BF16)
 WK_WIDEN(widen_q8, T_Q8)
 
-typedef void (*widen_fn)(const void *row, int k0, int kn, float *out, const pf_t *pf, int R, int r);
-
 /* ---- the decode kernel ---- */
 
-/* The smallest n for which W (per type: F16, BF16, Q8_0) is widened into a
- * buffer once per chunk rather than in registers once per block of x rows
- * (measured; F32 needs no widening). */
+/* The smallest n for which F16 W is widened into a buffer once per chunk
+ * rather than in registers once per block of x rows (measured; F32 needs no
+ * widening, BF16 pairs cost two operations per vector, Q8_0 has its own
+ * kernel: wk_xwt_q8.h). */
 #ifndef WK_BUF_N_F16
 #define WK_BUF_N_F16 17
-#endif
-#ifndef WK_BUF_N_BF16
-#define WK_BUF_N_BF16 17
-#endif
-#ifndef WK_BUF_N_Q8
-#define WK_BUF_N_Q8 5
 #endif
 
 static int wtype(ifp_ggml_type_t t) {
     return t == IFP_GGML_F16 ? T_F16 : t == IFP_GGML_BF16 ? T_BF16 : t == IFP_GGML_Q8_0 ? T_Q8 : T_F32;
 }
 
-/* The column tail [kf, cols) of a tile of R rows as one zero-padded vector. */
+/* The column tail [kf, cols) (fewer than a step: WK_VL columns, BP for
+ * BF16) of a tile of R rows as zero-padded vectors, in natural order. */
 static void tail(int T, int R, vf *acc, const float *x, size_t ldx, const void *const *w, int kf, int cols, int n) {
-    for (int r = 0; r < R; r++) {
-        float t[WK_VL] = {0};
-        for (int k = kf; k < cols; k++) t[k - kf] = get_w(T, w[r], k);
-        vf wv = ld_f32(t);
-        for (int m = 0; m < n; m++) {
-            float u[WK_VL] = {0};
-            memcpy(u, x + m * ldx + kf, (size_t)(cols - kf) * sizeof *u);
-            acc[m * R + r] = WK_FMA(ld_f32(u), wv, acc[m * R + r]);
+    for (int r = 0; r < R; r++)
+        for (int k0 = kf; k0 < cols; k0 += WK_VL) {
+            const int kn = cols - k0 < WK_VL ? cols - k0 : WK_VL;
+            float t[WK_VL] = {0};
+            for (int k = 0; k < kn; k++) t[k] = get_w(T, w[r], k0 + k);
+            vf wv = ld_f32(t);
+            for (int m = 0; m < n; m++) {
+                float u[WK_VL] = {0};
+                memcpy(u, x + m * ldx + k0, (size_t)kn * sizeof *u);
+                acc[m * R + r] = WK_FMA(ld_f32(u), wv, acc[m * R + r]);
+            }
         }
-    }
 }
+
+#include "wk_xwt_q8.h"
 
 void WK_ENTRY(ifp_wk_xwt_small)(float *y, int ldy, const float *x, int ldx, const ifp_wmat_t *w, int n,
                                 int accumulate, float *work) {
-    static const tiles_fn one[] = {tiles1_f32, tiles1_f16, tiles1_bf16, tiles1_q8};
-    static const tiles_fn two[] = {tiles2_f32, tiles2_f16, tiles2_bf16, tiles2_q8};
-    static const tiles_fn many[] = {tiles_f32, tiles_f16, tiles_bf16, tiles_q8};
-    static const widen_fn widen_of[] = {NULL, widen_f16, widen_bf16, widen_q8};
-    static const int buf_n[] = {IFP_WK_SMALL_N + 1, WK_BUF_N_F16, WK_BUF_N_BF16, WK_BUF_N_Q8};
+    static const tiles_fn one[] = {tiles1_f32, tiles1_f16, tiles1_bf16};
+    static const tiles_fn two[] = {tiles2_f32, tiles2_f16, tiles2_bf16};
+    static const tiles_fn many[] = {tiles_f32, tiles_f16, tiles_bf16};
     const int T = wtype(w->type), cols = w->cols;
-    const int kf = T == T_Q8 ? cols : cols - cols % WK_VL; /* whole vectors */
-    const int buffered = n >= buf_n[T];
+    if (T == T_Q8) {
+        xwt_q8(y, ldy, x, ldx, w, n, accumulate, work);
+        return;
+    }
+    const int step = T == T_BF16 ? BP : WK_VL;
+    const int kf = cols - cols % step; /* whole steps */
+    const int buffered = T == T_F16 && n >= WK_BUF_N_F16;
     const int R = n == 1 ? WK_R1 : n == 2 ? WK_R2 : WK_RN;
     const tiles_fn tiles = buffered ? (n == 2 ? tiles2_f32 : tiles_f32) : n == 1 ? one[T] : n == 2 ? two[T] : many[T];
     /* x is read once per block of WK_MB rows: in K chunks that stay in L1 with
-     * the tile's chunk, packed (the n rows of a chunk adjacent) */
+     * the tile's chunk, packed (the n rows of a chunk adjacent); for BF16
+     * always packed, in pair order */
     const int chunked = buffered || n > WK_MB;
+    const int packed = chunked || T == T_BF16;
     const int kc = chunked ? (WK_L1_FLOATS / (n + R)) & ~(QB - 1) : (kf > 0 ? kf : 1);
-    if (chunked)
+    if (packed)
         for (int k0 = 0; k0 < kf; k0 += kc) {
             const int kn = kf - k0 < kc ? kf - k0 : kc;
-            for (int m = 0; m < n; m++)
-                memcpy(work + (size_t)n * k0 + (size_t)m * kn, x + (size_t)m * ldx + k0, (size_t)kn * sizeof *work);
+            for (int m = 0; m < n; m++) {
+                float *to = work + (size_t)n * k0 + (size_t)m * kn;
+                const float *from = x + (size_t)m * ldx + k0;
+                if (T == T_BF16) pack_bf16(from, kn, to);
+                else memcpy(to, from, (size_t)kn * sizeof *work);
+            }
         }
     vf acc[IFP_WK_SMALL_N * WK_R_MAX];
     float buf[WK_L1_FLOATS] __attribute__((aligned(64)));
-    static const size_t pf_dist[] = {WK_PF_F32, WK_PF_F16, WK_PF_BF16, WK_PF_Q8};
+    static const size_t pf_dist[] = {WK_PF_F32, WK_PF_F16, WK_PF_BF16};
     const size_t dist = n <= 2 ? pf_dist[T] : WK_PF_N;
-    pf_t pf = {.rb = w->row_bytes, .dist = dist < w->row_bytes ? dist : w->row_bytes};
-    for (int o0 = 0; o0 < w->rows; o0 += R) {
-        const int nb = w->rows - o0 < R ? w->rows - o0 : R;
+    /* R streams: the rows are cut into R segments of L and tile i takes row
+     * i of each (ro[r] = r·L + i; past the last row, a repeat of row i whose
+     * sums are not stored) */
+    const int L = (w->rows + R - 1) / R;
+    for (int i = 0; i < L; i++) {
+        int ro[WK_R_MAX];
         const void *row[WK_R_MAX], *wp[WK_R_MAX];
-        for (int r = 0; r < R; r++) row[r] = ifp_wmat_row(w, o0 + (r < nb ? r : nb - 1));
-        pf.row0 = nb == R && pf.dist ? row[0] : NULL;
-        pf.next = o0 + 2 * R <= w->rows;
-        for (int i = 0; i < n * R; i++) acc[i] = (vf){0};
+        for (int r = 0; r < R; r++) {
+            ro[r] = r * L + i < w->rows ? r * L + i : -1;
+            row[r] = ifp_wmat_row(w, ro[r] >= 0 ? ro[r] : i);
+        }
+        for (int j = 0; j < n * R; j++) acc[j] = (vf){0};
         for (int k0 = 0; k0 < kf; k0 += kc) {
             const int kn = kf - k0 < kc ? kf - k0 : kc;
-            const float *xc = chunked ? work + (size_t)n * k0 : x + k0;
-            const size_t ldc = chunked ? (size_t)kn : (size_t)ldx;
+            const float *xc = packed ? work + (size_t)n * k0 : x + k0;
+            const size_t ldc = packed ? (size_t)kn : (size_t)ldx;
             if (buffered) {
                 for (int r = 0; r < R; r++) {
-                    if (r < nb) widen_of[T](row[r], k0, kn, buf + r * kc, &pf, R, r);
-                    wp[r] = buf + (r < nb ? r : nb - 1) * kc;
+                    widen_f16(row[r], k0, kn, buf + r * kc, dist);
+                    wp[r] = buf + r * kc;
                 }
-                tiles(acc, xc, ldc, wp, kn, n, NULL, 0);
+                tiles(acc, xc, ldc, wp, kn, n, 0);
             } else {
                 for (int r = 0; r < R; r++) wp[r] = (const char *)row[r] + w_offset(T, k0);
-                tiles(acc, xc, ldc, wp, kn, n, &pf, w_offset(T, k0));
+                tiles(acc, xc, ldc, wp, kn, n, dist);
             }
         }
         if (kf < cols) tail(T, R, acc, x, (size_t)ldx, row, kf, cols, n);
         for (int m = 0; m < n; m++)
-            for (int r = 0; r < nb; r++) {
-                float s = hsum(acc[m * R + r]), *yo = y + (size_t)m * ldy + o0 + r;
+            for (int r = 0; r < R; r++) {
+                if (ro[r] < 0) continue;
+                float s = hsum(acc[m * R + r]), *yo = y + (size_t)m * ldy + ro[r];
                 *yo = accumulate ? *yo + s : s;
             }
     }
@@ -458,9 +469,9 @@ void WK_ENTRY(ifp_wk_widen_rows)(const ifp_wmat_t *w, int r0, int nr, float *out
         float *o = out + (size_t)i * cols;
         switch (T) {
         case T_F32: memcpy(o, row, (size_t)cols * sizeof *o); continue;
-        case T_F16: widen_f16(row, 0, kf, o, NULL, 1, 0); break;
-        case T_BF16: widen_bf16(row, 0, kf, o, NULL, 1, 0); break;
-        default: widen_q8(row, 0, kf, o, NULL, 1, 0); break;
+        case T_F16: widen_f16(row, 0, kf, o, 0); break;
+        case T_BF16: widen_bf16(row, 0, kf, o, 0); break;
+        default: widen_q8(row, 0, kf, o, 0); break;
         }
         for (int k = kf; k < cols; k++) o[k] = get_w(T, row, k);
     }

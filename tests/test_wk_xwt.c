@@ -47,7 +47,9 @@ static int use_isa(ifp_isa_t isa) {
 
 /* ifp_wmat_xwt against the reference for one shape, every n, both modes,
  * strided x and y.  Tolerance: the f32 rounding of a sum of cols products
- * in chains of at most cols/4 + 8 additions, relative to Σ|x·w| + |y|. */
+ * in chains of at most cols/4 + 8 additions, relative to Σ|x·w| + |y|; and
+ * for Q8_0 decode (n <= 16), x's rounding to int16 per block of 32: at most
+ * max|x|/65534 per element, times Σ|w| of the block (wk_xwt_q8.h). */
 static void check_shape(ifp_ggml_type_t t, int rows, int cols) {
     unsigned seed = (unsigned)(rows * 7919 + cols * 31 + (int)t);
     ifp_wmat_t w = make_w(t, rows, cols, &seed);
@@ -67,9 +69,18 @@ static void check_shape(ifp_ggml_type_t t, int rows, int cols) {
             for (int o = 0; o < rows; o++) {
                 ifp_dequantize_row(t, ifp_wmat_row(&w, o), cols, row);
                 for (int m = 0; m < n; m++) {
-                    double mag = acc ? fabs(y0[m * ldy + o]) : 0.0;
+                    double mag = acc ? fabs(y0[m * ldy + o]) : 0.0, xr = 0.0;
                     for (int k = 0; k < cols; k++) mag += fabs((double)x[m * ldx + k] * row[k]);
-                    double tol = (cols / 4.0 + 8.0) * 0x1p-23 * mag + 1e-30;
+                    if (t == IFP_GGML_Q8_0 && n <= 16) /* decode: x rounded to int16 per block */
+                        for (int b = 0; b < cols; b += 32) {
+                            double amax = 0.0, wsum = 0.0;
+                            for (int k = b; k < b + 32; k++) {
+                                amax = fmax(amax, fabs((double)x[m * ldx + k]));
+                                wsum += fabs((double)row[k]);
+                            }
+                            xr += amax / 65534.0 * wsum;
+                        }
+                    double tol = (cols / 4.0 + 8.0) * 0x1p-23 * mag + xr * (1.0 + 0x1p-20) + 1e-30;
                     float a = y1[m * ldy + o], b = y2[m * ldy + o];
                     if (!(fabs((double)a - b) <= tol))
                         fail_msg("%s %s rows=%d cols=%d n=%d acc=%d: y[%d][%d] ref %.9g fast %.9g (tol %.3g)",
@@ -184,11 +195,63 @@ static void every_half_widens_exactly(void **unused) {
     free(h), free(x), free(y);
 }
 
+/* Q8_0 decode rounds x to int16 per block of 32: a block of zeros, a block
+ * whose largest value is tiny, huge or subnormal, and one holding an inf or a nan
+ * (its outputs are nan, never a finite guess). */
+static void q8_decode_x_blocks(void **unused) {
+    (void)unused;
+    enum { COLS = 128, ROWS = 9 };
+    unsigned seed = 5;
+    ifp_wmat_t w = make_w(IFP_GGML_Q8_0, ROWS, COLS, &seed);
+    float x[4][COLS], y[4][ROWS], yr[4][ROWS];
+    for (int m = 0; m < 4; m++)
+        for (int k = 0; k < COLS; k++) x[m][k] = frand(&seed);
+    for (int k = 0; k < 32; k++) x[0][k] = 0.0f;         /* row 0: a block of zeros */
+    for (int k = 32; k < 64; k++) x[1][k] *= 1e-30f;     /* row 1: tiny and huge blocks */
+    for (int k = 64; k < 96; k++) x[1][k] *= 1e30f;
+    for (int k = 96; k < 128; k++) x[1][k] *= 1e-40f; /* subnormal */
+    ifp_kernel_set(IFP_KERNEL_BLAS);
+    for (int isa = IFP_ISA_GENERIC; isa <= (int)ifp_isa_best(); isa++) {
+        if (!use_isa((ifp_isa_t)isa)) continue;
+        x[2][70] = 1.0f, x[3][3] = 2.0f;
+        ifp_wmat_xwt_ref(&yr[0][0], ROWS, &x[0][0], COLS, &w, 2, 0);
+        ifp_wmat_xwt(&y[0][0], ROWS, &x[0][0], COLS, &w, 2, 0);
+        for (int m = 0; m < 2; m++)
+            for (int o = 0; o < ROWS; o++) {
+                float row[COLS];
+                double tol = 1e-300;
+                ifp_dequantize_row(IFP_GGML_Q8_0, ifp_wmat_row(&w, o), COLS, row);
+                for (int b = 0; b < COLS; b += 32) { /* as check_shape's */
+                    double amax = 0.0, wsum = 0.0, mag = 0.0;
+                    for (int k = b; k < b + 32; k++) {
+                        amax = fmax(amax, fabs((double)x[m][k]));
+                        wsum += fabs((double)row[k]);
+                        mag += fabs((double)x[m][k] * row[k]);
+                    }
+                    tol += amax / 65534.0 * wsum * (1.0 + 0x1p-20) + (COLS / 4.0 + 8.0) * 0x1p-23 * mag;
+                }
+                if (!(fabs((double)y[m][o] - yr[m][o]) <= tol))
+                    fail_msg("%s m=%d o=%d: %.9g, reference %.9g", ifp_isa_name((ifp_isa_t)isa), m, o, y[m][o],
+                             yr[m][o]);
+            }
+        x[2][70] = INFINITY, x[3][3] = NAN;
+        ifp_wmat_xwt(&y[0][0], ROWS, &x[0][0], COLS, &w, 4, 0);
+        for (int o = 0; o < ROWS; o++) {
+            assert_true(isnan(y[2][o]));
+            assert_true(isnan(y[3][o]));
+            assert_true(isfinite(y[0][o]) && isfinite(y[1][o]));
+        }
+    }
+    ifp_isa_set(IFP_ISA_AUTO);
+    free((void *)w.data);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(matches_reference),
         cmocka_unit_test(decode_outputs_are_position_free),
         cmocka_unit_test(every_half_widens_exactly),
+        cmocka_unit_test(q8_decode_x_blocks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
