@@ -38,7 +38,10 @@
  *   q8_0 max |logit diff| 0.0815, top-1 agreement 1.00 (channel-major)
  *   q8_0 llama layout     0.0829, top-1 1.00 (re-quantized along dim at
  *        load; 0.0205 from the channel-major file's logits)
- * Top-1: at most one position of 24 may change. */
+ * Top-1: at most one position of 24 may change.  The same bounds hold for
+ * decode (one position per forward call, against f32 decode): measured the
+ * same to 4 digits (q8_0 0.0815: its activations' int16 rounding in the
+ * integer xwt is far below the weights' own). */
 static const struct {
     const char *type;
     ifp_ggml_type_t t;
@@ -99,6 +102,23 @@ static void logits_of(const ifp_model_t *m, const int32_t *ids, float *out) {
     ifp_batch_t b = {.n = N_TOK, .token = ids, .pos = pos, .slot = slot};
     assert_int_equal(ifp_forward(st, &b, &err), N_TOK);
     memcpy(out, ifp_state_logits(st), (size_t)N_TOK * m->cfg.vocab * sizeof *out);
+    ifp_state_free(&st);
+}
+
+/* The same, one position per forward call (the decode kernels: batches of
+ * 1 row; q8_0's integer xwt runs only there). */
+static void logits_decode(const ifp_model_t *m, const int32_t *ids, float *out) {
+    ifp_state_params_t sp = ifp_state_default_params();
+    sp.max_batch = 1;
+    ifp_state_t *st = NULL;
+    ifp_err_t err = {0};
+    assert_int_equal(ifp_state_new(m, &sp, &st, &err), IFP_OK);
+    for (int i = 0; i < N_TOK; i++) {
+        int32_t pos = i, slot = 0;
+        ifp_batch_t b = {.n = 1, .token = ids + i, .pos = &pos, .slot = &slot};
+        assert_int_equal(ifp_forward(st, &b, &err), 1);
+        memcpy(out + (size_t)i * m->cfg.vocab, ifp_state_logits(st), (size_t)m->cfg.vocab * sizeof *out);
+    }
     ifp_state_free(&st);
 }
 
@@ -192,6 +212,14 @@ static void types_against_f32(void **unused) {
     float *want = malloc((size_t)N_TOK * vocab * sizeof *want), *got = malloc((size_t)N_TOK * vocab * sizeof *got);
     float *q8 = malloc((size_t)N_TOK * vocab * sizeof *q8);
     logits_of(ref, ids, want);
+    float *want_dec = malloc((size_t)N_TOK * vocab * sizeof *want_dec);
+    logits_decode(ref, ids, want_dec);
+    {
+        double d, t;
+        compare(want, want_dec, vocab, &d, &t);
+        fprintf(stderr, "  f32 decode vs f32 prefill: max |logit diff| %.5f, top-1 agreement %.3f\n", d, t);
+        assert_true(d < 1e-3 && t == 1.0);
+    }
     float lo = want[0], hi = want[0];
     for (size_t i = 0; i < (size_t)N_TOK * vocab; i++) lo = want[i] < lo ? want[i] : lo, hi = want[i] > hi ? want[i] : hi;
     fprintf(stderr, "  f32 logits of %d positions span %.2f .. %.2f\n", N_TOK, (double)lo, (double)hi);
@@ -224,6 +252,14 @@ static void types_against_f32(void **unused) {
         assert_true(diff > 0); /* it did round */
         assert_true(diff <= kinds[k].max_diff);
         assert_true(top1 >= kinds[k].min_top1);
+        /* decode (one position per call) against f32 decode: the same bounds */
+        logits_decode(m, ids, got);
+        compare(want_dec, got, vocab, &diff, &top1);
+        fprintf(stderr, "  %-5s decode: max |logit diff| vs f32 decode %.5f (bound %.3f), top-1 agreement %.3f\n",
+                kinds[k].type, diff, kinds[k].max_diff, top1);
+        assert_true(diff > 0 && diff <= kinds[k].max_diff);
+        assert_true(top1 >= kinds[k].min_top1);
+        logits_of(m, ids, got); /* the prefill logits again, for what follows */
         if (q8_0) {
             /* both quantize each f32 row once (the down projection by channel): the same bytes */
             memcpy(q8, got, (size_t)N_TOK * vocab * sizeof *q8);
@@ -271,7 +307,7 @@ static void types_against_f32(void **unused) {
     assert_true(diff_lc > 0); /* rounded twice: not the channel-major model */
     ifp_model_free(&m);
     remove(path);
-    free(want), free(got), free(q8);
+    free(want), free(want_dec), free(got), free(q8);
     ifp_gguf_close(&gin);
     ifp_model_free(&ref);
 }
