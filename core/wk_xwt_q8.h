@@ -25,14 +25,20 @@
 #include <math.h>
 
 #ifndef WK_PF_Q8
-#define WK_PF_Q8 4096
+#define WK_PF_Q8 2048
 #endif
-#define Q8_SUMS 2  /* f32 sums per output (block b to sum b mod 2) */
-#define Q8_S_MAX 4 /* W rows (streams) per tile: 1, 2 or 4 */
+#ifndef WK_PF_Q8_LOC
+#define WK_PF_Q8_LOC 2 /* prefetcht1: into L2 */
+#endif
+#ifndef Q8_SUMS
+#define Q8_SUMS 2  /* f32 sums per output (block b to sum b mod Q8_SUMS) */
+#endif
+#define Q8_S_MAX 8 /* W rows (streams) per tile: 1, 2, 4 or 8 */
 #define Q8_G_MAX 2 /* x rows per tile: 1 or 2 */
-_Static_assert((WK_Q8S1 == 1 || WK_Q8S1 == 2 || WK_Q8S1 == 4) && (WK_Q8SN == 1 || WK_Q8SN == 2 || WK_Q8SN == 4) &&
+_Static_assert((WK_Q8S1 == 1 || WK_Q8S1 == 2 || WK_Q8S1 == 4 || WK_Q8S1 == 8) &&
+                   (WK_Q8SN == 1 || WK_Q8SN == 2 || WK_Q8SN == 4 || WK_Q8SN == 8) &&
                    WK_Q8G >= 1 && WK_Q8G <= Q8_G_MAX,
-               "WK_Q8S1, WK_Q8SN: 1, 2 or 4; WK_Q8G: 1 or 2");
+               "WK_Q8S1, WK_Q8SN: 1, 2, 4 or 8; WK_Q8G: 1 or 2");
 
 /* xq[m][.] and dx[m][.] of n rows of x (cols a multiple of QB): per block,
  * dx = max|x| / 32767 and xq = round(x / dx); a block of zeros has dx = 0,
@@ -79,8 +85,8 @@ WK_INLINE void q8_tile(int S, int G, const char *const *row, int nb, const int16
         WK_UNROLL for (int s = 0; s < S; s++) {
             if (pf) {
                 const uintptr_t p = (uintptr_t)row[s] + (size_t)b * QBYTES + WK_PF_Q8;
-                __builtin_prefetch((const void *)p, 0, 2);
-                __builtin_prefetch((const void *)(p + 64), 0, 2);
+                __builtin_prefetch((const void *)p, 0, WK_PF_Q8_LOC);
+                __builtin_prefetch((const void *)(p + 64), 0, WK_PF_Q8_LOC);
             }
             WK_UNROLL for (int j = 0; j < Q8_SUMS; j++) {
                 if (j >= nj) break;
@@ -97,8 +103,11 @@ WK_INLINE void q8_tile(int S, int G, const char *const *row, int nb, const int16
             }
         }
     }
-    WK_UNROLL for (int s = 0; s < S; s++) WK_UNROLL for (int g = 0; g < G; g++)
-        out[s * G + g] = hsum(a[s][g][0] + a[s][g][1]);
+    WK_UNROLL for (int s = 0; s < S; s++) WK_UNROLL for (int g = 0; g < G; g++) {
+        vf t = a[s][g][0];
+        WK_UNROLL for (int j = 1; j < Q8_SUMS; j++) t += a[s][g][j];
+        out[s * G + g] = hsum(t);
+    }
 }
 
 #define WK_Q8TILE(name, S, G)                                                                                 \
@@ -112,13 +121,15 @@ WK_Q8TILE(q8_tile_2x1, 2, 1)
 WK_Q8TILE(q8_tile_2x2, 2, 2)
 WK_Q8TILE(q8_tile_4x1, 4, 1)
 WK_Q8TILE(q8_tile_4x2, 4, 2)
+WK_Q8TILE(q8_tile_8x1, 8, 1)
+WK_Q8TILE(q8_tile_8x2, 8, 2)
 typedef void (*q8_tile_fn)(const char *const *, int, const int16_t *, const float *, int, float *, int);
 
 /* The tile of S rows × G x rows. */
 static q8_tile_fn q8_tile_of(int S, int G) {
-    static const q8_tile_fn t[3][2] = {{q8_tile_1x1, q8_tile_1x2}, {q8_tile_2x1, q8_tile_2x2},
-                                       {q8_tile_4x1, q8_tile_4x2}};
-    return t[S == 1 ? 0 : S == 2 ? 1 : 2][G - 1];
+    static const q8_tile_fn t[4][2] = {{q8_tile_1x1, q8_tile_1x2}, {q8_tile_2x1, q8_tile_2x2},
+                                       {q8_tile_4x1, q8_tile_4x2}, {q8_tile_8x1, q8_tile_8x2}};
+    return t[S == 1 ? 0 : S == 2 ? 1 : S == 4 ? 2 : 3][G - 1];
 }
 
 /* y (+)= x · Wᵀ for Q8_0 W, 1 <= n <= IFP_WK_SMALL_N; work: n × cols floats.
@@ -142,7 +153,7 @@ static void xwt_q8(float *y, int ldy, const float *x, int ldx, const ifp_wmat_t 
         for (int m0 = 0; m0 < n; m0 += G) {
             const int g = n - m0 < G ? n - m0 : G;
             float out[Q8_S_MAX * Q8_G_MAX];
-            q8_tile_of(S, g)(row, nb, xq, dx, m0, out, m0 == 0);
+            q8_tile_of(S, g)(row, nb, xq, dx, m0, out, WK_PF_Q8 > 0 && m0 == 0);
             for (int s = 0; s < S; s++) {
                 if (ro[s] < 0) continue;
                 for (int k = 0; k < g; k++) {
