@@ -32,11 +32,8 @@
 # the first thread count, peer_{decode,prefill}_<type>_<shape>_t<T>= for every
 # measurement, and cpu=, isa=, blas_core=.
 #
-# Tested here with a stand-in llama-bench: a shell script printing llama-bench-
-# shaped CSV (the header of llama.cpp's csv printer, one pp and one tg row, with
-# made-up tokens/s) — no real llama.cpp was built on this machine, so the ifp
-# half, the argument handling, the parsing and the report were exercised, the
-# llama.cpp figures were not.
+# Run against a real llama-bench (llama.cpp c392e5094, built with GGML_NATIVE
+# on the benchmark machine): docs/BENCHMARKS.md has the figures.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=../deploy/lib.sh

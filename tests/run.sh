@@ -60,7 +60,9 @@ run_step() {
     return "$rc"
 }
 
-ctest_in() { (cd "$1" && ctest --output-on-failure); }
+# ctest -j N: tests/CMakeLists.txt keeps the cluster tests apart (a lock) and
+# the failure-timing ones alone.
+ctest_in() { (cd "$1" && ctest --output-on-failure -j "$jobs"); }
 
 # Configure, build and test one build directory; later steps are skipped
 # when an earlier one fails.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # tests/fuzz/run.sh — build the libFuzzer targets (clang, ASan + UBSan) in
-# build-fuzz/ and run each for SECONDS from its committed seed corpus.
+# build-fuzz/ and run each for SECONDS from its committed seed corpus, one
+# per core at a time (IFP_FUZZ_JOBS).
 #
 # usage: tests/fuzz/run.sh SECONDS [TARGET...]
 #        tests/fuzz/run.sh --gen-seeds
@@ -28,7 +29,8 @@ usage: tests/fuzz/run.sh SECONDS [TARGET...]   build, then fuzz each target (all
        tests/fuzz/run.sh --list                build, then list the targets
 
 Environment: IFP_FUZZ_BUILD (default build-fuzz/), IFP_FUZZ_KEEP=1 keeps the
-new corpus entries, CC (default clang).
+new corpus entries, IFP_FUZZ_JOBS targets at a time (default: one per core),
+CC (default clang).
 USAGE
 }
 
@@ -64,10 +66,10 @@ build_targets() {
 last_stat() { grep -oE "$1: [0-9]+" "$2" | tail -n 1 | grep -oE '[0-9]+' || echo "?"; }
 final_stat() { grep -oE "^stat::$1: *[0-9]+" "$2" | grep -oE '[0-9]+$' || echo "?"; }
 
-# run_target NAME MAX_LEN RSS_MB TIMEOUT SECONDS: one fuzzing session;
-# prints a summary row into $summary; returns non-zero on any finding.
+# run_target NAME MAX_LEN RSS_MB TIMEOUT SECONDS ROWFILE: one fuzzing
+# session; writes its summary row to ROWFILE; returns non-zero on any finding.
 run_target() {
-    local name="$1" max_len="$2" rss="$3" tmo="$4" secs="$5"
+    local name="$1" max_len="$2" rss="$3" tmo="$4" secs="$5" rowfile="$6"
     local seeds="$corpus_root/$name" new artifacts="$build/artifacts/$name" log="$build/logs/$name.log"
     new="$(mktemp -d "${TMPDIR:-/tmp}/ifp-fuzz-$name.XXXXXX")"
     mkdir -p "$artifacts" "$build/logs"
@@ -94,7 +96,6 @@ run_target() {
     local status=PASS
     if ((rc != 0)) || grep -qE "^(==[0-9]+==ERROR|SUMMARY: (Address|Undefined|Leak)Sanitizer)|runtime error:" "$log"; then
         status=FAIL
-        failed=1
         printf '\n---- %s: FAILED (exit %d); the end of %s:\n' "$name" "$rc" "${log#"$IFP_ROOT"/}"
         grep -nE "ERROR|runtime error|check failed|SUMMARY|^    #[0-9]+ " "$log" | head -n 40 || true
         local art
@@ -108,7 +109,7 @@ run_target() {
     fi
     printf '    %s: %s executions, cov %s, ft %s, %s new units in %ss\n' "$name" "$execs" "$cov" "$ft" "$units" \
         "$((SECONDS - t0))"
-    summary+=("$(printf '%-6s %-20s %10s %7s %7s %6s' "$status" "$name" "$execs" "$cov" "$ft" "$units")")
+    printf '%-6s %-20s %10s %7s %7s %6s\n' "$status" "$name" "$execs" "$cov" "$ft" "$units" >"$rowfile"
     if [[ "${IFP_FUZZ_KEEP:-0}" == 1 ]]; then
         ifp_info "new corpus entries kept in $new"
     else
@@ -143,12 +144,27 @@ if ((${#wanted[@]} == 0)); then
 fi
 for t in "${wanted[@]}"; do [[ -n "${known[$t]:-}" ]] || ifp_die "unknown target: $t (tests/fuzz/run.sh --list)"; done
 
+# The targets run IFP_FUZZ_JOBS (default: one per core) at a time, each on
+# one core; their output is printed as each batch ends, in order.
+fuzz_jobs="${IFP_FUZZ_JOBS:-$(ifp_nproc)}"
+[[ "$fuzz_jobs" =~ ^[1-9][0-9]*$ ]] || ifp_die "IFP_FUZZ_JOBS must be a positive number (got '$fuzz_jobs')"
+out="$(mktemp -d "${TMPDIR:-/tmp}/ifp-fuzz-run.XXXXXX")"
 failed=0
 summary=()
-for t in "${wanted[@]}"; do
-    read -r name max_len rss tmo <<<"${known[$t]}"
-    run_target "$name" "$max_len" "$rss" "$tmo" "$seconds" || true
+for ((i0 = 0; i0 < ${#wanted[@]}; i0 += fuzz_jobs)); do
+    pids=()
+    for ((i = i0; i < i0 + fuzz_jobs && i < ${#wanted[@]}; i++)); do
+        read -r name max_len rss tmo <<<"${known[${wanted[i]}]}"
+        run_target "$name" "$max_len" "$rss" "$tmo" "$seconds" "$out/$i.row" >"$out/$i.out" 2>&1 &
+        pids+=($!)
+    done
+    for ((i = i0; i < i0 + ${#pids[@]}; i++)); do
+        wait "${pids[i - i0]}" || failed=1
+        cat "$out/$i.out"
+        summary+=("$(cat "$out/$i.row" 2>/dev/null || printf 'FAIL   %-20s (no summary)' "${wanted[i]}")")
+    done
 done
+rm -rf "$out"
 
 printf '\n==================== FUZZ SUMMARY (%ss per target) ====================\n' "$seconds"
 printf '  %-6s %-20s %10s %7s %7s %6s\n' status target executions cov ft new
