@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # tests/run.sh — install missing build dependencies, then build and run every
 # test twice: a RelWithDebInfo build in build/ and an AddressSanitizer +
-# UBSan build in build-asan/; and build what packagers build (Release, -O3,
-# -Werror) in build-release/; and fuzz every decoder of outside bytes
-# briefly (tests/fuzz/run.sh, clang + libFuzzer, in build-fuzz/).  Exits
-# non-zero if any step failed.
+# UBSan build in build-asan/ (ctest -j, see tests/CMakeLists.txt); build
+# what packagers build (Release, -O3, -Werror: programs, libraries and
+# benchmarks) in build-release/; and fuzz every decoder of outside bytes
+# briefly (tests/fuzz/run.sh, clang + libFuzzer, in build-fuzz/, a target
+# per core at a time).  Exits non-zero if any step failed.
 #
 # usage: tests/run.sh [--no-asan] [--no-fuzz]
 set -euo pipefail
