@@ -57,16 +57,6 @@ static inline __m256i q8dot(wk_q8w_t w, const int16_t *x) {
 #define WK_Q8W_T wk_q8w_t
 #define WK_Q8W(p) q8w(p)
 #define WK_Q8DOT(w, x) ((vi)q8dot((w), (x)))
-/* Q8_0 tiles: n = 1: 4 rows × 2 sums; n > 1: 2 rows × 2 x rows × 2 sums (8 sums + 2 W vectors) */
-#ifndef WK_Q8S1
-#define WK_Q8S1 4
-#endif
-#ifndef WK_Q8SN
-#define WK_Q8SN 2
-#endif
-#ifndef WK_Q8G
-#define WK_Q8G 2
-#endif
 #define WK_ENTRY(f) f##_avx2
 
 #include "wk_xwt_simd.h"

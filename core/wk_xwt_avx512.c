@@ -53,14 +53,8 @@ static inline __m512i q8dot(__m512i w, const int16_t *x) {
 #define WK_Q8W(p) q8w(p)
 #define WK_Q8DOT(w, x) ((vi)q8dot((w), (x)))
 /* Q8_0 tiles: n = 1: 4 rows × 2 sums; n > 1: 4 rows × 2 x rows × 2 sums (16 sums + 1 W vector) */
-#ifndef WK_Q8S1
-#define WK_Q8S1 4
-#endif
 #ifndef WK_Q8SN
-#define WK_Q8SN 4
-#endif
-#ifndef WK_Q8G
-#define WK_Q8G 2
+#define WK_Q8SN 4 /* 32 registers: 4 rows at every n */
 #endif
 #define WK_ENTRY(f) f##_avx512
 

@@ -43,16 +43,6 @@ static inline float f16_scalar(uint16_t h) {
 #define WK_Q8W_T wk_q8w_t
 #define WK_Q8W(p) q8w(p)
 #define WK_Q8DOT(w, x) q8dot((w), (x))
-/* Q8_0 tiles: as AVX2 */
-#ifndef WK_Q8S1
-#define WK_Q8S1 4
-#endif
-#ifndef WK_Q8SN
-#define WK_Q8SN 2
-#endif
-#ifndef WK_Q8G
-#define WK_Q8G 2
-#endif
 #define WK_ENTRY(f) f##_generic
 
 typedef uint16_t wk_vh4 __attribute__((vector_size(8)));

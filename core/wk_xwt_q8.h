@@ -24,6 +24,17 @@
 #include <float.h>
 #include <math.h>
 
+/* Tiles (an ISA file may override): n = 1, 4 rows × 2 sums; n > 1, 2 rows
+ * × 2 x rows × 2 sums (8 sums + the W vectors in 16 registers). */
+#ifndef WK_Q8S1
+#define WK_Q8S1 4
+#endif
+#ifndef WK_Q8SN
+#define WK_Q8SN 2
+#endif
+#ifndef WK_Q8G
+#define WK_Q8G 2
+#endif
 #ifndef WK_PF_Q8
 #define WK_PF_Q8 2048
 #endif
