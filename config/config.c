@@ -38,6 +38,7 @@ typedef struct {
     ifp_cfg_sect_t sect;         /* the current section, IFP_CFG_S_NONE before the first */
     ifp_group_cfg_t *g;          /* its group ([group NAME]) */
     ifp_client_cfg_t *cl;        /* its client ([client NAME]) */
+    ifp_router_cfg_t *r;         /* its router ([router NAME]) */
     char hdr[IFP_CFG_NAME + 16]; /* "[group NAME]", for messages */
     int sect_line, n_keys;
 } parse_t;
@@ -76,6 +77,9 @@ static int close_section(parse_t *p) {
             return failf(p, p->sect_line, "%s key: required (the client's CURVE public key: 40 characters of Z85, "
                                           "or a file holding one)", p->hdr);
         if (p->sect == IFP_CFG_S_GROUP) return check_placement(p, p->g);
+        if (p->sect == IFP_CFG_S_ROUTERS && (!p->r->frontend[0] || !p->r->backend[0]))
+            return failf(p, p->sect_line, "%s %s: required (each router of several binds its own frontend and "
+                         "backend)", p->hdr, p->r->frontend[0] ? "backend" : "frontend");
         return IFP_OK;
     }
     switch (p->sect) {
@@ -86,6 +90,8 @@ static int close_section(parse_t *p) {
         return failf(p, p->sect_line, "%s: empty section; set a key in it or remove it (every %s key has a default)",
                      p->hdr, p->hdr);
     case IFP_CFG_S_MODEL: return failf(p, p->sect_line, "[model]: empty section; it needs `model = PATH.gguf`");
+    case IFP_CFG_S_ROUTERS:
+        return failf(p, p->sect_line, "%s: empty section; a router needs `frontend =` and `backend =`", p->hdr);
     case IFP_CFG_S_CLIENT:
         return failf(p, p->sect_line, "%s: empty section; a client needs `key = ` its CURVE public key (40 characters "
                                       "of Z85) or a file holding one", p->hdr);
@@ -111,7 +117,7 @@ static const char *named(const char *name, const char *word, int (*strncmp_)(con
  * same rule (they name key files and log lines). */
 static int check_name(const parse_t *p, const char *word, const char *name, int line) {
     size_t n = strlen(name);
-    int group = strcmp(word, "group") == 0;
+    int group = strcmp(word, "group") == 0; /* (a router's name is a log and --name word: the client rule) */
     if (n == 0) return failf(p, line, "[%s]: a %s needs a name: [%s NAME]", word, word, word);
     if (n >= IFP_CFG_NAME)
         return failf(p, line, "[%s %.40s...]: the name has %zu characters; at most %d", word, name, n,
@@ -170,6 +176,26 @@ static int open_client(parse_t *p, const char *name, int line) {
     return IFP_OK;
 }
 
+static int open_router(parse_t *p, const char *name, int line) {
+    ifp_config_file_t *c = p->c;
+    int rc = check_name(p, "router", name, line);
+    if (rc) return rc;
+    for (int i = 0; i < c->n_routers; i++)
+        if (strcmp(c->routers[i].name, name) == 0)
+            return failf(p, line, "[router %s]: duplicate section (first at line %d); give each router one section",
+                         name, c->routers[i].line);
+    if (c->n_routers == IFP_CFG_MAX_ROUTERS)
+        return failf(p, line, "[router %s]: more than %d routers", name, IFP_CFG_MAX_ROUTERS);
+    ifp_router_cfg_t *r = &c->routers[c->n_routers++];
+    memset(r, 0, sizeof *r);
+    snprintf(r->name, sizeof r->name, "%s", name);
+    ifp_cfg_apply_defaults(IFP_CFG_S_ROUTERS, r);
+    r->line = line;
+    p->r = r;
+    p->sect = IFP_CFG_S_ROUTERS;
+    return IFP_OK;
+}
+
 /* The header line of a section that appears at most once, or NULL. */
 static int *single_line(ifp_config_file_t *c, ifp_cfg_sect_t sect) {
     switch (sect) {
@@ -200,6 +226,7 @@ static int on_section(void *user, const char *name, int line) {
     if (rc) return rc;
     p->g = NULL;
     p->cl = NULL;
+    p->r = NULL;
     const char *n;
     if (strcmp(name, "router") == 0) rc = open_single(p, IFP_CFG_S_ROUTER, line);
     else if (strcmp(name, "model") == 0) rc = open_single(p, IFP_CFG_S_MODEL, line);
@@ -208,17 +235,19 @@ static int on_section(void *user, const char *name, int line) {
     else if (strcmp(name, "http") == 0) rc = open_single(p, IFP_CFG_S_HTTP, line);
     else if ((n = named(name, "group", strncmp))) rc = open_group(p, n, line);
     else if ((n = named(name, "client", strncmp))) rc = open_client(p, n, line);
+    else if ((n = named(name, "router", strncmp))) rc = open_router(p, n, line);
     else {
         int lower = strcasecmp(name, "router") == 0 || strcasecmp(name, "model") == 0 ||
                     strcasecmp(name, "security") == 0 || strcasecmp(name, "deploy") == 0 || strcasecmp(name, "http") == 0 ||
-                    named(name, "group", strncasecmp) || named(name, "client", strncasecmp);
-        return failf(p, line, "[%.60s]: unknown section; expected [router], [model], [security], [deploy], "
-                              "[group NAME] or [client NAME]%s", name, lower ? " (lower-case)" : "");
+                    named(name, "group", strncasecmp) || named(name, "client", strncasecmp) ||
+                    named(name, "router", strncasecmp);
+        return failf(p, line, "[%.60s]: unknown section; expected [router], [router NAME], [model], [security], "
+                              "[deploy], [http], [group NAME] or [client NAME]%s", name, lower ? " (lower-case)" : "");
     }
     if (rc) return rc;
     p->sect_line = line;
     p->n_keys = 0;
-    const char *sub = p->g ? p->g->name : p->cl ? p->cl->name : "";
+    const char *sub = p->g ? p->g->name : p->cl ? p->cl->name : p->r ? p->r->name : "";
     snprintf(p->hdr, sizeof p->hdr, "[%s%s%s]", ifp_cfg_sect_name(p->sect), *sub ? " " : "", sub);
     return IFP_OK;
 }
@@ -238,7 +267,8 @@ static int on_key(void *user, const char *key, const char *val, int line) {
         if (other)
             return failf(p, line, "%s %s: unknown key here; it belongs in [%s%s]%s%s%s", p->hdr, key,
                          ifp_cfg_sect_name(other->sect),
-                         other->sect == IFP_CFG_S_GROUP || other->sect == IFP_CFG_S_CLIENT ? " NAME" : "",
+                         other->sect == IFP_CFG_S_GROUP || other->sect == IFP_CFG_S_CLIENT ||
+                                 other->sect == IFP_CFG_S_ROUTERS ? " NAME" : "",
                          near ? " (this section's is " : "", near ? near->key : "", near ? ")" : "");
         char keys[256];
         size_t at = 0;
@@ -249,8 +279,8 @@ static int on_key(void *user, const char *key, const char *val, int line) {
                      ifp_cfg_sect_name(p->sect), keys);
     }
     char why[384];
-    void *base = p->g ? (void *)p->g : p->cl ? (void *)p->cl : (void *)p->c;
-    int *lines = p->g ? p->g->lines : p->cl ? p->cl->lines : p->c->lines;
+    void *base = p->g ? (void *)p->g : p->cl ? (void *)p->cl : p->r ? (void *)p->r : (void *)p->c;
+    int *lines = p->g ? p->g->lines : p->cl ? p->cl->lines : p->r ? p->r->lines : p->c->lines;
     if (ifp_cfg_parse_value(o, base, val, p->base_dir, why, sizeof why))
         return failf(p, line, "%s %s: %s", p->hdr, key, why);
     lines[row] = line;
@@ -278,6 +308,68 @@ static const char *line_or_default(int line, char *buf, size_t len) {
     return buf;
 }
 
+/* The routers: [router] itself when no [router NAME] is given, else those;
+ * each binds two different endpoints groups can reach, and two routers on
+ * one host share no address. */
+static int finish_routers(parse_t *p) {
+    ifp_config_file_t *c = p->c;
+    char where[32];
+    c->router_index = -1;
+    if (c->n_routers == 0) {
+        ifp_router_cfg_t *r = &c->routers[c->n_routers++];
+        memset(r, 0, sizeof *r);
+        snprintf(r->frontend, sizeof r->frontend, "%s", c->frontend);
+        snprintf(r->backend, sizeof r->backend, "%s", c->backend);
+        snprintf(r->backend_connect, sizeof r->backend_connect, "%s", c->backend_connect);
+        snprintf(r->host, sizeof r->host, "%s", c->host);
+        snprintf(r->http_listen, sizeof r->http_listen, "%s", c->http_listen);
+        r->line = c->router_line;
+        static const char *const keys[] = {"frontend", "backend", "backend_connect", "host"};
+        for (int k = 0; k < 4; k++) {
+            int row;
+            if (ifp_cfg_find_opt(IFP_CFG_S_ROUTERS, keys[k], &row)) r->lines[row] = ifp_config_line(c, "router", keys[k]);
+        }
+    } else {
+        static const char *const keys[] = {"frontend", "backend", "backend_connect"};
+        for (int k = 0; k < 3; k++)
+            if (ifp_config_line(c, "router", keys[k]))
+                return failf(p, ifp_config_line(c, "router", keys[k]), "[router] %s: the routers are [router NAME] "
+                             "sections (first at line %d): set %s in each of them", keys[k], c->routers[0].line, keys[k]);
+    }
+    for (int i = 0; i < c->n_routers; i++) {
+        ifp_router_cfg_t *r = &c->routers[i];
+        char hdr[IFP_CFG_NAME + 16];
+        snprintf(hdr, sizeof hdr, "[router%s%s]", r->name[0] ? " " : "", r->name);
+        if (!r->host[0]) snprintf(r->host, sizeof r->host, "%s", c->host);
+        if (!r->http_listen[0]) snprintf(r->http_listen, sizeof r->http_listen, "%s", c->http_listen);
+        int fl = ifp_router_line(r, "frontend"), bl = ifp_router_line(r, "backend");
+        if (strcmp(r->frontend, r->backend) == 0)
+            return failf(p, bl >= fl ? bl : fl, "%s %s: the same endpoint as %s (%s); the router binds both", hdr,
+                         bl >= fl ? "backend" : "frontend", bl >= fl ? "frontend" : "backend",
+                         line_or_default(bl >= fl ? fl : bl, where, sizeof where));
+        if (r->backend_connect[0] && binds_wildcard(r->backend_connect))
+            return failf(p, ifp_router_line(r, "backend_connect"), "%s backend_connect: %s is a wildcard address "
+                         "(every interface); groups connect to it: give the router host's name or address", hdr,
+                         r->backend_connect);
+        if (!r->backend_connect[0] && binds_wildcard(r->backend))
+            return failf(p, bl, "%s backend: %s binds every interface; groups need a routable address to connect "
+                         "to: set backend_connect = tcp://ROUTER_HOST:PORT", hdr, r->backend);
+        for (int j = 0; j < i; j++) {
+            const ifp_router_cfg_t *o = &c->routers[j];
+            if (strcmp(o->host, r->host)) continue;
+            const char *a[3] = {r->frontend, r->backend, r->http_listen}, *b[3] = {o->frontend, o->backend, o->http_listen};
+            static const char *const what[3] = {"frontend", "backend", "http_listen"};
+            for (int x = 0; x < 3; x++)
+                for (int y = 0; y < 3; y++)
+                    if (strcmp(a[x], b[y]) == 0 && strcmp(a[x], "off"))
+                        return failf(p, ifp_router_line(r, what[x]) ? ifp_router_line(r, what[x]) : r->line,
+                                     "%s %s: %s is [router %s]'s %s too, on the same host %s; give each router its "
+                                     "own addresses", hdr, what[x], a[x], o->name, what[y], r->host);
+        }
+    }
+    return IFP_OK;
+}
+
 /* What no single line shows: the last section's completeness, required
  * sections and keys, and keys that must agree with each other. */
 static int finish(parse_t *p, int n_lines) {
@@ -294,19 +386,7 @@ static int finish(parse_t *p, int n_lines) {
         return failf(p, mtl, "[router] max_tokens_limit: %d is below max_tokens = %d (%s)", c->max_tokens_limit,
                      c->max_tokens, line_or_default(mt, where, sizeof where));
     }
-    if (strcmp(c->frontend, c->backend) == 0) {
-        int fl = ifp_config_line(c, "router", "frontend"), bl = ifp_config_line(c, "router", "backend");
-        return failf(p, bl >= fl ? bl : fl, "[router] %s: the same endpoint as %s (%s); the router binds both",
-                     bl >= fl ? "backend" : "frontend", bl >= fl ? "frontend" : "backend",
-                     line_or_default(bl >= fl ? fl : bl, where, sizeof where));
-    }
-    if (c->backend_connect[0] && binds_wildcard(c->backend_connect))
-        return failf(p, ifp_config_line(c, "router", "backend_connect"), "[router] backend_connect: %s is a wildcard "
-                     "address (every interface); groups connect to it: give the router host's name or address",
-                     c->backend_connect);
-    if (!c->backend_connect[0] && binds_wildcard(c->backend))
-        return failf(p, ifp_config_line(c, "router", "backend"), "[router] backend: %s binds every interface; groups "
-                     "need a routable address to connect to: set backend_connect = tcp://ROUTER_HOST:PORT", c->backend);
+    if ((rc = finish_routers(p))) return rc;
     if (!c->model_line)
         return failf(p, n_lines, "[model]: missing at the end of the file; add a [model] section with "
                                  "`model = PATH.gguf`");

@@ -21,6 +21,17 @@
  *   backend_connect = tcp://rt1:5556   ; what groups connect to, when backend binds a wildcard
  *                                      ; (default: backend as written)
  *
+ *   [router r1]                        ; optional: several routers at once (active-active);
+ *   frontend = tcp://127.0.0.1:5555    ; each needs its own frontend and backend (required here);
+ *   backend = tcp://127.0.0.1:5556     ; [router] then holds only the shared settings above
+ *   backend_connect = tcp://rt1:5556   ; (default: backend as written)
+ *   host = rt1                         ; (default: [router] host)
+ *   http_listen = 127.0.0.1:8080       ; its HTTP API (default: [http] listen)
+ *   [router r2]
+ *   frontend = tcp://127.0.0.1:5565
+ *   backend = tcp://127.0.0.1:5566
+ *   http_listen = 127.0.0.1:8081
+ *
  *   [model]
  *   model = ../models/ifp-mix/ifp-mix.gguf          ; relative to this file
  *   predictor = ../models/ifp-mix/ifp-mix-predictor.gguf
@@ -57,8 +68,8 @@
  *   max_inflight = 0                   ; its requests at once (0 = no limit)
  *
  * Rules (a file that breaks one is refused as a whole, never half-loaded):
- *   - sections are [router], [model], [security], [deploy], [group NAME]
- *     and [client NAME]; each appears at most once (a second one is an
+ *   - sections are [router], [router NAME], [model], [security], [deploy], [http],
+ *     [group NAME] and [client NAME]; each appears at most once (a second one is an
  *     error naming both lines); none is empty; [model] (with model =) and at
  *     least one [group NAME] are required; [client NAME] requires key =;
  *   - NAME is 1..63 letters, digits, '-' or '_' (for groups and clients): a
@@ -89,6 +100,11 @@
  *     indentation is ignored (no continuation lines); a key given twice in
  *     one section keeps its last value; a line is at most 198 characters
  *     (inih's line buffer).
+ *   - [router NAME] sections list the routers of an active-active
+ *     deployment (every group connects to every router's backend); with
+ *     them, [router] must not set frontend, backend or backend_connect; two
+ *     routers on one host never share a frontend, backend or HTTP address.
+ *     Without them the one router is [router] itself (its name is "").
  * Model-dependent checks (files exist and match, cluster ids, layer splits)
  * are router/confcheck.h's. */
 #ifndef IFP_CONFIG_H
@@ -106,7 +122,8 @@
 #define IFP_CFG_MPI_IF 256            /* [group] mpi_if: 1..IFP_CFG_MPI_IF-1 characters */
 #define IFP_CFG_HOST 256              /* a host: 1..IFP_CFG_HOST-1 characters */
 #define IFP_CFG_HOSTS 1024            /* [group] hosts as written: 1..IFP_CFG_HOSTS-1 characters */
-#define IFP_CFG_KEYS 48               /* >= the rows of the option table */
+#define IFP_CFG_KEYS 64               /* >= the rows of the option table */
+#define IFP_CFG_MAX_ROUTERS 16
 #define IFP_CLUSTER_DENSE (-1)
 
 typedef struct {
@@ -135,6 +152,18 @@ typedef struct {
     int line;                         /* of the [client NAME] header */
     int lines[IFP_CFG_KEYS];          /* per option row: the line that set it, 0 = default (ifp_client_line) */
 } ifp_client_cfg_t;
+
+/* One router of the deployment: a [router NAME] section, or [router] itself
+ * when there is none. */
+typedef struct {
+    char name[IFP_CFG_NAME];          /* "" = the one unnamed router ([router]) */
+    char frontend[IFP_CFG_PATH], backend[IFP_CFG_PATH];
+    char backend_connect[IFP_CFG_PATH]; /* "" = backend (ifp_router_backend_connect) */
+    char host[IFP_CFG_HOST];
+    char http_listen[IFP_CFG_HOST + 16]; /* "off" or ADDRESS:PORT */
+    int line;                         /* of its header */
+    int lines[IFP_CFG_KEYS];          /* per option row: the line that set it, 0 = default */
+} ifp_router_cfg_t;
 
 typedef struct {
     char path[IFP_CFG_PATH]; /* the file read ("" for ifp_config_parse) */
@@ -171,6 +200,10 @@ typedef struct {
     /* [group NAME] */
     int n_groups;
     ifp_group_cfg_t groups[IFP_CFG_MAX_GROUPS];
+    /* the routers: [router NAME] sections, or one made of [router] (and [http] listen).
+     * router_index: the one this process is (ifp_config_use_router), -1 before */
+    int n_routers, router_index;
+    ifp_router_cfg_t routers[IFP_CFG_MAX_ROUTERS];
     /* [client NAME] */
     int n_clients;
     ifp_client_cfg_t clients[IFP_CFG_MAX_CLIENTS];
@@ -198,6 +231,14 @@ const ifp_client_cfg_t *ifp_config_client(const ifp_config_file_t *c, const char
 /* The endpoint groups connect to: [router] backend_connect when set, else
  * backend as written.  Borrowed from c. */
 const char *ifp_config_backend_connect(const ifp_config_file_t *c);
+/* What groups connect to for router r: its backend_connect, else backend. */
+const char *ifp_router_backend_connect(const ifp_router_cfg_t *r);
+/* Makes c's [router] frontend, backend, backend_connect, host and [http]
+ * listen those of the router named name (NULL or "": the only router; an
+ * error naming the routers when there are several), for the code that runs
+ * one router (ifp-router --name, ifp status).  Sets c->router_index.
+ * IFP_ENOTFOUND for an unknown name or an ambiguous NULL. */
+int ifp_config_use_router(ifp_config_file_t *c, const char *name, ifp_err_t *err);
 /* The host of stage (0..stages-1) of group g, from its hosts, into
  * out[len]: IFP_OK; IFP_ENOTFOUND when g places its stages with a hostfile
  * (mpirun reads it; out gets ""); IFP_ERANGE for a stage out of range or an
@@ -218,6 +259,8 @@ int ifp_config_split(const ifp_group_cfg_t *g, int n_layers, int *begin, int *en
 int ifp_config_line(const ifp_config_file_t *c, const char *section, const char *key);
 /* The same for a key of group g (key NULL: its [group NAME] header). */
 int ifp_group_line(const ifp_group_cfg_t *g, const char *key);
+/* The same for a key of router r (key NULL: its header). */
+int ifp_router_line(const ifp_router_cfg_t *r, const char *key);
 /* The same for a key of client cl (key NULL: its [client NAME] header). */
 int ifp_client_line(const ifp_client_cfg_t *cl, const char *key);
 /* "FILE" of the messages: c->path, or "config" for a parsed string. */

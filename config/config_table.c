@@ -13,7 +13,7 @@
 #include <string.h>
 #include <arpa/inet.h>
 
-static const char *const SECT_NAME[] = {"router", "model", "security", "deploy", "group", "client", "http"};
+static const char *const SECT_NAME[] = {"router", "model", "security", "deploy", "group", "client", "http", "router"};
 
 /* ZeroMQ's Z85 alphabet (RFC 32/Z85): a CURVE key is 40 of these. */
 static const char Z85_ALPHABET[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
@@ -31,6 +31,8 @@ static const char Z85_ALPHABET[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGH
     {IFP_CFG_S_HTTP, key, IFP_CFG_K_##kind, FIELD(ifp_config_file_t, field), lo, hi, choices, def}
 #define G(key, kind, field, lo, hi, def) \
     {IFP_CFG_S_GROUP, key, IFP_CFG_K_##kind, FIELD(ifp_group_cfg_t, field), lo, hi, NULL, def}
+#define RN(key, kind, field, def) \
+    {IFP_CFG_S_ROUTERS, key, IFP_CFG_K_##kind, FIELD(ifp_router_cfg_t, field), 0, 0, NULL, def}
 #define C(key, kind, field, lo, hi, def) \
     {IFP_CFG_S_CLIENT, key, IFP_CFG_K_##kind, FIELD(ifp_client_cfg_t, field), lo, hi, NULL, def}
 
@@ -85,6 +87,12 @@ const ifp_cfg_opt_t IFP_CFG_OPTS[] = {
     H("chat_template", CHOICE, http_chat_template, 0, 0, "instruct|plain", "instruct"),
     H("model_id", STRING, http_model_id, 0, 0, NULL, ""),        /* "" = the model file's stem */
     H("metrics_auth", ONOFF, http_metrics_auth, 0, 0, NULL, "off"),
+    /* [router NAME]: one of several routers (config.h); "" = required, or inherited from [router] / [http] */
+    RN("frontend", ENDPOINT, frontend, ""),
+    RN("backend", ENDPOINT, backend, ""),
+    RN("backend_connect", ENDPOINT, backend_connect, ""),
+    RN("host", HOST, host, ""),
+    RN("http_listen", LISTEN, http_listen, ""),
 };
 const int IFP_CFG_N_OPTS = (int)(sizeof IFP_CFG_OPTS / sizeof *IFP_CFG_OPTS);
 _Static_assert(sizeof IFP_CFG_OPTS / sizeof *IFP_CFG_OPTS <= IFP_CFG_KEYS, "raise IFP_CFG_KEYS");
@@ -448,7 +456,7 @@ void ifp_cfg_apply_defaults(ifp_cfg_sect_t sect, void *base) {
 
 int ifp_config_key_info(int i, ifp_config_key_t *out) {
     if (i < 0 || i >= IFP_CFG_N_OPTS) return IFP_ENOTFOUND;
-    out->section = SECT_NAME[IFP_CFG_OPTS[i].sect];
+    out->section = IFP_CFG_OPTS[i].sect == IFP_CFG_S_ROUTERS ? "router NAME" : SECT_NAME[IFP_CFG_OPTS[i].sect];
     out->key = IFP_CFG_OPTS[i].key;
     out->def = IFP_CFG_OPTS[i].def;
     ifp_cfg_range_text(&IFP_CFG_OPTS[i], out->range, sizeof out->range);

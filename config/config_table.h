@@ -14,7 +14,7 @@
 
 /* The sections, in the order of ifp_cfg_sect_name. */
 typedef enum { IFP_CFG_S_ROUTER, IFP_CFG_S_MODEL, IFP_CFG_S_SECURITY, IFP_CFG_S_DEPLOY, IFP_CFG_S_GROUP,
-               IFP_CFG_S_CLIENT, IFP_CFG_S_HTTP, IFP_CFG_S_NONE } ifp_cfg_sect_t;
+               IFP_CFG_S_CLIENT, IFP_CFG_S_HTTP, IFP_CFG_S_ROUTERS, IFP_CFG_S_NONE } ifp_cfg_sect_t;
 
 typedef enum {
     IFP_CFG_K_INT,      /* min..max */
@@ -36,7 +36,7 @@ typedef enum {
 
 /* One row: where the value goes is an offset into ifp_config_file_t for
  * [router], [model], [security], [deploy] and [http], into ifp_group_cfg_t for [group NAME],
- * into ifp_client_cfg_t for [client NAME].  def is the default as it would
+ * into ifp_client_cfg_t for [client NAME], into ifp_router_cfg_t for [router NAME].  def is the default as it would
  * be written in the file, applied by the same parser ("" = none: the field
  * stays zero, "" for a string; a value written in the file is never empty). */
 typedef struct {
@@ -52,7 +52,8 @@ typedef struct {
 extern const ifp_cfg_opt_t IFP_CFG_OPTS[];
 extern const int IFP_CFG_N_OPTS;
 
-/* "router", "model", "security", "deploy", "group", "client", "http". */
+/* "router", "model", "security", "deploy", "group", "client", "http", and
+ * "router" for [router NAME] (IFP_CFG_S_ROUTERS). */
 const char *ifp_cfg_sect_name(ifp_cfg_sect_t s);
 
 /* The row of key in sect (IFP_CFG_S_NONE: in any section), or NULL; *row

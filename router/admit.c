@@ -37,6 +37,16 @@ int rt_admit_check(const Ifp__Request *q, const rt_limits_t *lim, char *msg, siz
     }
     if (q->max_tokens > (uint32_t)lim->max_tokens_limit)
         return bad(msg, cap, "max_tokens: %u exceeds the limit %d", q->max_tokens, lim->max_tokens_limit);
+    if (q->n_resume_tokens > 0) { /* a client's failover: the tokens it already has (PROTOCOL.md §4) */
+        uint32_t most = q->max_tokens ? q->max_tokens : (uint32_t)lim->max_tokens;
+        if (q->n_resume_tokens >= most || q->n_resume_tokens >= (size_t)lim->ctx)
+            return bad(msg, cap, "resume_tokens: %zu tokens, but the request allows %u new tokens (nothing left to "
+                       "generate)", q->n_resume_tokens, most);
+        for (size_t i = 0; i < q->n_resume_tokens; i++)
+            if (q->resume_tokens[i] < 0 || q->resume_tokens[i] >= lim->vocab)
+                return bad(msg, cap, "resume_tokens[%zu]: id %d outside the vocabulary [0, %d)", i,
+                           (int)q->resume_tokens[i], lim->vocab);
+    }
     if (!isfinite(q->temperature) || q->temperature < 0)
         return bad(msg, cap, "temperature: must be a finite number >= 0 (got %g)", (double)q->temperature);
     if (!isfinite(q->top_p) || q->top_p < 0 || q->top_p > 1)

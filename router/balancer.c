@@ -173,6 +173,11 @@ double rt_balancer_coverage(const rt_balancer_t *b, int gi, const ifp_mask_t *m)
     return ifp_mask_coverage(m, g->uni);
 }
 
+void rt_balancer_note_full(rt_balancer_t *b, int gi) {
+    rt_group_t *g = &b->g[gi];
+    g->hb_busy = g->slots > g->running ? g->slots - g->running : 0;
+}
+
 int rt_balancer_free_slots(const rt_balancer_t *b, int gi) {
     const rt_group_t *g = &b->g[gi];
     int f = g->slots - g->running - g->hb_busy;

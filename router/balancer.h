@@ -153,6 +153,9 @@ int rt_balancer_pick(rt_balancer_t *b, const ifp_mask_t *m, uint64_t avoid, rt_p
 int rt_balancer_pick_cov(rt_balancer_t *b, const double *cov, uint64_t avoid, rt_pick_t *out);
 int rt_balancer_free_slots(const rt_balancer_t *b, int g);
 int rt_balancer_total_free(const rt_balancer_t *b); /* over alive groups */
+/* Group g refused a Work for want of a slot (WorkError.busy: another router
+ * holds the rest): no free slot here until its next heartbeat says so. */
+void rt_balancer_note_full(rt_balancer_t *b, int g);
 /* 1 if free capacity may have appeared since the last call (a slot freed, a
  * group came up or stopped draining): the caller tries its queue again. */
 int rt_balancer_capacity_changed(rt_balancer_t *b);

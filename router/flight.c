@@ -134,7 +134,44 @@ static void never_msg(rt_router_t *R, rt_req_t *r, char *msg, size_t cap) {
 }
 
 /* A request whose prompt and mask are ready: placed, queued or refused. */
+/* A client's failover (Request.resume_tokens): the tokens it already has
+ * become the request's first tokens, as if a group had sent them and the
+ * client had taken their events; the first dispatch is then a replay from
+ * there (prompt + tokens, first_index = n, the same seed).  Returns 1 when
+ * they already finish it (a stop string, max_new): then it is finished. */
+static int resume(rt_router_t *R, rt_req_t **rp) {
+    rt_req_t *r = *rp;
+    int n = r->n_resume, rc = RT_TOK_OK;
+    r->n_resume = 0;
+    if (n >= r->max_new) n = r->max_new; /* a context cut since: what fits */
+    for (int i = 0; i < n && rc == RT_TOK_OK; i++) {
+        int32_t t = r->resume[i];
+        int is_eos = t == R->eos && !r->ignore_eos;
+        size_t len = 0;
+        const char *piece = is_eos ? "" : ifp_tokenizer_piece(R->tok, rt_req_prev_token(r), t, &len);
+        rc = rt_req_append(r, t, 0.0f, is_eos, piece, len, RT_FIN_NONE);
+    }
+    free(r->resume);
+    r->resume = NULL;
+    if (rc < 0) {
+        rt_flight_finish(R, rp, RT_FIN_ERROR, IFP__ERROR_CODE__ERR_INTERNAL, "out of memory", 0);
+        return 1;
+    }
+    r->n_streamed = r->n_tokens; /* the client has their events ... */
+    const char *p;
+    rt_req_stream_advance(r, rt_req_stream_text(r, &p)); /* ... and their final text */
+    R->st.resumed++;
+    rt_log(R, RT_LOG_EVENT, "rid %llu (%s) resumed from token %d (a client's failover)", (unsigned long long)r->rid,
+           r->id, r->n_tokens);
+    if (rc == RT_TOK_DONE) {
+        rt_flight_finish(R, rp, r->finish, IFP__ERROR_CODE__ERR_NONE, NULL, 0);
+        return 1;
+    }
+    return 0;
+}
+
 static void ready(rt_router_t *R, rt_req_t *r) {
+    if (r->resume && resume(R, &r)) return;
     int rc = place(R, r);
     if (rc == RT_PICK_OK) return;
     if (rc == RT_PICK_WAIT) {
@@ -469,6 +506,17 @@ void rt_flight_work_error(rt_router_t *R, int g, const Ifp__WorkError *e) {
         R->st.tok_unknown++;
         rt_log(R, RT_LOG_GROUP, "group %s: error for rid %llu it does not run: %s", name, (unsigned long long)e->rid,
                text);
+        return;
+    }
+    if (e->busy) { /* no slot free there (another router's work holds it): place it again, nothing failed */
+        R->st.group_busy++;
+        rt_log(R, RT_LOG_EVENT, "rid %llu (%s): group %s is busy (%s); placed again", (unsigned long long)r->rid,
+               r->id, name, text);
+        unassign(R, r, 0);
+        rt_balancer_note_full(R->bal, g);
+        move(R, r, RT_REQ_QUEUED);
+        rt_reqtable_enqueue(R->reqs, r, 1); /* ahead of new work */
+        rt_balancer_capacity_poke(R->bal);
         return;
     }
     char why[IFP_ERR_MSG_LEN];

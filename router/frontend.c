@@ -286,6 +286,11 @@ static void on_request(rt_router_t *R, const peer_t *p, const Ifp__Request *q) {
     r->deadline = q->deadline_ms ? t0 + q->deadline_ms : 0;
     if (r->deadline && (!R->next_flight || r->deadline < R->next_flight)) R->next_flight = r->deadline;
     for (size_t i = 0; i < q->n_stop; i++) rt_req_add_stop(r, q->stop[i], strlen(q->stop[i]));
+    if (q->n_resume_tokens) {
+        if (!(r->resume = malloc(q->n_resume_tokens * sizeof *r->resume))) goto oom;
+        memcpy(r->resume, q->resume_tokens, q->n_resume_tokens * sizeof *r->resume);
+        r->n_resume = (int)q->n_resume_tokens;
+    }
     if (cached) {
         r->mask_bits = malloc(R->mask_bytes);
         r->cov = calloc((size_t)(R->n_clusters ? R->n_clusters : 1), sizeof *r->cov);

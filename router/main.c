@@ -1,4 +1,4 @@
-/* ifp-router --config C [--verbose] [--shutdown-groups]
+/* ifp-router --config C [--name NAME] [--verbose] [--shutdown-groups]
  * ifp-router --check-config C
  *
  * Parses the command line, loads the config, installs SIGINT/SIGTERM
@@ -27,10 +27,12 @@ static void on_hup(int sig) {
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: ifp-router --config FILE.ini [--verbose] [--shutdown-groups]\n"
+            "usage: ifp-router --config FILE.ini [--name NAME] [--verbose] [--shutdown-groups]\n"
             "       ifp-router --check-config FILE.ini\n"
             "\n"
             "  --config FILE      cluster configuration (INI: [router], [model], [group NAME]...)\n"
+            "  --name NAME        which [router NAME] of the config this process is (needed when the\n"
+            "                     config lists several routers: they all serve the same groups)\n"
             "  --check-config FILE  check the file and its model files without starting anything:\n"
             "                     prints a one-line summary and exits 0, or the error and exits 1\n"
             "  --verbose          per-request events and a one-line stats report every 2 s on stderr\n"
@@ -55,11 +57,13 @@ static int check_config(const char *path) {
 }
 
 int main(int argc, char **argv) {
-    const char *config = NULL, *check = NULL;
+    const char *config = NULL, *check = NULL, *name = NULL;
     rt_router_opts_t opts = rt_router_default_opts();
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--config") && i + 1 < argc) config = argv[++i];
         else if (!strncmp(argv[i], "--config=", 9)) config = argv[i] + 9;
+        else if (!strcmp(argv[i], "--name") && i + 1 < argc) name = argv[++i];
+        else if (!strncmp(argv[i], "--name=", 7)) name = argv[i] + 7;
         else if (!strcmp(argv[i], "--check-config") && i + 1 < argc) check = argv[++i];
         else if (!strncmp(argv[i], "--check-config=", 15)) check = argv[i] + 15;
         else if (!strcmp(argv[i], "--verbose") || !strcmp(argv[i], "-v")) opts.verbose = 1;
@@ -83,6 +87,10 @@ int main(int argc, char **argv) {
     static ifp_config_file_t cfg; /* large: keep it off the stack */
     if (ifp_config_load(config, &cfg, &err)) {
         ifp_logf("ifp-router", "%s", err.msg);
+        return 1;
+    }
+    if (ifp_config_use_router(&cfg, name, &err)) {
+        ifp_logf("ifp-router", "%s%s", err.msg, name ? "" : " with --name NAME");
         return 1;
     }
     rt_router_t *r = NULL;

@@ -8,7 +8,7 @@
 #include "err.h"
 
 struct rt_reqtable {
-    uint64_t next_rid;
+    uint64_t next_rid, rid_step;
     int n, n_buckets;           /* n_buckets: power of two */
     rt_req_t **by_rid, **by_cli;
     rt_req_t *first, *last;     /* all, arrival order */
@@ -83,6 +83,7 @@ rt_reqtable_t *rt_reqtable_new(uint64_t first_rid, int n_groups) {
     rt_reqtable_t *t = calloc(1, sizeof *t);
     if (!t) return NULL;
     t->next_rid = first_rid ? first_rid : 1;
+    t->rid_step = 1;
     t->n_buckets = 64;
     t->n_groups = n_groups;
     t->by_rid = calloc((size_t)t->n_buckets, sizeof *t->by_rid);
@@ -92,6 +93,8 @@ rt_reqtable_t *rt_reqtable_new(uint64_t first_rid, int n_groups) {
     if (!t->by_rid || !t->by_cli || !t->ghead || !t->gcount) rt_reqtable_destroy(&t);
     return t;
 }
+
+void rt_reqtable_rid_step(rt_reqtable_t *t, uint64_t step) { t->rid_step = step ? step : 1; }
 
 void rt_reqtable_destroy(rt_reqtable_t **tp) {
     if (!tp || !*tp) return;
@@ -112,7 +115,7 @@ void rt_reqtable_destroy(rt_reqtable_t **tp) {
 rt_req_t *rt_reqtable_add(rt_reqtable_t *t, const void *ident, int ident_len, const char *id) {
     rt_req_t *r = rt_req_new(t->next_rid, ident, ident_len, id);
     if (!r) return NULL;
-    t->next_rid++;
+    t->next_rid += t->rid_step;
     maybe_grow(t);
     link_hashes(t, r);
     r->prev = t->last;

@@ -18,6 +18,11 @@ typedef struct rt_reqtable rt_reqtable_t;
  * repeat across router runs: groups may still hold work of a previous run).
  * n_groups: groups that may hold requests (indices 0 .. n_groups-1). */
 rt_reqtable_t *rt_reqtable_new(uint64_t first_rid, int n_groups);
+/* Rids go first_rid, first_rid + step, ... (default step 1).  Several
+ * routers share the groups: router i of n starts at a multiple of
+ * IFP_CFG_MAX_ROUTERS plus i and steps by IFP_CFG_MAX_ROUTERS, so their
+ * rids never meet. */
+void rt_reqtable_rid_step(rt_reqtable_t *t, uint64_t step);
 void rt_reqtable_destroy(rt_reqtable_t **t);
 
 /* A new request (state PREDICTING) for client (ident, id); NULL if out of

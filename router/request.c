@@ -47,6 +47,7 @@ void rt_req_free(rt_req_t *r) {
     free(r->text);
     free(r->mask_bits);
     free(r->cov);
+    free(r->resume);
     free(r);
 }
 

@@ -101,6 +101,8 @@ struct rt_req {
     int finish;                 /* RT_FIN_* once done */
     uint32_t replays[RT_MAX_REPLAYS];
     int n_replays;
+    int32_t *resume;            /* owned: Request.resume_tokens (a client's failover), applied once the prompt is set */
+    int n_resume;
     float head[RT_HEAD_LOGITS]; /* debug: logits at the last prompt position */
     int n_head, argmax;
     int prefilled;              /* a token arrived since the last dispatch */

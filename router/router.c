@@ -262,7 +262,10 @@ int rt_router_new(const ifp_config_file_t *cfg, const rt_router_opts_t *opts, rt
     clock_gettime(CLOCK_REALTIME, &ts); /* rids differ from any earlier run's */
     uint64_t first = R->opt.first_rid ? R->opt.first_rid
                                       : ((uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u) * 1000u;
+    int multi = R->cfg.n_routers > 1 && R->cfg.router_index >= 0; /* active-active: rids of their own */
+    if (multi) first = first / IFP_CFG_MAX_ROUTERS * IFP_CFG_MAX_ROUTERS + (uint64_t)R->cfg.router_index;
     R->reqs = rt_reqtable_new(first, rt_balancer_n_groups(R->bal));
+    if (R->reqs && multi) rt_reqtable_rid_step(R->reqs, IFP_CFG_MAX_ROUTERS);
     R->tasks = rt_taskcache_new(RT_TASK_CACHE, R->mask_bytes, R->n_clusters);
     R->ids_cap = R->model.ctx + 1;
     R->ids = malloc((size_t)R->ids_cap * sizeof *R->ids);
@@ -470,9 +473,13 @@ int rt_router_run(rt_router_t *R, volatile sig_atomic_t *stop) {
                                {R->hsock, 0, ZMQ_POLLIN, 0},
                                {R->zap ? rt_zap_socket(R->zap) : NULL, 0, ZMQ_POLLIN, 0}};
     int n_items = R->zap ? 5 : 4;
+    char who[IFP_CFG_NAME + 40] = "";
+    if (R->cfg.n_routers > 1 && R->cfg.router_index >= 0)
+        snprintf(who, sizeof who, "router %s (one of %d): ", R->cfg.routers[R->cfg.router_index].name,
+                 R->cfg.n_routers);
     ifp_logf("ifp-router",
-            "clients on %s, groups on %s; %d groups configured, policy %s, model ctx %d vocab %d%s%s; "
-            "%d predictor worker%s; requests up to %zu bytes; %s",
+            "%sclients on %s, groups on %s; %d groups configured, policy %s, model ctx %d vocab %d%s%s; "
+            "%d predictor worker%s; requests up to %zu bytes; %s", who,
             R->cfg.frontend, R->cfg.backend, rt_balancer_n_groups(R->bal),
             rt_policy_name(rt_balancer_params(R->bal)->policy), R->model.ctx, R->model.vocab,
             R->have_predictor ? ", predictor" : "", R->clusters ? ", clusters" : "", rt_predict_threads(R->pred),

@@ -50,7 +50,7 @@ enum {
     X(tok_duplicate) X(tok_unknown) X(tok_stale) X(tok_gap) X(tok_bad) X(work_errors) X(replays)              \
     X(group_deaths) X(group_restarts) X(lost_work) X(lost_tokens) X(lost_in_transit) X(orphans_cancelled)     \
     X(send_failed) X(stream_deferred) X(spills) X(approximate) X(auth_refused) X(group_forged)        \
-    X(client_limited)
+    X(client_limited) X(group_busy) X(resumed)
 
 typedef struct {
 #define RT_STAT_FIELD(name) uint64_t name;

@@ -221,8 +221,8 @@ static const bad_t BAD[] = {
     {M "[group g/0]\nstages = 1\n", "config:3: [group g/0]: '/' is not allowed in a group name", NULL, 1},
     {M "[group " N63 "_]\nstages = 1\n", "config:3: [group abcdefghij", "the name has 64 characters; at most 63", 1},
     {M "[group]\nstages = 1\n", "config:3: [group]: a group needs a name: [group NAME]", NULL, 1},
-    {M "[server]\nport = 1\n", "config:3: [server]: unknown section; expected [router], [model], [security], "
-     "[deploy], [group NAME] or [client NAME]", NULL, 1},
+    {M "[server]\nport = 1\n", "config:3: [server]: unknown section; expected [router], [router NAME], [model], "
+     "[security], [deploy], [http], [group NAME] or [client NAME]", NULL, 1},
     {"[Router]\nliveness = 1\n", "config:1: [Router]: unknown section", "(lower-case)", 1},
     {"x = 1\n" M G, "config:1: x: a key before the first section header", NULL, 1},
     {M "[router]\n[group g0]\nstages = 1\n", "config:3: [router]: empty section", NULL, 1},
@@ -878,7 +878,7 @@ static void docs_list_every_key(void **u) {
             fail_msg("docs: [%s] %s: the default %s is not in\n%s", k.section, k.key, k.def, line);
         assert_true(strlen(k.range) > 0);
     }
-    assert_int_equal(n, 47);
+    assert_int_equal(n, 52);
     free(doc);
 }
 
