@@ -143,17 +143,21 @@ ifp_local_run_dir() { printf '%s\n' "${IFP_RUN_DIR:-/tmp/ifp-local-${USER:-root}
 # lines starting with ; or # are comments, " ;" starts a comment inside a
 # line, `[NAME]` starts a section (only a comment may follow its ']'), any
 # other line is `key = value` or `key: value` (split at the first = or :),
-# at most 198 characters.  ifp_ini_groups also applies config.c's section
-# rules and checks what decides where things run (a group's stages, its
-# hosts or hostfile, [router] host), so that it never lists a group of a
-# file ifp-router would refuse for those; `ifp-router --check-config` checks
-# everything else (the other values, model files).
+# at most 198 characters.  ifp_ini_groups and ifp_ini_routers also apply
+# config.c's section rules and check what decides where things run (a
+# group's stages, its hosts or hostfile; the routers: [router NAME]
+# sections, each router's host, its endpoints and addresses as
+# finish_routers checks them), so that they never list a file ifp-router
+# would refuse for those; `ifp-router --check-config` checks everything
+# else (the other values, model files).
 
-# The awk program shared by ifp_ini_get and ifp_ini_groups: reads FILE and
-# calls on_key(section, key, value, line) for each `key = value` (section is
-# "router", "model", "security", "deploy", "group NAME" or "client NAME"); with
-# strict=1 it refuses what config.c refuses about sections and lines
-# (message FILE:LINE: ... on stderr, exit 1).  The caller's program is
+# The awk program shared by the functions below: reads FILE and calls
+# on_key(section, key, value, line) for each `key = value` (section is
+# "router", "router NAME", "model", "security", "deploy", "http",
+# "group NAME" or "client NAME"); with strict=1 it refuses what config.c
+# refuses about sections and lines (message FILE:LINE: ... on stderr, exit
+# 1).  resolve_routers() lists the routers with their values in force
+# (rname, rfe, rbe, rbc, rhost, rhttp [0..nr-1]).  The caller's program is
 # appended (on_key and the END rule's output).
 _IFP_INI_AWK='
 function fail(line, msg) {
@@ -179,6 +183,12 @@ function check_hosts(s, k, v, line, list,   n, i, item, what) {
 }
 function close_section() {
     if (!strict || sec == "") return
+    if (sec ~ /^router /) {
+        if (nkeys == 0) fail(secline, "[" sec "]: empty section; a router needs `frontend =` and `backend =`")
+        if (!((rn_of_sec, "frontend") in rval) || !((rn_of_sec, "backend") in rval))
+            fail(secline, "[" sec "] " (((rn_of_sec, "frontend") in rval) ? "backend" : "frontend") ": required (each router of several binds its own frontend and backend)")
+        return
+    }
     if (nkeys == 0) {
         if (sec == "router" || sec == "security" || sec == "deploy") fail(secline, "[" sec "]: empty section; set a key in it or remove it (every [" sec "] key has a default)")
         if (sec == "model") fail(secline, "[model]: empty section; it needs `model = PATH.gguf`")
@@ -198,21 +208,24 @@ function open_section(name, line,   g, word) {
         if (strict && (name in first)) fail(line, "[" name "]: duplicate section (first at line " first[name] "); merge the two")
         first[name] = line
         sec = name
-    } else if (name ~ /^(group|client)([[:space:]]|$)/) {
-        word = substr(name, 1, 1) == "g" ? "group" : "client"
-        g = name; sub(/^(group|client)[[:space:]]*/, "", g)
+    } else if (name ~ /^(group|client)([[:space:]]|$)/ || name ~ /^router[[:space:]]/) {
+        word = substr(name, 1, 1) == "g" ? "group" : substr(name, 1, 1) == "c" ? "client" : "router"
+        g = name; sub(/^(group|client|router)[[:space:]]*/, "", g)
         if (strict && g == "") fail(line, "[" word "]: a " word " needs a name: [" word " NAME]")
         if (strict && length(g) > 63) fail(line, "[" word " " substr(g, 1, 40) "...]: the name has " length(g) " characters; at most 63")
         if (strict && word == "group" && g ~ /\./) fail(line, "[group " g "]: '"'"'.'"'"' is not allowed in a group name: \"G.out\" is the ZeroMQ identity of group G'"'"'s last stage; use letters, digits, '"'"'-'"'"' and '"'"'_'"'"'")
+        if (strict && word == "router" && match(g, /[^A-Za-z0-9_-]/)) fail(line, "[router " g "]: '"'"'" substr(g, RSTART, 1) "'"'"' is not allowed in a router name; use 1..63 letters, digits, '"'"'-'"'"' and '"'"'_'"'"'")
         if (strict && g !~ /^[A-Za-z0-9_-]+$/) fail(line, "[" word " " g "]: only letters, digits, '"'"'-'"'"' and '"'"'_'"'"' are allowed in a " word " name")
         sec = word " " g
         if (strict && (sec in first)) fail(line, "[" sec "]: duplicate section (first at line " first[sec] "); give each " word " one section")
-        first[sec] = line
         if (word == "group") groups[ngroups++] = g
+        if (word == "router" && !(sec in first)) { routers[nrouters++] = g; rhdr[g] = line }
+        first[sec] = line
     } else {
-        if (strict) fail(line, "[" name "]: unknown section; expected [router], [model], [security], [deploy], [http], [group NAME] or [client NAME]")
+        if (strict) fail(line, "[" name "]: unknown section; expected [router], [router NAME], [model], [security], [deploy], [http], [group NAME] or [client NAME]")
         sec = "?"
     }
+    rn_of_sec = sec == "router" ? "" : sec ~ /^router / ? substr(sec, 8) : "?"
     secline = line
     nkeys = 0
     has_key = 0
@@ -249,12 +262,80 @@ function open_section(name, line,   g, word) {
         if (key == "hosts") { hosts_line = NR; n_hosts = strict ? check_hosts(sec, key, value, NR, 1) : 1 }
         if (key == "hostfile") hostfile_line = NR
     }
-    if (strict && sec == "router" && key == "host") check_hosts(sec, key, value, NR, 0)
+    if (strict && (sec == "router" || sec ~ /^router /) && key == "host") check_hosts(sec, key, value, NR, 0)
+    # the routers'"'"' keys (the last one given wins; a named router'"'"'s
+    # required ones count only with a value)
+    if (rn_of_sec != "?" && (key == "frontend" || key == "backend" || key == "backend_connect" || key == "host" || (rn_of_sec != "" && key == "http_listen"))) {
+        if (value != "" || rn_of_sec == "") { rval[rn_of_sec, key] = value; rline[rn_of_sec, key] = NR }
+    }
+    if (sec == "http" && key == "listen") http_listen = value
+    if (sec == "model" && key == "model" && value != "") has_model = 1
+    if (strict && sec ~ /^group / && key == "stages" && (value !~ /^[+-]?[0-9]+$/ || value + 0 < 1 || value + 0 > 16))
+        fail(NR, "[" sec "] stages: \"" value "\": expected an integer in 1..16")
     on_key(sec, key, value, NR)
+}
+# rget(NAME, KEY, DEFAULT): a router key as given ("" = the unnamed [router]).
+function rget(n, k, d) { return ((n, k) in rval) ? rval[n, k] : d }
+function wildcard(ep,   a) {
+    if (substr(ep, 1, 6) != "tcp://") return 0
+    a = substr(ep, 7); sub(/:[^:]*$/, "", a)
+    return a == "*" || a == "0.0.0.0" || a == "[::]"
+}
+# The routers with the values in force: [router NAME] in file order, or
+# [router] itself (config.c finish_routers); host from [router] host,
+# http_listen from [http] listen when not given.
+function resolve_routers(   i, n) {
+    nr = 0
+    if (nrouters == 0) {
+        rname[0] = ""; rfe[0] = rget("", "frontend", "tcp://127.0.0.1:5555"); rbe[0] = rget("", "backend", "tcp://127.0.0.1:5556")
+        rbc[0] = rget("", "backend_connect", ""); rhost[0] = rget("", "host", "localhost")
+        rhttp[0] = http_listen != "" ? http_listen : "127.0.0.1:8080"; rfirst[0] = ("router" in first) ? first["router"] : 0
+        nr = 1
+        return
+    }
+    for (i = 0; i < nrouters; i++) {
+        n = routers[i]
+        rname[i] = n; rfe[i] = rget(n, "frontend", ""); rbe[i] = rget(n, "backend", ""); rbc[i] = rget(n, "backend_connect", "")
+        rhost[i] = rget(n, "host", rget("", "host", "localhost"))
+        rhttp[i] = rget(n, "http_listen", http_listen != "" ? http_listen : "127.0.0.1:8080"); rfirst[i] = rhdr[n]
+    }
+    nr = nrouters
+}
+function rline_of(i, k) { return ((rname[i], k) in rline) ? rline[rname[i], k] : 0 }
+# config.c'"'"'s finish_routers: [router] without endpoints when routers are
+# named; each router binds two endpoints groups can reach; two routers on
+# one host share no address.
+function check_routers(   i, j, x, y, k, n, hdr, fl, bl, a, b, what) {
+    if (nrouters > 0) {
+        split("frontend backend backend_connect", k, " ")
+        for (x = 1; x <= 3; x++)
+            if (("", k[x]) in rline) fail(rline["", k[x]], "[router] " k[x] ": the routers are [router NAME] sections (first at line " rhdr[routers[0]] "): set " k[x] " in each of them")
+    }
+    split("frontend backend http_listen", what, " ")
+    for (i = 0; i < nr; i++) {
+        hdr = "[router" (rname[i] == "" ? "" : " " rname[i]) "]"
+        fl = rline_of(i, "frontend"); bl = rline_of(i, "backend")
+        if (rfe[i] == rbe[i])
+            fail(bl >= fl ? bl : fl, hdr " " (bl >= fl ? "backend" : "frontend") ": the same endpoint as " (bl >= fl ? "frontend" : "backend") " (" ((bl >= fl ? fl : bl) > 0 ? "line " (bl >= fl ? fl : bl) : "the default") "); the router binds both")
+        if (rbc[i] != "" && wildcard(rbc[i]))
+            fail(rline_of(i, "backend_connect"), hdr " backend_connect: " rbc[i] " is a wildcard address (every interface); groups connect to it: give the router host'"'"'s name or address")
+        if (rbc[i] == "" && wildcard(rbe[i]))
+            fail(bl, hdr " backend: " rbe[i] " binds every interface; groups need a routable address to connect to: set backend_connect = tcp://ROUTER_HOST:PORT")
+        for (j = 0; j < i; j++) {
+            if (rhost[j] != rhost[i]) continue
+            a[1] = rfe[i]; a[2] = rbe[i]; a[3] = rhttp[i]; b[1] = rfe[j]; b[2] = rbe[j]; b[3] = rhttp[j]
+            for (x = 1; x <= 3; x++)
+                for (y = 1; y <= 3; y++)
+                    if (a[x] == b[y] && a[x] != "off")
+                        fail(rline_of(i, what[x]) ? rline_of(i, what[x]) : rfirst[i], hdr " " what[x] ": " a[x] " is [router " rname[j] "]'"'"'s " what[y] " too, on the same host " rhost[i] "; give each router its own addresses")
+        }
+    }
 }
 function finish() {
     if (failed) exit 1
     close_section()
+    resolve_routers()
+    if (strict) check_routers()
     if (strict && !("model" in first)) fail(NR, "[model]: missing at the end of the file; add a [model] section with `model = PATH.gguf`")
     if (strict && !has_model) fail(first["model"], "[model] model: missing; [model] needs `model = PATH.gguf`")
     if (strict && ngroups == 0) fail(NR, "[group NAME]: none at the end of the file; a cluster needs at least one group")
@@ -287,17 +368,40 @@ ifp_ini_group_get() { ifp_ini_get "$1" "group $2" "$3" "${4:-}"; }
 # but the error (FILE:LINE: ...) on stderr, and the function returns 1.
 ifp_ini_groups() {
     LC_ALL=C awk -v strict=1 "$_IFP_INI_AWK"'
-        function on_key(s, k, v, line,   g) {
-            if (s == "model" && k == "model" && v != "") has_model = 1
-            if (s !~ /^group / || k != "stages") return
-            if (v !~ /^[+-]?[0-9]+$/ || v + 0 < 1 || v + 0 > 16)
-                fail(line, "[" s "] stages: \"" v "\": expected an integer in 1..16")
-            g = substr(s, 7); stages[g] = v + 0
-        }
+        function on_key(s, k, v, line) { if (s ~ /^group / && k == "stages") stages[substr(s, 7)] = v + 0 }
         END {
             finish()
             for (i = 0; i < ngroups; i++) print groups[i], (groups[i] in stages ? stages[groups[i]] : 1)
         }' "$1"
+}
+
+# ifp_ini_routers FILE [lax]: one line per router of FILE, in file order:
+# NAME<TAB>FRONTEND<TAB>BACKEND<TAB>BACKEND_CONNECT<TAB>HOST<TAB>HTTP_LISTEN,
+# the values in force ([router NAME] sections, or NAME "" for [router]
+# itself when there is none; host from [router] host, http_listen from
+# [http] listen when not given; BACKEND_CONNECT "" when not given).  Split
+# a line with ifp_router_fields.  A file ifp_ini_groups would refuse, or
+# whose routers config.c would refuse, prints only the error, and the
+# function returns 1; with `lax`, nothing is checked (what stop needs of a
+# file that may have become wrong).
+ifp_ini_routers() {
+    local strict=1
+    [[ "${2:-}" == lax ]] && strict=0
+    LC_ALL=C awk -v strict="$strict" "$_IFP_INI_AWK"'
+        function on_key(s, k, v, line) { }
+        END {
+            finish()
+            for (i = 0; i < nr; i++) printf "%s\t%s\t%s\t%s\t%s\t%s\n", rname[i], rfe[i], rbe[i], rbc[i], rhost[i], rhttp[i]
+        }' "$1"
+}
+
+# ifp_router_fields LINE: a line of ifp_ini_routers as the array `rf`
+# (name, frontend, backend, backend_connect, host, http_listen; empty
+# fields kept).
+ifp_router_fields() {
+    rf=()
+    mapfile -t -d $'\t' rf < <(printf '%s' "$1")
+    while ((${#rf[@]} < 6)); do rf+=(""); done
 }
 
 # ifp_free_port [PREFERRED...]: sets `port` to a TCP port of 127.0.0.1 that
