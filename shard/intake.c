@@ -2,13 +2,17 @@
  * scheduler, the embedding and the first layers, the deadlines of the
  * micro-batches in flight, and (P = 1) sampling.
  *
- * One iteration: zmq_poll (timeout 0 while there is work; while micro-batches
- * are in flight the adaptive nap comes first, since MPI cannot wake
- * zmq_poll; when idle, until the next heartbeat — nothing can arrive over
- * MPI then) -> router messages -> tokens back from the last stage -> the
- * oldest in-flight deadline -> the heartbeat if due -> re-compaction if
- * asked and idle -> admission -> as many micro-batches as the pipeline has
- * room for.
+ * Its routers' side — every router link's messages, the taking or refusing
+ * of Work, cancels, heartbeats, routers that go away — is routers.c; the
+ * state both share is intake.h.
+ *
+ * One iteration: zmq_poll (timeout 0 while there is work; while
+ * micro-batches are in flight the adaptive nap comes first, since MPI
+ * cannot wake zmq_poll; when idle, until the next heartbeat — nothing can
+ * arrive over MPI then) -> router messages -> tokens back from the last
+ * stage -> the oldest in-flight deadline -> the links' connections -> the
+ * heartbeats due -> re-compaction if asked and idle -> admission -> as many
+ * micro-batches as the pipeline has room for.
  *
  * A micro-batch lost in the pipe, a result that is bad or out of order, or a
  * send that cannot get out ends the job (sh_abort, shard.h): a group that
@@ -24,37 +28,12 @@
 #include <zmq.h>
 
 #include "clock.h"
-#include "sched.h"
-#include "shard.h"
+#include "intake.h"
 
-#define NO_CLUSTER INT_MIN
 #define SHUTDOWN_GRACE_MS 10000.0
-#define SH_HB_RETRY_MS 10.0 /* first retry of a heartbeat that found no router */
 /* micro-batches in flight with one prompt's prefill chunks, 1..P (unset: P;
  * 1: one chunk at a time through all the stages; sched.h) */
 #define SH_PREFILL_ENV "IFP_SHARD_PREFILL_INFLIGHT"
-
-typedef struct {
-    sh_group_t *G;
-    sh_stage_t *st;
-    sh_sched_t *sched;
-    int P;
-    int draining, shutting, pending_cluster;
-    double shutting_since;
-    uint64_t incarnation;
-    uint64_t router_epoch, work_seen; /* of the last Work received */
-    double next_hb, hb_retry;         /* when the next heartbeat is due; the retry delay after a dropped one */
-    uint64_t *rids;                   /* [slots + queue] heartbeat scratch */
-    sh_finished_t *fin;               /* [SH_SCHED_FINISHED_PER_SLOT × slots] heartbeat scratch */
-    unsigned long admitted, batches, works;
-    /* in-flight micro-batches (by seq % P): when each left and its rows; and
-     * over the completed ones, round trips vs compute in all stages */
-    double *sent_at;
-    int *sent_rows;
-    double grace_ms; /* added to deadlines while the later stages re-compact */
-    double rt_ms, busy_ms;
-    unsigned long n_rt;
-} intake_t;
 
 static uint64_t random64(void) {
     uint64_t x = 0;
@@ -64,148 +43,23 @@ static uint64_t random64(void) {
     return ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 16);
 }
 
-/* Sends a heartbeat; 0, or -1 if it was dropped (no router connected). */
-static int heartbeat(intake_t *f) {
-    sh_sched_stats_t s;
-    sh_sched_stats(f->sched, &s, f->rids);
-    double keep = SH_SCHED_FINISHED_PER_SLOT * (double)f->G->cfg->heartbeat_ms; /* >= 4 heartbeat periods */
-    sh_heartbeat_t hb = {
-        .group = f->G->group->name,
-        .cluster = f->st->cluster,
-        .stages = f->P,
-        .slots = f->st->slots,
-        .free_slots = s.free_slots,
-        .draining = f->draining || f->shutting,
-        .queued_tokens = s.queued_tokens,
-        .kv_free = s.kv_free,
-        .incarnation = f->incarnation,
-        .running = f->rids,
-        .n_running = s.n_running,
-        .router_epoch = f->router_epoch,
-        .work_seen = f->work_seen,
-        .finished = f->fin,
-        .n_finished = sh_sched_finished(f->sched, ifp_now_ms(), keep, f->fin),
-        .tokens_generated = s.tokens_generated,
-        .requests_done = s.requests_done,
-    };
-    return sh_routerlink_heartbeat(&f->G->link, &hb);
-}
-
-/* Sends the heartbeat if it is due.  A heartbeat that found no router (it
- * restarted, or the group did) is tried again soon, backing off to the
- * period: the router hears of the group, and of the work it still runs,
- * right after it (re)connects. */
-static void heartbeat_if_due(intake_t *f, double now) {
-    double hb_ms = f->G->cfg->heartbeat_ms;
-    if (now < f->next_hb) return;
-    if (heartbeat(f) == 0) {
-        f->next_hb = now + hb_ms;
-        f->hb_retry = SH_HB_RETRY_MS;
-    } else {
-        f->next_hb = now + (f->hb_retry < hb_ms ? f->hb_retry : hb_ms);
-        f->hb_retry *= 2;
-    }
-}
-
 /* Called between the layers of a forward pass: a long micro-batch (many
  * layers, a big prefill chunk) must not silence the heartbeat, or the router
  * would declare a working group dead. */
 static void on_layer(void *arg) {
-    intake_t *f = arg;
-    heartbeat_if_due(f, ifp_now_ms());
-}
-
-static void on_work(intake_t *f, sh_router_msg_t *m) {
-    sh_routerlink_t *l = &f->G->link;
-    uint64_t rid = m->work->rid;
-    char why[256];
-    /* Work arrives in order on one connection: the last one seen tells the
-     * router which of its Work reached us (refused ones included) */
-    f->router_epoch = m->router_epoch;
-    f->work_seen = m->seq;
-    f->works++;
-    if (f->shutting || f->draining) {
-        sh_routerlink_work_error(l, rid, "group %s is %s", f->G->group->name,
-                                 f->shutting ? "shutting down" : "draining");
-        return;
-    }
-    if (sh_work_check(m->work, f->st->cfg, f->st->ctx, why, sizeof why)) {
-        sh_routerlink_work_error(l, rid, "invalid work: %s", why);
-        return;
-    }
-    if (sh_sched_has_rid(f->sched, rid)) {
-        sh_routerlink_work_error(l, rid, "request %llu is already running on group %s", (unsigned long long)rid,
-                                 f->G->group->name);
-        return;
-    }
-    if (sh_sched_enqueue(f->sched, &m->work)) {
-        sh_routerlink_work_error(l, rid, "group %s is full: %d slots busy and %d requests queued",
-                                 f->G->group->name, f->st->slots, f->sched->q_cap);
-        return;
-    }
-    sh_vlog("queued request %llu (work %llu of router epoch %llx)", (unsigned long long)rid,
-            (unsigned long long)m->seq, (unsigned long long)m->router_epoch);
-}
-
-static void on_control(intake_t *f, const sh_router_msg_t *m) {
-    ifp_err_t err = {0};
-    switch (m->control) {
-    case SH_CONTROL_DRAIN:
-        if (!f->draining) sh_log("draining: no new work accepted");
-        f->draining = 1;
-        break;
-    case SH_CONTROL_SHUTDOWN:
-        if (!f->shutting) sh_log("shutdown requested by the router");
-        f->shutting = 1;
-        break;
-    case SH_CONTROL_LOAD_CLUSTER:
-        if (sh_stage_cluster_ok(f->st, m->cluster, &err)) {
-            sh_log("load-cluster refused: %s", err.msg);
-        } else if (m->cluster != f->st->cluster || f->pending_cluster != NO_CLUSTER) {
-            f->pending_cluster = m->cluster;
-            sh_log("will load cluster %d once idle", m->cluster);
-        }
-        break;
-    default:
-        f->G->link.malformed++;
-        sh_log_limited(&f->G->link.rl_malformed, "unknown control kind %d ignored", m->control_raw);
-    }
-}
-
-/* Drains the router socket (bounded, so batches keep flowing).  Returns the
- * number of messages read. */
-static int handle_router(intake_t *f) {
-    int n = 0;
-    for (; n < 256; n++) {
-        sh_router_msg_t m;
-        int got = sh_routerlink_recv(&f->G->link, &m);
-        if (got == 0) break;
-        if (got < 0) continue; /* malformed: counted and logged */
-        switch (m.kind) {
-        case SH_ROUTER_WORK:
-            on_work(f, &m);
-            break;
-        case SH_ROUTER_CANCEL:
-            if (sh_sched_cancel(f->sched, m.rid)) sh_vlog("cancelled request %llu", (unsigned long long)m.rid);
-            break;
-        case SH_ROUTER_CONTROL:
-            on_control(f, &m);
-            break;
-        }
-        sh_router_msg_clear(&m);
-    }
-    return n;
+    sh_intake_t *f = arg;
+    sh_routers_heartbeat_if_due(f, ifp_now_ms());
 }
 
 /* Re-compacts every stage once nothing is running.  Returns 1 if done. */
-static int recompact(intake_t *f) {
-    if (f->pending_cluster == NO_CLUSTER || sh_sched_busy_slots(f->sched) || sh_sched_inflight(f->sched)) return 0;
+static int recompact(sh_intake_t *f) {
+    if (f->pending_cluster == SH_NO_CLUSTER || sh_sched_busy_slots(f->sched) || sh_sched_inflight(f->sched)) return 0;
     int c = f->pending_cluster, idx = 0;
     uint8_t *buf = NULL;
     if (f->P > 1 && !(buf = sh_ring_acquire(f->G->ring, &idx))) return 0;
     ifp_err_t err = {0};
     double t0 = ifp_now_ms();
-    f->pending_cluster = NO_CLUSTER;
+    f->pending_cluster = SH_NO_CLUSTER;
     if (sh_stage_load_cluster(f->st, c, &err)) {
         sh_log("cannot load cluster %d: %s; keeping cluster %d", c, err.msg, f->st->cluster);
         return 1;
@@ -221,12 +75,12 @@ static int recompact(intake_t *f) {
     char desc[512];
     sh_stage_describe(f->st, desc, sizeof desc);
     sh_log("loaded cluster %d in %.0f ms: %s", c, took, desc);
-    heartbeat(f);
+    sh_routers_heartbeat_all(f);
     return 1;
 }
 
 /* The cap on one prompt's chunks in flight: SH_PREFILL_ENV if set, else P. */
-static void set_prefill_inflight(intake_t *f) {
+static void set_prefill_inflight(sh_intake_t *f) {
     const char *e = getenv(SH_PREFILL_ENV);
     int want = 0;
     if (e && *e) {
@@ -245,10 +99,10 @@ static void set_prefill_inflight(intake_t *f) {
 
 /* Moves queued requests into free slots; each slot's SETUP goes down the
  * pipe before any of its rows.  Returns the number admitted. */
-static int admit(intake_t *f) {
+static int admit(sh_intake_t *f) {
     int n = 0;
     sh_group_t *G = f->G;
-    while (f->pending_cluster == NO_CLUSTER) {
+    while (f->pending_cluster == SH_NO_CLUSTER) {
         int idx = 0, slot;
         uint8_t *buf = NULL;
         if (f->P > 1 && !(buf = sh_ring_acquire(G->ring, &idx))) break;
@@ -256,7 +110,7 @@ static int admit(intake_t *f) {
         if (!sh_sched_admit(f->sched, &slot, &w)) break;
         ifp_err_t err = {0};
         if (sh_stage_setup_slot(f->st, slot, w, &err)) {
-            sh_routerlink_work_error(&G->link, w->rid, "cannot set up the request: %s", err.msg);
+            sh_routerlink_work_error(&G->links[w->link], w->rid, 0, "cannot set up the request: %s", err.msg);
             sh_sched_release(f->sched, slot);
             sh_work_destroy(&w);
             continue;
@@ -268,8 +122,8 @@ static int admit(intake_t *f) {
             *(sh_hdr_t *)buf = (sh_hdr_t){.kind = SH_MSG_SETUP, .n = (int32_t)len, .slot = slot};
             sh_ring_send_or_abort(G, idx, sizeof(sh_hdr_t) + len, "a setup");
         }
-        sh_vlog("request %llu -> slot %d (%d prompt tokens, max_new %u, %s)", (unsigned long long)w->rid, slot,
-                w->n_prompt, w->max_new, w->mask_len ? "masked" : "dense");
+        sh_vlog("request %llu -> slot %d (%d prompt tokens, max_new %u, %s, router link %d)", (unsigned long long)w->rid,
+                slot, w->n_prompt, w->max_new, w->mask_len ? "masked" : "dense", w->link);
         sh_work_destroy(&w);
         f->admitted++;
         n++;
@@ -279,7 +133,7 @@ static int admit(intake_t *f) {
 
 /* Runs and sends micro-batches while the pipeline has room.  Returns the
  * number started. */
-static int schedule(intake_t *f) {
+static int schedule(sh_intake_t *f) {
     sh_group_t *G = f->G;
     int started = 0;
     while (sh_sched_inflight(f->sched) < f->P) {
@@ -305,7 +159,7 @@ static int schedule(intake_t *f) {
         if (f->P == 1) {
             const float *logits = rc < 0 ? NULL : ifp_state_logits(f->st->st);
             int nt = sh_sampling_sample(G->sampling, G->rows, n, logits, G->toks);
-            sh_sampling_flush(G->sampling, &G->link);
+            sh_sampling_flush(G->sampling, G->links, G->n_links);
             if (sh_sched_complete(f->sched, seq, G->toks, nt, ifp_now_ms()))
                 sh_abort("micro-batch %u completed out of order", seq); /* cannot happen: one stage */
             /* one micro-batch per loop pass: new Work, cancels and heartbeats
@@ -324,7 +178,8 @@ static int schedule(intake_t *f) {
 }
 
 /* Token ids back from the last stage.  Returns the number of messages. */
-static int drain_results(intake_t *f) {
+int sh_intake_drain_results(sh_intake_t *f) {
+    if (f->P == 1) return 0; /* one stage: completed in schedule() */
     sh_group_t *G = f->G;
     int got = 0;
     for (;;) {
@@ -355,7 +210,7 @@ static int drain_results(intake_t *f) {
 }
 
 /* The oldest micro-batch in flight must be back within batch_timeout_ms. */
-static void check_deadline(intake_t *f, double now) {
+static void check_deadline(sh_intake_t *f, double now) {
     uint32_t seq;
     if (!sh_sched_oldest(f->sched, &seq)) return;
     uint32_t k = seq % (uint32_t)f->P;
@@ -371,28 +226,67 @@ static void check_deadline(intake_t *f, double now) {
              seq, age, rows, rows == 1 ? "" : "s", f->P - 1, f->G->batch_timeout_ms);
 }
 
+/* The closing lines: totals, per router when there are several. */
+static void log_stopped(const sh_intake_t *f) {
+    const sh_group_t *G = f->G;
+    unsigned long malformed = 0, drops = 0, dropped = 0;
+    for (int i = 0; i < G->n_links; i++) {
+        malformed += G->links[i].malformed;
+        drops += G->links[i].send_drops;
+        dropped += f->lk[i].dropped;
+    }
+    sh_log("stopped: %lu works received, %lu requests admitted, %lu refused as busy, at most %d of %d slots held at "
+           "once, %lu micro-batches, %lu malformed messages, %lu sends dropped, %lu requests cancelled as their router "
+           "left",
+           f->works, f->admitted, f->busy, f->held_max, f->st->slots, f->batches, malformed, drops, dropped);
+    for (int i = 0; G->n_links > 1 && i < G->n_links; i++)
+        sh_log("router at %s: %lu works received, %lu refused as busy, %lu requests cancelled as it left, %lu "
+               "malformed messages, %lu sends dropped",
+               G->links[i].endpoint, f->lk[i].works, f->lk[i].busy, f->lk[i].dropped, G->links[i].malformed,
+               G->links[i].send_drops);
+    if (f->n_rt)
+        sh_log("pipeline: %lu micro-batches, round trip %.3f ms on average: compute %.0f%%, pipe %.0f%% (MPI "
+               "transfers, wake-ups, waiting behind other micro-batches)",
+               f->n_rt, f->rt_ms / f->n_rt, 100 * f->busy_ms / f->rt_ms, 100 * (1 - f->busy_ms / f->rt_ms));
+}
+
 int sh_intake_loop(sh_group_t *G) {
-    intake_t F = {.G = G, .st = G->stage, .P = G->stage->n_stages, .pending_cluster = NO_CLUSTER};
-    intake_t *f = &F;
+    sh_intake_t F = {.G = G, .st = G->stage, .P = G->stage->n_stages, .pending_cluster = SH_NO_CLUSTER};
+    sh_intake_t *f = &F;
     const sh_stage_t *st = G->stage;
-    int qcap = 4 * st->slots;
-    f->sched = sh_sched_new(st->slots, st->ctx, G->group->max_batch, f->P, qcap);
-    f->rids = calloc((size_t)(st->slots + qcap), sizeof *f->rids);
+    int R = G->n_links;
+    /* extra = 0: the group never holds more requests than slots */
+    f->sched = sh_sched_new(st->slots, st->ctx, G->group->max_batch, f->P, 0);
+    f->rids = calloc((size_t)st->slots, sizeof *f->rids);
     f->fin = calloc((size_t)(SH_SCHED_FINISHED_PER_SLOT * st->slots), sizeof *f->fin);
     f->sent_at = calloc((size_t)f->P, sizeof *f->sent_at);
     f->sent_rows = calloc((size_t)f->P, sizeof *f->sent_rows);
+    f->lk = calloc((size_t)R, sizeof *f->lk);
+    f->items = calloc((size_t)(2 * R), sizeof *f->items);
     int code = 0;
-    if (!f->sched || !f->rids || !f->fin || !f->sent_at || !f->sent_rows) {
-        sh_log("out of memory");
+    if (R < 1 || !f->sched || !f->rids || !f->fin || !f->sent_at || !f->sent_rows || !f->lk || !f->items) {
+        sh_log(R < 1 ? "no router link" : "out of memory");
         code = 1;
         goto out;
+    }
+    for (int i = 0; i < R; i++) {
+        f->items[i] = (zmq_pollitem_t){.socket = G->links[i].sock, .events = ZMQ_POLLIN};
+        f->items[R + i] = (zmq_pollitem_t){.socket = G->links[i].mon, .events = G->links[i].mon ? ZMQ_POLLIN : 0};
+        f->lk[i].hb_retry = SH_HB_RETRY_MS;
+    }
+    f->gone_ms = (double)G->cfg->liveness * G->cfg->heartbeat_ms;
+    if (R > 1) {
+        char names[1024];
+        size_t at = 0;
+        names[0] = 0;
+        for (int i = 0; i < R && at < sizeof names; i++)
+            at += (size_t)snprintf(names + at, sizeof names - at, "%s%s", i ? ", " : "", G->links[i].endpoint);
+        sh_log("serving %d routers: %s; %d slots shared, a Work beyond them refused as busy", R, names, st->slots);
     }
     set_prefill_inflight(f);
     f->incarnation = random64();
     sh_idle_t idle;
     sh_idle_touch(&idle);
-    f->next_hb = 0;
-    f->hb_retry = SH_HB_RETRY_MS;
     f->st->tick = on_layer;
     f->st->tick_arg = f;
     int active = 1;
@@ -403,22 +297,22 @@ int sh_intake_loop(sh_group_t *G) {
             if (busy) {
                 sh_idle_sleep(&idle);
             } else {
-                double wait = f->next_hb - ifp_now_ms();
+                double wait = sh_routers_next_heartbeat(f) - ifp_now_ms();
                 timeout = wait < 0 ? 0 : wait > 1000 ? 1000 : (long)wait + 1;
             }
         }
-        zmq_pollitem_t it = {.socket = G->link.sock, .events = ZMQ_POLLIN};
-        zmq_poll(&it, 1, timeout); /* EINTR (a signal) is fine: the flag is checked next */
+        zmq_poll(f->items, 2 * R, timeout); /* EINTR (a signal) is fine: the flag is checked next */
         active = 0;
         if (sh_stop_requested() && !f->shutting) {
             sh_log("signal received: shutting down");
             f->shutting = 1;
         }
-        active += handle_router(f);
-        if (f->P > 1) active += drain_results(f);
+        active += sh_routers_read(f);
+        active += sh_intake_drain_results(f);
         double now = ifp_now_ms();
         check_deadline(f, now); /* before a heartbeat: a stuck group must not report healthy */
-        heartbeat_if_due(f, now);
+        active += sh_routers_check(f, now);
+        sh_routers_heartbeat_if_due(f, now);
         if (f->shutting) {
             if (f->shutting_since == 0) f->shutting_since = now;
             if (sh_sched_inflight(f->sched) == 0) break;
@@ -442,18 +336,14 @@ int sh_intake_loop(sh_group_t *G) {
         if (sh_ring_drain(G->ring, G->batch_timeout_ms))
             sh_abort("the shutdown did not reach stage 1 within %.0f ms", G->batch_timeout_ms);
     }
-    sh_log("stopped: %lu works received, %lu requests admitted, %lu micro-batches, %lu malformed messages, %lu sends "
-           "dropped",
-           f->works, f->admitted, f->batches, G->link.malformed, G->link.send_drops);
-    if (f->n_rt)
-        sh_log("pipeline: %lu micro-batches, round trip %.3f ms on average: compute %.0f%%, pipe %.0f%% (MPI "
-               "transfers, wake-ups, waiting behind other micro-batches)",
-               f->n_rt, f->rt_ms / f->n_rt, 100 * f->busy_ms / f->rt_ms, 100 * (1 - f->busy_ms / f->rt_ms));
+    log_stopped(f);
 out:
     sh_sched_destroy(&f->sched);
     free(f->rids);
     free(f->fin);
     free(f->sent_at);
     free(f->sent_rows);
+    free(f->lk);
+    free(f->items);
     return code;
 }

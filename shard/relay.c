@@ -1,6 +1,7 @@
 /* relay.c — the loop of stages 1 .. P-1: receive from the previous rank,
  * run the held layers, pass on (a middle stage) or sample and answer (the
- * last stage: token events to the router, token ids to stage 0).
+ * last stage: token events to the router each request came from — its
+ * link, carried in the SETUP — and token ids to stage 0).
  *
  * Only MPI_Improbe / MPI_Mrecv of arrived messages and MPI_Isend / MPI_Test:
  * no call waits for a peer, except for a free send buffer (bounded by
@@ -45,6 +46,10 @@ static void on_setup(relay_t *r, const sh_hdr_t *h, long len) {
     if (h->n < 0 || (size_t)len != sizeof *h + (size_t)h->n ||
         sh_setup_unpack(G->rbuf + sizeof *h, (size_t)h->n, &w))
         sh_abort("bad setup message from stage %d (%ld bytes, slot %d)", r->rank - 1, len, h->slot);
+    /* every rank read the same config: stage 0 numbers the links as we do */
+    if (w.link < 0 || w.link >= G->cfg->n_routers)
+        sh_abort("bad setup message from stage %d: request %llu of router link %d (the config has %d routers)",
+                 r->rank - 1, (unsigned long long)w.rid, w.link, G->cfg->n_routers);
     ifp_err_t err = {0};
     if (sh_stage_setup_slot(r->st, h->slot, &w, &err)) {
         /* the slot stays broken: its micro-batches fail and the request ends
@@ -87,12 +92,16 @@ static void on_batch(relay_t *r, const sh_hdr_t *h, long len) {
         sh_ring_send_or_abort(G, idx, sh_batch_bytes(n, dim), "a micro-batch");
     } else {
         int nt = sh_sampling_sample(G->sampling, G->rows, n, failed ? NULL : ifp_state_logits(st->st), G->toks);
-        sh_sampling_flush(G->sampling, &G->link);
         float busy = h->busy_ms + (float)(ifp_now_ms() - t0);
         uint8_t *b = sh_ring_acquire_or_abort(G, &idx, "the tokens of a micro-batch");
         *(sh_hdr_t *)b = (sh_hdr_t){.kind = SH_MSG_TOKENS, .n = nt, .seq = h->seq, .busy_ms = busy};
         memcpy(sh_tokens(b), G->toks, sizeof(sh_tok_t) * (size_t)nt);
         sh_ring_send_or_abort(G, idx, sizeof(sh_hdr_t) + sizeof(sh_tok_t) * (size_t)nt, "the tokens of a micro-batch");
+        /* the routers hear of a finished request after stage 0 was sent
+         * the news: a router that answers a finish with new Work at once
+         * finds the slot free (stage 0 reads the pipe before refusing
+         * work as busy: intake.c) */
+        sh_sampling_flush(G->sampling, G->links, G->n_links);
     }
     r->batches++;
 }
@@ -158,8 +167,11 @@ int sh_relay_loop(sh_group_t *G) {
     }
     if (G->ring && sh_ring_drain(G->ring, G->batch_timeout_ms))
         sh_log("sends to rank %d did not complete", G->ring->dest);
+    unsigned long drops = 0;
+    for (int i = 0; i < G->n_links; i++) drops += G->links[i].send_drops;
     if (R.st->last)
-        sh_log("stopped: %lu micro-batches, %lu sends to the router dropped", R.batches, G->link.send_drops);
+        sh_log("stopped: %lu micro-batches, %lu sends to the router%s dropped", R.batches, drops,
+               G->n_links > 1 ? "s" : "");
     else
         sh_log("stopped: %lu micro-batches", R.batches);
     return code;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "clock.h"
@@ -22,12 +23,28 @@ struct sh_routerlink_scratch {
     Ifp__Debug *dbg;       /* [max_tokens] */
 };
 
-int sh_routerlink_open(sh_routerlink_t *l, const char *endpoint, const char *identity, int max_tokens,
-                       const ifp_curve_t *curve, ifp_err_t *err) {
+/* Watches l->sock's connection through a socket monitor (a PAIR on
+ * inproc, set up before zmq_connect): handshakes and disconnections. */
+static int watch_open(sh_routerlink_t *l, void *zctx, ifp_err_t *err) {
+    static unsigned serial;
+    char ep[96];
+    snprintf(ep, sizeof ep, "inproc://sh-routerlink-%d-%u", (int)getpid(),
+             __atomic_add_fetch(&serial, 1, __ATOMIC_RELAXED));
+    if (zmq_socket_monitor(l->sock, ep, ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) != 0)
+        return ifp_errf(err, IFP_EIO, "zmq_socket_monitor: %s", zmq_strerror(errno));
+    if (!(l->mon = zmq_socket(zctx, ZMQ_PAIR)) || zmq_connect(l->mon, ep) != 0)
+        return ifp_errf(err, IFP_EIO, "socket monitor: %s", zmq_strerror(errno));
+    return IFP_OK;
+}
+
+int sh_routerlink_open(sh_routerlink_t *l, void *zctx, const char *endpoint, const char *identity, int max_tokens,
+                       int watch, const ifp_curve_t *curve, ifp_err_t *err) {
     memset(l, 0, sizeof *l);
-    l->opened_ms = ifp_now_ms();
+    l->opened_ms = l->since_ms = ifp_now_ms();
     l->rl_drop.every_ms = 10000;
+    l->rl_state.every_ms = 10000;
     l->max_tokens = max_tokens;
+    snprintf(l->endpoint, sizeof l->endpoint, "%s", endpoint);
     sh_routerlink_scratch_t *s = l->scr = calloc(1, sizeof *l->scr);
     size_t n = (size_t)max_tokens;
     if (!s || !(s->gt = calloc(n, sizeof *s->gt)) || !(s->gtp = calloc(n, sizeof *s->gtp)) ||
@@ -36,13 +53,7 @@ int sh_routerlink_open(sh_routerlink_t *l, const char *endpoint, const char *ide
         return ifp_errf(err, IFP_ENOMEM, "out of memory");
     }
     int one = 1, hwm = 100000;
-    if (!(l->zctx = zmq_ctx_new())) {
-        int e = errno;
-        sh_routerlink_close(l, 0);
-        return ifp_errf(err, IFP_EIO, "zmq_ctx_new: %s", zmq_strerror(e));
-    }
-    zmq_ctx_set(l->zctx, ZMQ_BLOCKY, 0);
-    if (!(l->sock = zmq_socket(l->zctx, ZMQ_DEALER))) {
+    if (!(l->sock = zmq_socket(zctx, ZMQ_DEALER))) {
         int e = errno;
         sh_routerlink_close(l, 0);
         return ifp_errf(err, IFP_EIO, "zmq_socket: %s", zmq_strerror(e));
@@ -60,7 +71,9 @@ int sh_routerlink_open(sh_routerlink_t *l, const char *endpoint, const char *ide
     int hb_ivl = 2000, hb_timeout = 10000;
     zmq_setsockopt(l->sock, ZMQ_HEARTBEAT_IVL, &hb_ivl, sizeof hb_ivl);
     zmq_setsockopt(l->sock, ZMQ_HEARTBEAT_TIMEOUT, &hb_timeout, sizeof hb_timeout);
-    if (ifp_curve_client(l->sock, curve, err)) {
+    int rc = ifp_curve_client(l->sock, curve, err);
+    if (!rc && watch) rc = watch_open(l, zctx, err);
+    if (rc) {
         sh_routerlink_close(l, 0);
         return err ? err->code : IFP_EIO;
     }
@@ -73,11 +86,16 @@ int sh_routerlink_open(sh_routerlink_t *l, const char *endpoint, const char *ide
 }
 
 void sh_routerlink_close(sh_routerlink_t *l, int linger_ms) {
+    if (l->mon) {
+        zmq_socket_monitor(l->sock, NULL, 0);
+        int zero = 0;
+        zmq_setsockopt(l->mon, ZMQ_LINGER, &zero, sizeof zero);
+        zmq_close(l->mon);
+    }
     if (l->sock) {
         zmq_setsockopt(l->sock, ZMQ_LINGER, &linger_ms, sizeof linger_ms);
         zmq_close(l->sock);
     }
-    if (l->zctx) zmq_ctx_term(l->zctx);
     if (l->scr) {
         free(l->scr->gt);
         free(l->scr->gtp);
@@ -85,10 +103,46 @@ void sh_routerlink_close(sh_routerlink_t *l, int linger_ms) {
         free(l->scr);
     }
     free(l->buf);
-    l->sock = l->zctx = NULL;
+    l->sock = l->mon = NULL;
     l->scr = NULL;
     l->buf = NULL;
     l->cap = 0;
+}
+
+int sh_routerlink_watch(sh_routerlink_t *l, double now_ms) {
+    int changes = 0;
+    while (l->mon) {
+        zmq_msg_t ev;
+        zmq_msg_init(&ev);
+        if (zmq_msg_recv(&ev, l->mon, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&ev);
+            if (errno == EINTR) continue;
+            break;
+        }
+        uint16_t id = 0;
+        if (zmq_msg_size(&ev) >= 6) memcpy(&id, zmq_msg_data(&ev), 2);
+        int more = zmq_msg_more(&ev);
+        zmq_msg_close(&ev);
+        while (more) { /* the endpoint frame */
+            zmq_msg_t addr;
+            zmq_msg_init(&addr);
+            if (zmq_msg_recv(&addr, l->mon, 0) < 0) more = 0;
+            else more = zmq_msg_more(&addr);
+            zmq_msg_close(&addr);
+        }
+        int up = id == ZMQ_EVENT_HANDSHAKE_SUCCEEDED ? 1 : id == ZMQ_EVENT_DISCONNECTED ? 0 : l->up;
+        if (up == l->up) continue;
+        l->up = up;
+        l->since_ms = now_ms;
+        l->ups += up;
+        changes++;
+        if (up) {
+            if (l->ups > 1) sh_log_limited(&l->rl_state, "connected to the router at %s again", l->endpoint);
+        } else {
+            sh_log_limited(&l->rl_state, "lost the connection to the router at %s; reconnecting", l->endpoint);
+        }
+    }
+    return changes;
 }
 
 /* ---------------------------------------------------------------- sending */
@@ -113,12 +167,12 @@ static int send_msg(sh_routerlink_t *l, const ProtobufCMessage *m) {
     }
     l->send_drops++;
     if (!l->sent && ifp_now_ms() - l->opened_ms < 5000) return -1;
-    sh_log_limited(&l->rl_drop, "message to the router dropped (%s); %lu dropped so far",
+    sh_log_limited(&l->rl_drop, "message to the router at %s dropped (%s); %lu dropped so far", l->endpoint,
                    errno == EAGAIN ? "router not connected or not reading" : zmq_strerror(errno), l->send_drops);
     return -1;
 }
 
-int sh_routerlink_work_error(sh_routerlink_t *l, uint64_t rid, const char *fmt, ...) {
+int sh_routerlink_work_error(sh_routerlink_t *l, uint64_t rid, int busy, const char *fmt, ...) {
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
@@ -127,10 +181,11 @@ int sh_routerlink_work_error(sh_routerlink_t *l, uint64_t rid, const char *fmt, 
     Ifp__WorkError we = IFP__WORK_ERROR__INIT;
     we.rid = rid;
     we.message = msg;
+    we.busy = busy != 0;
     Ifp__GroupToRouter out = IFP__GROUP_TO_ROUTER__INIT;
     out.msg_case = IFP__GROUP_TO_ROUTER__MSG_ERROR;
     out.error = &we;
-    sh_vlog("work error for rid %llu: %s", (unsigned long long)rid, msg);
+    sh_vlog("work error for rid %llu to the router at %s: %s", (unsigned long long)rid, l->endpoint, msg);
     return send_msg(l, &out.base);
 }
 

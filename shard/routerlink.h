@@ -1,10 +1,17 @@
-/* routerlink.h — a shard stage's ZeroMQ link to the router backend: the only
- * place in the shard that sees protobuf (proto/ifp.proto).
+/* routerlink.h — one ZeroMQ link from a shard stage to one router's
+ * backend: the only place in the shard that sees protobuf (proto/ifp.proto).
  *
- * A DEALER connected to the router's backend ROUTER: stage 0's identity is
- * the group name (it receives RouterToGroup and sends heartbeats, work errors
- * and — for a one-stage group — token batches); the last stage's identity is
- * "<group>.out" (token batches and the work errors of failed micro-batches).
+ * A deployment may run several routers at once (active-active: the
+ * config's routers[], config.h); a group then serves all of them.  Stage 0
+ * opens one link per router (routing id "G#NONCE", the same on every link)
+ * and the last stage one more per router ("G.out#NONCE"), all with the
+ * group's CURVE key pair (the routers share one key pair).  With one router
+ * this is the one link of old.  Stage 0 receives RouterToGroup on each of
+ * its links and sends that link's heartbeats, the work errors of the Work it
+ * got there and — for a one-stage group — its token batches; the last stage
+ * sends the token batches and the work errors of failed micro-batches on
+ * the link of the request's router (intake.c, sampling.h).
+ *
  * Every message is one frame holding a protobuf envelope.  Incoming messages
  * are decoded and converted once, into plain structs (sh_router_msg_t, with
  * an sh_work_t for a Work); outgoing ones are built here from plain structs
@@ -14,7 +21,14 @@
  * milliseconds, backing off to the period) and a restarted router replays
  * work.  The socket reconnects 20 ms after losing the router, backing off to
  * 1 s while it stays away, so a restarted router hears of the group (and
- * cancels the work it does not know) right away. */
+ * cancels the work it does not know) right away.
+ *
+ * A watched link (stage 0's) follows its connection through a socket
+ * monitor: up once a handshake succeeded, down on a disconnection (a router
+ * that closed, crashed, or — through the ZeroMQ heartbeats, 10 s — vanished
+ * with its host); sh_routerlink_watch reads the events and logs each change
+ * (at most one line per link every 10 s).  Stage 0 cancels the requests of
+ * a link that stays down (intake.c). */
 #ifndef SH_ROUTERLINK_H
 #define SH_ROUTERLINK_H
 
@@ -74,23 +88,36 @@ typedef struct {
 typedef struct sh_routerlink_scratch sh_routerlink_scratch_t;
 
 typedef struct {
-    void *zctx, *sock;
+    void *sock;
+    void *mon;    /* the socket monitor's PAIR (watched links only), else NULL */
+    char endpoint[256]; /* the router backend it connects to (for log lines) */
     uint8_t *buf; /* packing buffer, grown as needed */
     size_t cap;
     sh_routerlink_scratch_t *scr; /* protobuf structs for up to max_tokens tokens */
     int max_tokens;
     unsigned long malformed, send_drops, sent;
     double opened_ms;
-    sh_ratelimit_t rl_malformed, rl_drop;
+    /* watched links: connected (a handshake succeeded and no disconnection
+     * since), since when (the open, for a link never connected), times up */
+    int up;
+    double since_ms;
+    unsigned long ups;
+    sh_ratelimit_t rl_malformed, rl_drop, rl_state;
 } sh_routerlink_t;
 
-/* Connects a DEALER with the given identity to endpoint (as a CURVE client
- * per curve; NULL or curve->on == 0: plain); token batches of up to
- * max_tokens tokens can be sent without allocating. */
-int sh_routerlink_open(sh_routerlink_t *l, const char *endpoint, const char *identity, int max_tokens,
-                       const ifp_curve_t *curve, ifp_err_t *err);
+/* Connects a DEALER of zctx (the caller's, outliving the link) with the
+ * given identity to endpoint (as a CURVE client per curve; NULL or
+ * curve->on == 0: plain), its connection watched when watch != 0; token
+ * batches of up to max_tokens tokens can be sent without allocating. */
+int sh_routerlink_open(sh_routerlink_t *l, void *zctx, const char *endpoint, const char *identity, int max_tokens,
+                       int watch, const ifp_curve_t *curve, ifp_err_t *err);
 /* Closes the socket (lingering up to linger_ms for queued messages). */
 void sh_routerlink_close(sh_routerlink_t *l, int linger_ms);
+
+/* A watched link: reads the monitor's events (never waits), updates up and
+ * since_ms (stamped now_ms) and logs each change.  Returns the number of
+ * changes. */
+int sh_routerlink_watch(sh_routerlink_t *l, double now_ms);
 
 /* The next message from the router: 1 with *m filled (sh_router_msg_clear
  * it), 0 if none is waiting, -1 if one was malformed (not exactly one frame,
@@ -104,8 +131,9 @@ int sh_routerlink_recv(sh_routerlink_t *l, sh_router_msg_t *m);
 int sh_routerlink_heartbeat(sh_routerlink_t *l, const sh_heartbeat_t *hb);
 /* One TokenBatch of n <= max_tokens tokens. */
 int sh_routerlink_tokens(sh_routerlink_t *l, const char *group, const sh_token_t *t, int n);
-/* GroupToRouter.error for rid. */
-int sh_routerlink_work_error(sh_routerlink_t *l, uint64_t rid, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* GroupToRouter.error for rid; busy: WorkError.busy (no free slot, the
+ * request itself is fine). */
+int sh_routerlink_work_error(sh_routerlink_t *l, uint64_t rid, int busy, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 #endif

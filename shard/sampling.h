@@ -1,6 +1,8 @@
 /* sampling.h — the last stage's sampling: per slot, the request's sampling
  * parameters and limits; per micro-batch, one token per `want` row, the
- * finish decision, one TokenBatch to the router and the token ids for stage 0.
+ * finish decision, one TokenBatch to each router that has tokens in it (the
+ * router each request came from: sh_work_t.link) and the token ids for
+ * stage 0.
  *
  * Sampling is exactly `ifp run`'s: ifp_sampler_sample(logits of the row at
  * position pos, pos + 1) — the position the new token will occupy — so a
@@ -30,6 +32,7 @@ typedef struct {
     uint32_t first_index, generated, max_new;
     int32_t eos;
     int debug;
+    int link;    /* the router link the request came from */
 } sh_sampling_slot_t;
 
 typedef struct {
@@ -39,10 +42,14 @@ typedef struct {
     ifp_sampler_t *smp;
     /* the tokens of the last micro-batch, for the router */
     sh_token_t *out;        /* [max_rows] */
+    int *out_link;          /* [max_rows] the link of each */
+    sh_token_t *batch;      /* [max_rows] one link's tokens (flush) */
     float *head;            /* [max_rows × SH_LOGITS_HEAD] */
     int n_out;
     uint64_t *failed;       /* [max_rows] rids of a failed micro-batch */
+    int *failed_link;       /* [max_rows] */
     int n_failed;
+    unsigned long no_link;  /* tokens / errors for a link that does not exist (not sent) */
 } sh_sampling_t;
 
 sh_sampling_t *sh_sampling_new(int n_slots, int max_rows, int vocab, int ctx, const char *group);
@@ -57,8 +64,9 @@ void sh_sampling_setup(sh_sampling_t *t, int slot, const sh_work_t *w);
  * out and returns their count. */
 int sh_sampling_sample(sh_sampling_t *t, const sh_row_t *rows, int n, const float *logits, sh_tok_t *out);
 
-/* Sends the TokenBatch of the last sh_sampling_sample (if it has tokens) and
- * the work errors of a failed micro-batch. */
-void sh_sampling_flush(sh_sampling_t *t, sh_routerlink_t *l);
+/* Sends the tokens of the last sh_sampling_sample, one TokenBatch per link
+ * of links[0..n_links) that has some, and the work errors of a failed
+ * micro-batch, each on its request's link. */
+void sh_sampling_flush(sh_sampling_t *t, sh_routerlink_t *links, int n_links);
 
 #endif

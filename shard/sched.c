@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-sh_sched_t *sh_sched_new(int n_slots, int ctx, int max_prefill, int depth, int queue_cap) {
-    if (n_slots < 1 || ctx < 2 || max_prefill < 1 || depth < 1 || queue_cap < 0) return NULL;
+sh_sched_t *sh_sched_new(int n_slots, int ctx, int max_prefill, int depth, int extra) {
+    if (n_slots < 1 || ctx < 2 || max_prefill < 1 || depth < 1 || extra < 0 || extra > (1 << 20)) return NULL;
     sh_sched_t *s = calloc(1, sizeof *s);
     if (!s) return NULL;
     s->n_slots = n_slots;
@@ -13,9 +13,10 @@ sh_sched_t *sh_sched_new(int n_slots, int ctx, int max_prefill, int depth, int q
     s->max_prefill = max_prefill;
     s->depth = depth;
     s->prefill_inflight = depth;
-    s->q_cap = queue_cap;
+    s->extra = extra;
+    s->q_cap = n_slots + extra; /* sh_sched_enqueue keeps held() <= n_slots + extra */
     s->slot = calloc((size_t)n_slots, sizeof *s->slot);
-    s->queue = calloc((size_t)(queue_cap ? queue_cap : 1), sizeof *s->queue);
+    s->queue = calloc((size_t)s->q_cap, sizeof *s->queue);
     s->flight = calloc((size_t)depth, sizeof *s->flight);
     s->mark = calloc((size_t)n_slots, 1);
     s->d_cap = SH_SCHED_FINISHED_PER_SLOT * n_slots;
@@ -47,8 +48,19 @@ int sh_sched_set_prefill_inflight(sh_sched_t *s, int n) {
     return s->prefill_inflight;
 }
 
+/* Slot k holds a request that is still to be served: not finished, not
+ * cancelled (a finished or cancelled slot is only waiting for its last
+ * micro-batch to come back). */
+static int holds(const sh_slot_t *sl) { return sl->busy && !sl->cancelled && !sl->finished; }
+
+int sh_sched_held(const sh_sched_t *s) {
+    int n = s->q_len;
+    for (int k = 0; k < s->n_slots; k++) n += holds(&s->slot[k]);
+    return n;
+}
+
 int sh_sched_enqueue(sh_sched_t *s, sh_work_t **w) {
-    if (s->q_len >= s->q_cap) return -1;
+    if (sh_sched_held(s) >= s->n_slots + s->extra || s->q_len >= s->q_cap) return -1;
     s->queue[(s->q_head + s->q_len++) % s->q_cap] = *w;
     *w = NULL;
     return 0;
@@ -82,6 +94,7 @@ int sh_sched_admit(sh_sched_t *s, int *slot, sh_work_t **wp) {
     memcpy(sl->prompt, w->prompt, sizeof(int32_t) * (size_t)w->n_prompt);
     sl->max_new = w->max_new;
     sl->first_index = w->first_index;
+    sl->link = w->link;
     *slot = k;
     *wp = w;
     return 1;
@@ -93,24 +106,68 @@ void sh_sched_release(sh_sched_t *s, int slot) {
     s->slot[slot].inflight = 0;
 }
 
-int sh_sched_cancel(sh_sched_t *s, uint64_t rid) {
+/* Removes queue entry i (its work destroyed). */
+static void queue_remove(sh_sched_t *s, int i) {
+    int at = (s->q_head + i) % s->q_cap;
+    sh_work_destroy(&s->queue[at]);
+    for (int j = i; j + 1 < s->q_len; j++)
+        s->queue[(s->q_head + j) % s->q_cap] = s->queue[(s->q_head + j + 1) % s->q_cap];
+    s->q_len--;
+}
+
+/* Cancels the request in slot k: freed now if no micro-batch holds it. */
+static void slot_cancel(sh_slot_t *sl) {
+    sl->cancelled = 1;
+    if (sl->inflight == 0) sl->busy = 0;
+}
+
+int sh_sched_cancel(sh_sched_t *s, uint64_t rid, int link) {
     for (int i = 0; i < s->q_len; i++) {
-        int at = (s->q_head + i) % s->q_cap;
-        if (s->queue[at]->rid != rid) continue;
-        sh_work_destroy(&s->queue[at]);
-        for (int j = i; j + 1 < s->q_len; j++)
-            s->queue[(s->q_head + j) % s->q_cap] = s->queue[(s->q_head + j + 1) % s->q_cap];
-        s->q_len--;
+        const sh_work_t *w = s->queue[(s->q_head + i) % s->q_cap];
+        if (w->rid != rid) continue;
+        if (link >= 0 && w->link != link) return 0;
+        queue_remove(s, i);
         return 1;
     }
     for (int i = 0; i < s->n_slots; i++) {
         sh_slot_t *sl = &s->slot[i];
         if (!sl->busy || sl->cancelled || sl->rid != rid) continue;
-        sl->cancelled = 1;
-        if (sl->inflight == 0) sl->busy = 0;
+        if (link >= 0 && sl->link != link) return 0;
+        slot_cancel(sl);
         return 2;
     }
     return 0;
+}
+
+int sh_sched_owner(const sh_sched_t *s, uint64_t rid) {
+    for (int i = 0; i < s->q_len; i++) {
+        const sh_work_t *w = s->queue[(s->q_head + i) % s->q_cap];
+        if (w->rid == rid) return w->link;
+    }
+    for (int i = 0; i < s->n_slots; i++) {
+        const sh_slot_t *sl = &s->slot[i];
+        if (sl->busy && !sl->cancelled && sl->rid == rid) return sl->link;
+    }
+    return -1;
+}
+
+int sh_sched_cancel_link(sh_sched_t *s, int link) {
+    int n = 0;
+    for (int i = 0; i < s->q_len;) {
+        if (s->queue[(s->q_head + i) % s->q_cap]->link == link) {
+            queue_remove(s, i);
+            n++;
+        } else {
+            i++;
+        }
+    }
+    for (int k = 0; k < s->n_slots; k++) {
+        sh_slot_t *sl = &s->slot[k];
+        if (!holds(sl) || sl->link != link) continue;
+        slot_cancel(sl);
+        n++;
+    }
+    return n;
 }
 
 /* Slot k may contribute rows: busy, not done, the prompt or a token to feed,
@@ -181,7 +238,7 @@ static void record_done(sh_sched_t *s, const sh_slot_t *sl, double now_ms) {
         s->d_len--;
     }
     s->done[(s->d_head + s->d_len++) % s->d_cap] =
-        (sh_done_t){.f = {.rid = sl->rid, .tokens = sl->first_index + sl->generated}, .at_ms = now_ms};
+        (sh_done_t){.f = {.rid = sl->rid, .tokens = sl->first_index + sl->generated}, .at_ms = now_ms, .link = sl->link};
     s->requests_done++;
 }
 
@@ -232,44 +289,56 @@ int sh_sched_busy_slots(const sh_sched_t *s) {
 
 void sh_sched_stats(const sh_sched_t *s, sh_sched_stats_t *st, uint64_t *rids) {
     uint64_t queued = 0, kv = 0;
-    int nr = 0, free_slots = 0;
     for (int k = 0; k < s->n_slots; k++) {
         const sh_slot_t *sl = &s->slot[k];
         if (!sl->busy) {
-            free_slots++;
             kv += (uint64_t)s->ctx;
             continue;
         }
         kv += (uint64_t)(s->ctx - sl->fed);
-        if (sl->cancelled || sl->finished) continue;
+        if (!holds(sl)) continue;
         if (sl->fed < sl->n_prompt) queued += (uint64_t)(sl->n_prompt - sl->fed);
         if (sl->generated < sl->max_new) queued += sl->max_new - sl->generated;
-        rids[nr++] = sl->rid;
     }
     for (int i = 0; i < s->q_len; i++) {
         const sh_work_t *w = s->queue[(s->q_head + i) % s->q_cap];
         queued += (uint64_t)w->n_prompt + w->max_new;
-        rids[nr++] = w->rid;
     }
-    st->free_slots = free_slots;
+    int held = sh_sched_held(s);
+    st->free_slots = held < s->n_slots ? s->n_slots - held : 0;
     st->queued_tokens = queued > UINT32_MAX ? UINT32_MAX : (uint32_t)queued;
     st->kv_free = kv > UINT32_MAX ? UINT32_MAX : (uint32_t)kv;
-    st->n_running = nr;
+    st->n_running = rids ? sh_sched_running(s, -1, rids) : held;
     st->tokens_generated = s->tokens_generated;
     st->requests_done = s->requests_done;
 }
 
-int sh_sched_finished(sh_sched_t *s, double now_ms, double keep_ms, sh_finished_t *out) {
+int sh_sched_running(const sh_sched_t *s, int link, uint64_t *rids) {
+    int nr = 0;
+    for (int k = 0; k < s->n_slots; k++) {
+        const sh_slot_t *sl = &s->slot[k];
+        if (holds(sl) && (link < 0 || sl->link == link)) rids[nr++] = sl->rid;
+    }
+    for (int i = 0; i < s->q_len; i++) {
+        const sh_work_t *w = s->queue[(s->q_head + i) % s->q_cap];
+        if (link < 0 || w->link == link) rids[nr++] = w->rid;
+    }
+    return nr;
+}
+
+int sh_sched_finished(sh_sched_t *s, int link, double now_ms, double keep_ms, sh_finished_t *out) {
     /* entries are in finishing order, so the ones to drop come first */
     while (s->d_len && now_ms - s->done[s->d_head].at_ms > keep_ms &&
            s->done[s->d_head].listed >= SH_SCHED_FINISHED_BEATS) {
         s->d_head = (s->d_head + 1) % s->d_cap;
         s->d_len--;
     }
+    int n = 0;
     for (int i = 0; i < s->d_len; i++) {
         sh_done_t *d = &s->done[(s->d_head + i) % s->d_cap];
+        if (link >= 0 && d->link != link) continue;
         d->listed++;
-        out[i] = d->f;
+        out[n++] = d->f;
     }
-    return s->d_len;
+    return n;
 }

@@ -1,8 +1,20 @@
 /* sched.h — stage 0's continuous-batching scheduler (no sockets, no MPI,
  * no protobuf).
  *
- * Requests (sh_work_t, work.h) wait in a bounded local queue until a
- * sequence slot is free.  Each step, sh_sched_build forms one micro-batch from the slots:
+ * Admission.  A request (sh_work_t, work.h) is taken only while the group
+ * holds fewer than n_slots + extra requests (held: in a slot and neither
+ * finished nor cancelled, or waiting); stage 0 uses extra = 0, so the
+ * requests it holds never outnumber its slots, whichever routers sent them
+ * (several routers share one group: intake.c).  A taken request waits in
+ * the local queue only for a slot whose request ended but whose last
+ * micro-batch is still in the pipe (a cancel), at most one round trip; it
+ * never takes KV memory beyond the slots.  Each request remembers the link
+ * (router) it came from: the heartbeat of each link lists only that link's
+ * requests (sh_sched_running, sh_sched_finished), a cancel is honoured only
+ * from its link, and a link's requests can all be cancelled at once
+ * (sh_sched_cancel_link: its router went away).
+ *
+ * Each step, sh_sched_build forms one micro-batch from the slots:
  *
  *   1. decode rows first: one row per slot whose sampled token came back and
  *      that is in no in-flight micro-batch, at most ceil(decoding / depth)
@@ -78,6 +90,7 @@ typedef struct {
     int32_t next;        /* that token */
     uint32_t max_new, generated, first_index;
     int finished, cancelled;
+    int link;            /* the router link the request came from (sh_work_t.link) */
 } sh_slot_t;
 
 typedef struct {
@@ -89,14 +102,16 @@ typedef struct {
 typedef struct {
     sh_finished_t f;
     double at_ms;  /* when it finished */
-    int listed;    /* heartbeats it went out with */
+    int listed;    /* heartbeats (of its link) it went out with */
+    int link;      /* the router link the request came from */
 } sh_done_t;
 
 typedef struct {
     int n_slots, ctx, max_prefill, depth;
     int prefill_inflight;       /* micro-batches in flight with one slot's prefill chunks, 1..depth */
     sh_slot_t *slot;
-    sh_work_t **queue;          /* ring of waiting requests, owned */
+    int extra;                  /* requests held beyond n_slots (0 on stage 0) */
+    sh_work_t **queue;          /* ring of waiting requests, owned, [n_slots + extra] */
     int q_head, q_len, q_cap;
     sh_flight_t *flight;        /* ring of in-flight micro-batches, [depth] */
     int f_head, f_len;
@@ -109,8 +124,9 @@ typedef struct {
     uint64_t tokens_generated, requests_done;
 } sh_sched_t;
 
+/* Group-wide numbers, over every link. */
 typedef struct {
-    int free_slots;
+    int free_slots;         /* n_slots - held (>= 0): the requests the group would take now */
     uint32_t queued_tokens; /* prompt rows not yet fed + decode budget left, queue included */
     uint32_t kv_free;       /* KV positions not in use over all slots */
     int n_running;          /* rids held (slots not finished nor cancelled, then the queue) */
@@ -118,8 +134,9 @@ typedef struct {
     uint64_t requests_done;    /* requests finished (EOS, length or failed) since start, cancelled ones not */
 } sh_sched_stats_t;
 
-/* NULL on OOM or bad sizes.  prefill_inflight starts at depth. */
-sh_sched_t *sh_sched_new(int n_slots, int ctx, int max_prefill, int depth, int queue_cap);
+/* NULL on OOM or bad sizes.  extra: requests the scheduler may hold beyond
+ * n_slots, waiting (0: none — stage 0).  prefill_inflight starts at depth. */
+sh_sched_t *sh_sched_new(int n_slots, int ctx, int max_prefill, int depth, int extra);
 void sh_sched_destroy(sh_sched_t **s);
 /* Caps the micro-batches in flight that hold one slot's prefill chunks at n
  * (n < 1 or n > depth: depth).  Returns the cap now in effect.  Takes effect
@@ -127,18 +144,25 @@ void sh_sched_destroy(sh_sched_t **s);
 int sh_sched_set_prefill_inflight(sh_sched_t *s, int n);
 
 /* Takes *w (a checked work, sh_work_check) into the queue and NULLs it; -1
- * if the queue is full (*w untouched). */
+ * if n_slots + extra requests are held already (*w untouched). */
 int sh_sched_enqueue(sh_sched_t *s, sh_work_t **w);
-/* 1 if rid is queued or in a slot (and not cancelled). */
+/* Requests held: in a slot (not finished, not cancelled) or waiting. */
+int sh_sched_held(const sh_sched_t *s);
+/* 1 if rid is queued or in a slot (and not cancelled), whatever its link. */
 int sh_sched_has_rid(const sh_sched_t *s, uint64_t rid);
+/* The link of held request rid, or -1 if it holds no such request. */
+int sh_sched_owner(const sh_sched_t *s, uint64_t rid);
 /* If a slot is free and a request waits: moves it into the slot, returns 1
  * with *slot and *w (the caller sets the slot up and destroys *w).  Else 0. */
 int sh_sched_admit(sh_sched_t *s, int *slot, sh_work_t **w);
 /* Frees a slot at once (its setup failed).  It must not be in flight. */
 void sh_sched_release(sh_sched_t *s, int slot);
-/* Cancels rid: 1 = removed from the queue, 2 = its slot will be freed when
- * not in flight, 0 = unknown. */
-int sh_sched_cancel(sh_sched_t *s, uint64_t rid);
+/* Cancels rid if it came from link (link < 0: from any): 1 = removed from
+ * the queue, 2 = its slot will be freed when not in flight, 0 = unknown or
+ * another link's (nothing changes). */
+int sh_sched_cancel(sh_sched_t *s, uint64_t rid, int link);
+/* Cancels every request of link (queued or in a slot); returns how many. */
+int sh_sched_cancel_link(sh_sched_t *s, int link);
 
 /* Forms the next micro-batch into rows[] (capacity n_slots + max_prefill).
  * Returns its row count (0 = nothing to do or depth batches in flight) and
@@ -153,13 +177,18 @@ int sh_sched_oldest(const sh_sched_t *s, uint32_t *seq);
 
 int sh_sched_inflight(const sh_sched_t *s);   /* micro-batches in flight */
 int sh_sched_busy_slots(const sh_sched_t *s); /* slots holding a request */
-/* Heartbeat numbers; rids (capacity n_slots + queue_cap) gets the running ids. */
+/* Group-wide heartbeat numbers; rids (capacity n_slots + extra, or NULL)
+ * gets the running ids of every link. */
 void sh_sched_stats(const sh_sched_t *s, sh_sched_stats_t *st, uint64_t *rids);
-/* The finished list for a heartbeat at now_ms: drops the entries older than
- * keep_ms that went out with SH_SCHED_FINISHED_BEATS heartbeats already (a
- * stalled loop does not lose any), copies the rest (oldest first) to out
+/* The rids held for link (link < 0: every link) into rids (capacity
+ * n_slots + extra); returns their count. */
+int sh_sched_running(const sh_sched_t *s, int link, uint64_t *rids);
+/* The finished list for a heartbeat of link (link < 0: every link) at
+ * now_ms: drops the entries (of any link) older than keep_ms that went out
+ * with SH_SCHED_FINISHED_BEATS heartbeats of their link already (a stalled
+ * loop does not lose any), copies link's others (oldest first) to out
  * (capacity SH_SCHED_FINISHED_PER_SLOT × n_slots), counts them as listed
  * once more and returns their count. */
-int sh_sched_finished(sh_sched_t *s, double now_ms, double keep_ms, sh_finished_t *out);
+int sh_sched_finished(sh_sched_t *s, int link, double now_ms, double keep_ms, sh_finished_t *out);
 
 #endif

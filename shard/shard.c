@@ -11,6 +11,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zmq.h>
 
 #include "clock.h"
 #include "kernels.h"
@@ -161,14 +162,26 @@ static int build_rank(sh_group_t *G, int rank, int size, ifp_err_t *err) {
     }
     if (s->first || s->last) {
         /* routing id "G#NONCE" / "G.out#NONCE": a restarted group's new
-         * connection never collides with its old one (router/backend.c) */
+         * connection never collides with its old one (router/backend.c);
+         * the same on the link to every router */
         char id[IFP_CFG_NAME + 32];
         uint64_t nonce = 0;
         if (getrandom(&nonce, sizeof nonce, 0) != (ssize_t)sizeof nonce) nonce = (uint64_t)getpid() * 2654435761u ^ (uint64_t)ifp_now_ms();
         snprintf(id, sizeof id, "%s%s#%016llx", g->name, s->first ? "" : ".out", (unsigned long long)nonce);
+        const ifp_config_file_t *c = G->cfg;
+        if (c->n_routers < 1 || c->n_routers > IFP_CFG_MAX_ROUTERS)
+            return ifp_errf(err, IFP_EINVAL, "the config lists %d routers (1..%d)", c->n_routers, IFP_CFG_MAX_ROUTERS);
+        if (!(G->zctx = zmq_ctx_new())) return ifp_errf(err, IFP_EIO, "zmq_ctx_new: %s", zmq_strerror(errno));
+        zmq_ctx_set(G->zctx, ZMQ_BLOCKY, 0);
         ifp_curve_t curve;
-        int rc = link_security(G->cfg, g->name, &curve, err);
-        if (!rc) rc = sh_routerlink_open(&G->link, ifp_config_backend_connect(G->cfg), id, s->max_rows, &curve, err);
+        int rc = link_security(c, g->name, &curve, err);
+        for (int i = 0; !rc && i < c->n_routers; i++) {
+            /* stage 0 watches its links: a router gone for good has its
+             * requests cancelled (intake.c) */
+            rc = sh_routerlink_open(&G->links[i], G->zctx, ifp_router_backend_connect(&c->routers[i]), id,
+                                    s->max_rows, s->first, &curve, err);
+            if (!rc) G->n_links++;
+        }
         memset(&curve, 0, sizeof curve);
         if (rc) return rc;
     }
@@ -176,7 +189,10 @@ static int build_rank(sh_group_t *G, int rank, int size, ifp_err_t *err) {
 }
 
 static void free_rank(sh_group_t *G) {
-    if (G->link.sock) sh_routerlink_close(&G->link, 500);
+    for (int i = 0; i < G->n_links; i++) sh_routerlink_close(&G->links[i], 500);
+    G->n_links = 0;
+    if (G->zctx) zmq_ctx_term(G->zctx);
+    G->zctx = NULL;
     sh_ring_destroy(&G->ring);
     sh_sampling_destroy(&G->sampling);
     sh_stage_destroy(&G->stage);

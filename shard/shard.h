@@ -3,11 +3,12 @@
  *   mpirun -np P ifp-shard --config C --group G [--threads N] [--verbose]
  *
  * Rank r is pipeline stage r of group G and holds a contiguous layer range
- * (stage.h).  Stage 0 (intake.c) talks to the router (routerlink.h), admits
- * work (work.h) into slots, schedules micro-batches (sched.h), embeds and
- * runs its layers; the activations flow down the MPI pipe (pipe.h) through
- * stages 1..P-1 (relay.c); the last stage samples (sampling.h), sends token
- * events to the router and the token ids back to stage 0.
+ * (stage.h).  Stage 0 (intake.c) talks to every router of the deployment
+ * (one link each, routerlink.h), admits work (work.h) into slots, schedules
+ * micro-batches (sched.h), embeds and runs its layers; the activations flow
+ * down the MPI pipe (pipe.h) through stages 1..P-1 (relay.c); the last
+ * stage samples (sampling.h), sends token events to the router each request
+ * came from and the token ids back to stage 0.
  *
  * Lifecycle: MPI_Init -> validate topology and config (every rank reaches the
  * same verdict, so all exit together) -> load this stage's slice (one
@@ -80,7 +81,12 @@ typedef struct {
     double batch_timeout_ms;  /* [group] batch_timeout_ms */
     sh_stage_t *stage;
     sh_sampling_t *sampling;  /* last stage only */
-    sh_routerlink_t link;     /* stage 0 and the last stage */
+    /* stage 0 and the last stage: one link per router of the config, in
+     * its order (links[i] to cfg->routers[i]); a request's sh_work_t.link
+     * indexes them */
+    void *zctx;
+    sh_routerlink_t links[IFP_CFG_MAX_ROUTERS];
+    int n_links;
     sh_ring_t *ring;    /* sends: stage 0 and middles -> next rank; last -> rank 0 (NULL for P = 1) */
     uint8_t *rbuf;      /* one received message */
     size_t msg_cap;     /* bytes of the largest pipe message */

@@ -66,6 +66,7 @@ size_t sh_setup_pack(const sh_work_t *w, void *buf) {
         .eos = w->eos,
         .debug = w->debug != 0,
         .mask_len = (uint32_t)w->mask_len,
+        .link = w->link,
     };
     memcpy(buf, &h, sizeof h);
     if (w->mask_len) memcpy((uint8_t *)buf + sizeof h, w->mask, w->mask_len);
@@ -86,6 +87,7 @@ int sh_setup_unpack(void *buf, size_t len, sh_work_t *w) {
         .debug = h.debug,
         .mask = h.mask_len ? (uint8_t *)buf + sizeof h : NULL,
         .mask_len = h.mask_len,
+        .link = h.link,
     };
     return 0;
 }

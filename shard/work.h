@@ -1,10 +1,13 @@
 /* work.h — one request as the shard group runs it, free of the wire format.
  *
  * The router link (routerlink.h) decodes a RouterToGroup once and hands
- * stage 0 an sh_work_t; the scheduler queues it, stage 0 sets its slot up
- * and sends a SETUP (sh_setup_pack: a fixed header and the mask bits, no
- * protobuf, no prompt) down the MPI pipe; each later stage unpacks that into
- * an sh_work_t that borrows the message's bytes.
+ * stage 0 an sh_work_t; stage 0 notes which router link it came from
+ * (link: a group serves every router of the deployment), the scheduler
+ * takes it, stage 0 sets its slot up and sends a SETUP (sh_setup_pack: a
+ * fixed header and the mask bits, no protobuf, no prompt) down the MPI pipe;
+ * each later stage unpacks that into an sh_work_t that borrows the message's
+ * bytes.  The link travels in the SETUP, so the last stage sends the
+ * request's tokens (and its work errors) to the router that sent it.
  *
  * The mask stays as the bits it came in (Work.mask, proto/ifp.proto):
  * n_layers × ceil(d_ffn/8) bytes, layer-major, bit j (LSB first) of layer l
@@ -31,6 +34,7 @@ typedef struct {
     int debug;               /* GroupToken.debug (last-prompt logits) with the first token */
     uint8_t *mask;           /* NULL (mask_len 0) = dense; else the bits above */
     size_t mask_len;
+    int link;                /* the router link it came from: index into the config's routers, 0..n_routers-1 */
 } sh_work_t;
 
 /* A request the group finished: tokens = first_index + tokens generated (the
@@ -75,6 +79,7 @@ typedef struct {
     float temperature, top_p;
     int32_t top_k, eos, debug;
     uint32_t mask_len;
+    int32_t link; /* sh_work_t.link */
 } sh_setup_wire_t;
 
 static inline size_t sh_setup_bytes(size_t mask_len) { return sizeof(sh_setup_wire_t) + mask_len; }

@@ -5,7 +5,10 @@
  * temp dir), and the group's messages collected per request: tokens in
  * order, finish, work errors, the heartbeat fields (the finished list per
  * request).  Work carries a router epoch and a dispatch number (1, 2, ...)
- * as the real router's does.
+ * as the real router's does.  Like the real router, the rig sends a Work
+ * refused as busy (WorkError.busy: no free slot, e.g. a slot whose request
+ * ended is not yet back from the pipe) again after the next heartbeat, with
+ * a new dispatch number (rig_pump, rig_resend_busy).
  *
  * A test that fails mid-way leaves its job to rig_reap (call it from a
  * teardown); if the test process dies, the job gets SIGTERM
@@ -45,6 +48,11 @@ typedef struct {
     double t_first, t_last;
     int fin_seen;          /* heartbeats listing it as finished */
     uint32_t fin_tokens;   /* Finished.tokens there */
+    uint8_t *work;         /* its RouterToGroup as sent (for a re-send), owned */
+    size_t work_len;
+    int busy;              /* refused as busy, times */
+    int resend;            /* refused as busy: to send again after the next heartbeat */
+    int resend_after;      /* ... the heartbeat count when it was refused */
 } req_t;
 
 typedef struct {
@@ -63,6 +71,7 @@ typedef struct {
     int n_req;
     uint64_t work_seq; /* Work.seq of the last Work sent */
     int min_free, last_free, last_running, last_cluster, last_draining, heartbeats, work_errors;
+    int busy_errors;  /* WorkError.busy: counted apart from work_errors */
     uint64_t last_epoch, last_work_seen, last_tokens_generated, last_requests_done;
     int max_finished; /* longest finished list seen */
     uint64_t error_rid[64];
@@ -211,7 +220,10 @@ static inline req_t *find_req(rig_t *r, uint64_t rid) {
     return NULL;
 }
 
-/* Handles one message; returns 0 on timeout. */
+static inline void rig_resend_busy(rig_t *r);
+
+/* Handles one message (then sends again the Work refused as busy, once a
+ * heartbeat came after the refusal); returns 0 on timeout. */
 static inline int rig_pump(rig_t *r, int timeout_ms) {
     Ifp__GroupToRouter *m = rig_recv(r, timeout_ms, NULL);
     if (!m) return 0;
@@ -254,6 +266,14 @@ static inline int rig_pump(rig_t *r, int timeout_ms) {
             if (q->n < MAX_TOK) q->tok[q->n++] = g->token;
             if (g->finish) q->finish = g->finish;
         }
+    } else if (m->msg_case == IFP__GROUP_TO_ROUTER__MSG_ERROR && m->error->busy) {
+        req_t *q = find_req(r, m->error->rid);
+        assert_non_null(q);
+        assert_non_null(strstr(m->error->message, "is busy: "));
+        r->busy_errors++;
+        q->busy++;
+        q->resend = 1;
+        q->resend_after = r->heartbeats;
     } else if (m->msg_case == IFP__GROUP_TO_ROUTER__MSG_ERROR) {
         if (r->work_errors < 64) r->error_rid[r->work_errors] = m->error->rid;
         r->work_errors++;
@@ -261,6 +281,7 @@ static inline int rig_pump(rig_t *r, int timeout_ms) {
         if (q) q->error = 1;
     }
     ifp__group_to_router__free_unpacked(m, NULL);
+    rig_resend_busy(r);
     return 1;
 }
 
@@ -283,6 +304,29 @@ static inline void rig_send_msg(rig_t *r, const Ifp__RouterToGroup *m) {
     ifp__router_to_group__pack(m, buf);
     rig_send(r, buf, len);
     free(buf);
+}
+
+/* Sends q's Work again with the next dispatch number. */
+static inline void rig_resend(rig_t *r, req_t *q) {
+    Ifp__RouterToGroup *m = ifp__router_to_group__unpack(NULL, q->work_len, q->work);
+    assert_non_null(m);
+    assert_int_equal(m->msg_case, IFP__ROUTER_TO_GROUP__MSG_WORK);
+    m->work->seq = q->seq = ++r->work_seq;
+    size_t len = ifp__router_to_group__get_packed_size(m);
+    uint8_t *buf = malloc(len + 1);
+    ifp__router_to_group__pack(m, buf);
+    ifp__router_to_group__free_unpacked(m, NULL);
+    free(q->work);
+    q->work = buf;
+    q->work_len = len;
+    q->resend = 0;
+    rig_send(r, buf, len);
+}
+
+/* Sends again the Work refused as busy before the last heartbeat. */
+static inline void rig_resend_busy(rig_t *r) {
+    for (int i = 0; i < r->n_req; i++)
+        if (r->req[i].resend && r->heartbeats > r->req[i].resend_after && r->req[i].work) rig_resend(r, &r->req[i]);
 }
 
 static inline req_t *rig_work(rig_t *r, uint64_t rid, const int32_t *prompt, int n, const ifp_mask_t *mask, int max_new,
@@ -309,7 +353,10 @@ static inline req_t *rig_work(rig_t *r, uint64_t rid, const int32_t *prompt, int
     memset(q, 0, sizeof *q);
     q->rid = rid;
     q->seq = w.seq;
-    rig_send_msg(r, &m);
+    q->work_len = ifp__router_to_group__get_packed_size(&m);
+    q->work = malloc(q->work_len + 1);
+    ifp__router_to_group__pack(&m, q->work);
+    rig_send(r, q->work, q->work_len);
     free(packed);
     return q;
 }
@@ -337,6 +384,7 @@ static inline void rig_wait_all(rig_t *r, double timeout_ms) {
 
 static inline void rig_close(rig_t *r) {
     if (rig_live_pid == r->pid) rig_live_pid = 0;
+    for (int i = 0; i < r->n_req; i++) free(r->req[i].work);
     zmq_close(r->sock);
     zmq_ctx_term(r->zctx);
     char path[160];

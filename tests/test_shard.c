@@ -107,7 +107,7 @@ static void sched_prefill_then_decode_cohorts(void **unused) {
     assert_int_equal(rows[0].slot, 2);
     assert_int_equal(rows[0].pos, 3);
     /* slot 1 finishes; slot 0 is cancelled while in flight */
-    assert_int_equal(sh_sched_cancel(s, 10), 2);
+    assert_int_equal(sh_sched_cancel(s, 10, -1), 2);
     assert_int_equal(sh_sched_busy_slots(s), 3);
     sh_tok_t t2[2] = {{0, 7, 0}, {1, 2, SH_TOK_FINISHED}};
     assert_int_equal(sh_sched_complete(s, seq1, t2, 2, 1000), 0);
@@ -123,7 +123,7 @@ static void sched_prefill_then_decode_cohorts(void **unused) {
     assert_int_equal(st.tokens_generated, 4);
     assert_int_equal(st.requests_done, 1);
     sh_finished_t fin[32];
-    assert_int_equal(sh_sched_finished(s, 1000, 200, fin), 1);
+    assert_int_equal(sh_sched_finished(s, -1, 1000, 200, fin), 1);
     assert_int_equal(fin[0].rid, 11);
     assert_int_equal(fin[0].tokens, 102);
     /* slot 2's micro-batch failed in some stage: the request is over, listed
@@ -135,16 +135,16 @@ static void sched_prefill_then_decode_cohorts(void **unused) {
     assert_int_equal(st.tokens_generated, 4);
     assert_int_equal(st.requests_done, 2);
     assert_int_equal(st.n_running, 0);
-    assert_int_equal(sh_sched_finished(s, 1150, 200, fin), 2);
+    assert_int_equal(sh_sched_finished(s, -1, 1150, 200, fin), 2);
     assert_int_equal(fin[1].rid, 12);
     assert_int_equal(fin[1].tokens, 201);
     /* an entry goes once older than keep_ms and listed in 4 heartbeats */
-    assert_int_equal(sh_sched_finished(s, 1250, 200, fin), 2); /* 11: 250 ms old, listed twice */
-    assert_int_equal(sh_sched_finished(s, 1260, 200, fin), 2);
-    assert_int_equal(sh_sched_finished(s, 1270, 200, fin), 1);
+    assert_int_equal(sh_sched_finished(s, -1, 1250, 200, fin), 2); /* 11: 250 ms old, listed twice */
+    assert_int_equal(sh_sched_finished(s, -1, 1260, 200, fin), 2);
+    assert_int_equal(sh_sched_finished(s, -1, 1270, 200, fin), 1);
     assert_int_equal(fin[0].rid, 12);
-    assert_int_equal(sh_sched_finished(s, 1301, 200, fin), 0);
-    assert_int_equal(sh_sched_cancel(s, 999), 0);
+    assert_int_equal(sh_sched_finished(s, -1, 1301, 200, fin), 0);
+    assert_int_equal(sh_sched_cancel(s, 999, -1), 0);
     sh_sched_destroy(&s);
     assert_null(s);
 }
@@ -167,7 +167,7 @@ static void sched_finished_bounded(void **unused) {
         assert_int_equal(sh_sched_complete(s, seq, &t, 1, i), 0);
     }
     sh_finished_t fin[SH_SCHED_FINISHED_PER_SLOT];
-    assert_int_equal(sh_sched_finished(s, cap + 3, 1e9, fin), cap);
+    assert_int_equal(sh_sched_finished(s, -1, cap + 3, 1e9, fin), cap);
     for (int i = 0; i < cap; i++) {
         assert_int_equal(fin[i].rid, 500 + 3 + i);
         assert_int_equal(fin[i].tokens, 1);
@@ -179,19 +179,134 @@ static void sched_finished_bounded(void **unused) {
     sh_sched_destroy(&s);
 }
 
+/* The scheduler holds at most n_slots + extra requests (in a slot and not
+ * finished nor cancelled, or waiting). */
 static void sched_queue_bound_and_cancel(void **unused) {
     (void)unused;
-    sh_sched_t *s = sh_sched_new(1, 64, 8, 1, 2);
+    sh_sched_t *s = sh_sched_new(1, 64, 8, 1, 1);
     sh_work_t *m[3] = {work_new(1, 4, 2), work_new(2, 4, 2), work_new(3, 4, 2)};
     assert_int_equal(sh_sched_enqueue(s, &m[0]), 0);
     assert_int_equal(sh_sched_enqueue(s, &m[1]), 0);
+    assert_int_equal(sh_sched_held(s), 2);
     assert_int_equal(sh_sched_enqueue(s, &m[2]), -1); /* full: still ours */
     assert_non_null(m[2]);
     sh_work_destroy(&m[2]);
     assert_true(sh_sched_has_rid(s, 2));
-    assert_int_equal(sh_sched_cancel(s, 1), 1);
+    assert_int_equal(sh_sched_cancel(s, 1, -1), 1);
     assert_false(sh_sched_has_rid(s, 1));
+    assert_int_equal(sh_sched_held(s), 1);
     sh_sched_destroy(&s); /* frees the queued request */
+}
+
+/* Stage 0's rule (extra = 0): never more requests held than slots, whatever
+ * links they came from.  A slot whose request was cancelled while in flight
+ * is not held: a new request may wait for it (and takes it once its
+ * micro-batch is back), but no more than that. */
+static void sched_no_work_beyond_slots(void **unused) {
+    (void)unused;
+    sh_sched_t *s = sh_sched_new(2, 64, 8, 2, 0);
+    sh_work_t *w = work_new(1, 4, 8);
+    int slot[2];
+    sh_sched_stats_t st;
+    assert_int_equal(sh_sched_enqueue(s, &w), 0);
+    w = work_new(2, 4, 8);
+    w->link = 1;
+    assert_int_equal(sh_sched_enqueue(s, &w), 0);
+    w = work_new(3, 4, 8);
+    assert_int_equal(sh_sched_enqueue(s, &w), -1); /* 2 of 2 held */
+    sh_work_destroy(&w);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(sh_sched_admit(s, &slot[i], &w), 1);
+        sh_work_destroy(&w);
+    }
+    sh_sched_stats(s, &st, NULL);
+    assert_int_equal(st.free_slots, 0);
+    w = work_new(3, 4, 8);
+    assert_int_equal(sh_sched_enqueue(s, &w), -1);
+    sh_row_t rows[2 + 8];
+    uint32_t seq;
+    assert_int_equal(sh_sched_build(s, rows, &seq), 8); /* both prompts in flight */
+    assert_int_equal(sh_sched_cancel(s, 2, 1), 2);       /* slot 1: freed when back */
+    assert_int_equal(sh_sched_busy_slots(s), 2);
+    assert_int_equal(sh_sched_held(s), 1);
+    sh_sched_stats(s, &st, NULL);
+    assert_int_equal(st.free_slots, 1);
+    assert_int_equal(sh_sched_enqueue(s, &w), 0);         /* waits for slot 1 */
+    w = work_new(4, 4, 8);
+    assert_int_equal(sh_sched_enqueue(s, &w), -1);        /* and nothing beyond */
+    sh_work_destroy(&w);
+    assert_int_equal(sh_sched_admit(s, &slot[0], &w), 0); /* slot 1 still in the pipe */
+    sh_tok_t t[2] = {{slot[0], 9, 0}, {slot[1], 9, 0}};
+    assert_int_equal(sh_sched_complete(s, seq, t, 2, 0), 0);
+    assert_int_equal(sh_sched_admit(s, &slot[1], &w), 1);
+    assert_int_equal(w->rid, 3);
+    sh_work_destroy(&w);
+    assert_int_equal(sh_sched_held(s), 2);
+    sh_sched_destroy(&s);
+}
+
+/* Every request remembers its link: per-link running and finished lists,
+ * cancels only from the owning link, a whole link cancelled at once. */
+static void sched_links(void **unused) {
+    (void)unused;
+    sh_sched_t *s = sh_sched_new(4, 64, 16, 1, 0);
+    int link_of[4] = {0, 1, 0, 1}, slot;
+    for (int i = 0; i < 4; i++) {
+        sh_work_t *w = work_new(100 + i, 2, i < 2 ? 1 : 8);
+        w->link = link_of[i];
+        assert_int_equal(sh_sched_enqueue(s, &w), 0);
+        if (i < 3) {
+            assert_int_equal(sh_sched_admit(s, &slot, &w), 1);
+            assert_int_equal(s->slot[slot].link, link_of[i]);
+            sh_work_destroy(&w);
+        }
+    }
+    uint64_t rids[4];
+    assert_int_equal(sh_sched_running(s, 0, rids), 2);
+    assert_int_equal(rids[0], 100);
+    assert_int_equal(rids[1], 102);
+    assert_int_equal(sh_sched_running(s, 1, rids), 2);
+    assert_int_equal(rids[0], 101);
+    assert_int_equal(rids[1], 103); /* the one waiting */
+    assert_int_equal(sh_sched_running(s, -1, rids), 4);
+    assert_int_equal(sh_sched_owner(s, 103), 1);
+    assert_int_equal(sh_sched_owner(s, 999), -1);
+    /* a cancel from the other link is ignored */
+    assert_int_equal(sh_sched_cancel(s, 101, 0), 0);
+    assert_int_equal(sh_sched_cancel(s, 103, 0), 0);
+    assert_true(sh_sched_has_rid(s, 101) && sh_sched_has_rid(s, 103));
+    /* requests 100 and 101 finish (max_new 1): each listed to its link only */
+    sh_row_t rows[4 + 16];
+    uint32_t seq;
+    assert_int_equal(sh_sched_build(s, rows, &seq), 6);
+    sh_tok_t t[3] = {{0, 5, SH_TOK_FINISHED}, {1, 5, SH_TOK_FINISHED}, {2, 5, 0}};
+    assert_int_equal(sh_sched_complete(s, seq, t, 3, 0), 0);
+    sh_finished_t fin[16];
+    assert_int_equal(sh_sched_finished(s, 0, 10, 1e9, fin), 1);
+    assert_int_equal(fin[0].rid, 100);
+    assert_int_equal(sh_sched_finished(s, 1, 10, 1e9, fin), 1);
+    assert_int_equal(fin[0].rid, 101);
+    assert_int_equal(sh_sched_finished(s, -1, 10, 1e9, fin), 2);
+    /* link 1's router leaves: its request in a slot and its waiting one go */
+    sh_work_t *w = NULL;
+    assert_int_equal(sh_sched_admit(s, &slot, &w), 1);
+    assert_int_equal(w->rid, 103);
+    sh_work_destroy(&w);
+    w = work_new(104, 2, 8);
+    w->link = 1;
+    assert_int_equal(sh_sched_enqueue(s, &w), 0);
+    w = work_new(105, 2, 8);
+    assert_int_equal(sh_sched_enqueue(s, &w), 0);
+    assert_int_equal(sh_sched_held(s), 4);
+    assert_int_equal(sh_sched_cancel_link(s, 1), 2);
+    assert_int_equal(sh_sched_held(s), 2);
+    assert_false(sh_sched_has_rid(s, 103) || sh_sched_has_rid(s, 104));
+    assert_int_equal(sh_sched_running(s, 1, rids), 0);
+    assert_int_equal(sh_sched_running(s, 0, rids), 2);
+    assert_int_equal(rids[0], 102);
+    assert_int_equal(rids[1], 105);
+    assert_int_equal(sh_sched_cancel_link(s, 1), 0);
+    sh_sched_destroy(&s);
 }
 
 /* Rows [0, n) are one prefill chunk of slot k at positions pos0.. with a
@@ -914,6 +1029,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(sched_prefill_then_decode_cohorts),
         cmocka_unit_test(sched_queue_bound_and_cancel),
+        cmocka_unit_test(sched_no_work_beyond_slots),
+        cmocka_unit_test(sched_links),
         cmocka_unit_test(sched_finished_bounded),
         cmocka_unit_test(sched_long_prompt_pipelines),
         cmocka_unit_test(sched_decode_beside_long_prefill),

@@ -8,6 +8,8 @@
  *     stage 1 of 2, cluster 0 and dense), and the errors of a bad mask;
  *   - the router link converts a RouterToGroup once into sh_router_msg_t and
  *     builds Heartbeat / TokenBatch from plain structs (a ROUTER on ipc://);
+ *     it follows its connection through a socket monitor (up on the
+ *     handshake, down when the router goes) and marks busy refusals;
  *   - the IFP_SHARD_FAULT parser. */
 #include <math.h>
 #include <setjmp.h>
@@ -21,6 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "compact.h"
 #include "config.h"
 #include "mask.h"
@@ -122,6 +125,7 @@ static void setup_round_trip(void **unused) {
     w->sp = (ifp_sampler_params_t){.temperature = 0.7f, .top_k = 40, .top_p = 0.9f, .seed = 99};
     w->eos = 2;
     w->debug = 1;
+    w->link = 3; /* the router it came from: the last stage answers there */
     memcpy(w->mask, "\x01\x02\x03\x04\x05", 5);
     uint8_t buf[256];
     size_t len = sh_setup_pack(w, buf + 3); /* any alignment */
@@ -136,6 +140,7 @@ static void setup_round_trip(void **unused) {
     assert_int_equal(got.sp.seed, 99);
     assert_int_equal(got.eos, 2);
     assert_int_equal(got.debug, 1);
+    assert_int_equal(got.link, 3);
     assert_int_equal(got.n_prompt, 0); /* not carried */
     assert_int_equal(got.mask_len, 5);
     assert_ptr_equal(got.mask, buf + 3 + sizeof(sh_setup_wire_t)); /* borrowed */
@@ -221,6 +226,7 @@ static void stage_setup_from_plain_work(void **unused) {
 typedef struct {
     char dir[64], endpoint[128];
     void *zctx, *sock;
+    void *link_ctx; /* the group's context */
     sh_routerlink_t link;
 } link_rig_t;
 
@@ -232,7 +238,8 @@ static int link_setup(void **state) {
     r->zctx = zmq_ctx_new();
     r->sock = zmq_socket(r->zctx, ZMQ_ROUTER);
     assert_int_equal(zmq_bind(r->sock, r->endpoint), 0);
-    assert_int_equal(sh_routerlink_open(&r->link, r->endpoint, "g7", 4, NULL, NULL), 0);
+    r->link_ctx = zmq_ctx_new();
+    assert_int_equal(sh_routerlink_open(&r->link, r->link_ctx, r->endpoint, "g7", 4, 1, NULL, NULL), 0);
     *state = r;
     return 0;
 }
@@ -240,6 +247,7 @@ static int link_setup(void **state) {
 static int link_teardown(void **state) {
     link_rig_t *r = *state;
     sh_routerlink_close(&r->link, 0);
+    zmq_ctx_term(r->link_ctx);
     zmq_close(r->sock);
     zmq_ctx_term(r->zctx);
     char path[160];
@@ -393,6 +401,46 @@ static void link_converts_once(void **state) {
     ifp__group_to_router__free_unpacked(g, NULL);
 }
 
+/* Pumps the link's monitor until its state is up (or 5 s pass). */
+static void link_wait_state(link_rig_t *r, int up) {
+    for (int i = 0; i < 500 && r->link.up != up; i++) {
+        zmq_pollitem_t it = {.socket = r->link.mon, .events = ZMQ_POLLIN};
+        zmq_poll(&it, 1, 10);
+        sh_routerlink_watch(&r->link, ifp_now_ms());
+    }
+    assert_int_equal(r->link.up, up);
+}
+
+/* A watched link follows its connection (handshake: up; the router gone:
+ * down, since when), and a busy refusal carries WorkError.busy. */
+static void link_watch_and_busy(void **state) {
+    link_rig_t *r = *state;
+    assert_non_null(r->link.mon);
+    assert_int_equal(r->link.up, 0); /* not yet */
+    link_wait_state(r, 1);
+    assert_int_equal(r->link.ups, 1);
+    double up_since = r->link.since_ms;
+    for (int i = 0; i < 500 && sh_routerlink_work_error(&r->link, 5, 1, "group g7 is busy: %d of %d slots taken", 2, 2);
+         i++)
+        usleep(10000);
+    Ifp__GroupToRouter *g = link_take(r);
+    assert_int_equal(g->msg_case, IFP__GROUP_TO_ROUTER__MSG_ERROR);
+    assert_int_equal(g->error->rid, 5);
+    assert_true(g->error->busy);
+    assert_string_equal(g->error->message, "group g7 is busy: 2 of 2 slots taken");
+    ifp__group_to_router__free_unpacked(g, NULL);
+    assert_int_equal(sh_routerlink_work_error(&r->link, 6, 0, "invalid work: %s", "x"), 0);
+    g = link_take(r);
+    assert_false(g->error->busy);
+    ifp__group_to_router__free_unpacked(g, NULL);
+    /* the router goes away: down, stamped when the event was read */
+    zmq_close(r->sock);
+    r->sock = zmq_socket(r->zctx, ZMQ_ROUTER); /* (for the teardown; not bound) */
+    link_wait_state(r, 0);
+    assert_true(r->link.since_ms > up_since);
+    assert_int_equal(r->link.ups, 1);
+}
+
 /* ---------------------------------------------------------------- fault hook */
 
 static void fault_hook_parse(void **unused) {
@@ -418,6 +466,7 @@ int main(void) {
         cmocka_unit_test(setup_round_trip),
         cmocka_unit_test(stage_setup_from_plain_work),
         cmocka_unit_test_setup_teardown(link_converts_once, link_setup, link_teardown),
+        cmocka_unit_test_setup_teardown(link_watch_and_busy, link_setup, link_teardown),
         cmocka_unit_test(fault_hook_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
