@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # deploy/quickstart.sh — from a fresh Debian/Ubuntu checkout to a serving
 # cluster: install missing packages, build, start the local cluster
-# (deploy/local.sh: ifp-router + 3 shard groups of 2 MPI ranks), send one
-# prompt per domain and show where each was served.
+# (deploy/local.sh: two ifp-routers + 3 shard groups of 2 MPI ranks, every
+# group serving both routers), send one prompt per domain and show where
+# each was served.
 #
 # usage: deploy/quickstart.sh [CONFIG]   (default deploy/local.ini; leaves the cluster running)
 set -euo pipefail
@@ -13,7 +14,7 @@ source deploy/lib.sh
 
 case "${1:-}" in
 -h | --help)
-    sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
     exit 0
     ;;
 -*) ifp_die "unknown option: $1 (try --help)" ;;
@@ -53,7 +54,15 @@ else
     deploy/local.sh start "$config" 2>&1 | sed 's/^/    /' || ifp_die "the cluster did not start (see above)"
 fi
 running_config="$(cat "$IFP_RUN_DIR/config")"
-frontend="$(ifp_ini_get "$running_config" router frontend tcp://127.0.0.1:5555)"
+# the routers' frontends, comma-separated: `ifp client` fails over between
+# them; and the first HTTP API of a router (deploy/local.ini: r1's)
+frontends="" http_listen=off
+while IFS= read -r line; do
+    ifp_router_fields "$line"
+    frontends+="${frontends:+,}${rf[1]}"
+    [[ "$http_listen" == off ]] && http_listen="${rf[5]}"
+done < <(ifp_ini_routers "$running_config")
+[[ -n "$frontends" ]] || ifp_die "$running_config: no router (see the error above)"
 # how `ifp client` reaches it: plain when the config says so, else with the
 # keys folder local.sh's ifp keygen used ([security] keys may name another)
 link=()
@@ -78,7 +87,7 @@ for i in "${!domains[@]}"; do
     prompt="${prompts[$i]}"
     printf '\n[%s] %s\n' "${domains[$i]}" "${prompt//$'\n'/\\n}"
     err="$(mktemp)"
-    if answer="$("$ifp" client --router "$frontend" "${link[@]}" --prompt "$prompt" -n "$n_tokens" --temp 0 --timeout-ms 30000 2>"$err")"; then
+    if answer="$("$ifp" client --router "$frontends" "${link[@]}" --prompt "$prompt" -n "$n_tokens" --temp 0 --timeout-ms 30000 2>"$err")"; then
         stats="$(tail -n 1 "$err")"
         if [[ "$stats" =~ group\ ([^,]+),\ cluster\ ([^,]+),\ coverage\ ([0-9.]+).*\ ([0-9.]+)\ tok/s ]]; then
             printf '    group %s, cluster %s, coverage %s (%s tok/s)\n' "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" \
@@ -96,7 +105,6 @@ done
 
 # The OpenAI-compatible HTTP API ([http] listen; docs/HTTP.md): the same
 # kind of prompt through curl, with the API key `ifp keygen` made.
-http_listen="$(ifp_ini_get "$running_config" http listen 127.0.0.1:8080)"
 curl_line=""
 if [[ "$http_listen" != off ]]; then
     ifp_step "The HTTP API on http://$http_listen (OpenAI-compatible: docs/HTTP.md)"
@@ -125,7 +133,7 @@ if [[ "$http_listen" != off ]]; then
 fi
 
 ifp_step "Done. The cluster keeps running in the background."
-ifp_info "your own prompt: $ifp client --router $frontend --prompt \$'Question: ...\\nAnswer:' -n $n_tokens [--temp 0.8 --seed 1] [--json]"
+ifp_info "your own prompt: $ifp client --router $frontends --prompt \$'Question: ...\\nAnswer:' -n $n_tokens [--temp 0.8 --seed 1] [--json]"
 [[ -n "$curl_line" ]] && ifp_info "over HTTP:       $curl_line"
 ifp_info "state and logs:  deploy/local.sh status"
 ifp_info "stop it:         deploy/local.sh stop"
