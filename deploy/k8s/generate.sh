@@ -1,22 +1,25 @@
 #!/usr/bin/env bash
 # deploy/k8s/generate.sh — Kubernetes manifests for the ifp cluster of one
-# INI: the router as a Deployment + Service, one MPI Operator MPIJob
-# (kubeflow.org/v2beta1) per [group NAME] (a launcher running mpirun, one
-# worker pod per stage), the INI as a ConfigMap, the CURVE keys as Secrets,
+# INI: each router as a Deployment + Service (ifp-router for [router]
+# itself; ifp-router-NAME per [router NAME], its pod run with --name NAME
+# and kept off the other routers' nodes when the scheduler can), one MPI
+# Operator MPIJob (kubeflow.org/v2beta1) per [group NAME] (a launcher
+# running mpirun, one worker pod per stage; every group connects to every
+# router's Service), the INI as a ConfigMap, the CURVE keys as Secrets,
 # NetworkPolicies, and a kustomization.yaml listing them.
 #
 # usage: deploy/k8s/generate.sh CONFIG OUTDIR [--image IMAGE] [--namespace NS]
 #            [--keys DIR] [--mpi-if IFS] [--pod-if IF]
 #   --image IMAGE   built from deploy/k8s/Containerfile (default ifp:latest)
-#   --namespace NS  of every object (default: default); the router's DNS name
-#                   ifp-router.NS.svc is written into the groups' INI
+#   --namespace NS  of every object (default: default); the routers' DNS names
+#                   (ifp-router[-NAME].NS.svc) are written into the groups' INI
 #   --keys DIR      take the keys from DIR (ifp keygen --config makes the
 #                   missing ones there); default: fresh keys in a temporary
 #                   folder, deleted afterwards: OUTDIR/secrets.yaml is then
 #                   their only copy.  Keep secrets.yaml private either way.
 #   --mpi-if IFS    every group's mpi_if (default: the config's; a loopback
 #                   one becomes --pod-if: a group's ranks are in different pods)
-#   --pod-if IF     the pods' network interface (default eth0): the router's
+#   --pod-if IF     the pods' network interface (default eth0): each router's
 #                   backend binds it
 # Then: kubectl apply -k OUTDIR.  Needs build/tools/ifp (IFP_BUILD_DIR) for
 # the keys; docs/DEPLOY-LAUNCHERS.md says what runs where.
@@ -78,8 +81,6 @@ mapfile -t groups <<<"$listing"
 BIN=/opt/ifp/bin
 CONF_DIR=/etc/ifp/config
 KEYS_DIR=/etc/ifp/keys
-svc=ifp-router
-svc_dns="$svc.$ns.svc"
 
 # ------------------------------------------------------------------ YAML bits
 # q TEXT: a double-quoted YAML scalar (never read as a number, bool or null).
@@ -104,10 +105,21 @@ labels() {
     printf '%sapp.kubernetes.io/name: ifp\n%sapp.kubernetes.io/component: %s\n' "$pad" "$pad" "$2"
     [[ -z "${3:-}" ]] || printf '%sifp/group: %s\n' "$pad" "$3"
 }
+# rlabels INDENT I: the labels of router I's objects and pod (a named
+# router's carry ifp/router: its Kubernetes name, which its Service selects).
+rlabels() {
+    labels "$1" router
+    [[ -z "${rname[$2]}" ]] || printf '%*sifp/router: %s\n' "$1" '' "${rk[$2]}"
+}
 # meta KIND NAME COMPONENT [GROUP]: apiVersion-less head of an object.
 meta() {
     printf 'kind: %s\nmetadata:\n  name: %s\n  namespace: %s\n  labels:\n' "$1" "$2" "$ns"
     labels 4 "$3" "${4:-}"
+}
+# rmeta KIND I: the head of an object of router I.
+rmeta() {
+    printf 'kind: %s\nmetadata:\n  name: %s\n  namespace: %s\n  labels:\n' "$1" "${rk[$2]}" "$ns"
+    rlabels 4 "$2"
 }
 
 # ------------------------------------------------------------------ the config
@@ -130,11 +142,36 @@ for g in "${groups[@]}"; do
     g_if[$name]="$mi"
 done
 
-frontend="$(ifp_ini_get "$cfg" router frontend tcp://127.0.0.1:5555)"
-backend="$(ifp_ini_get "$cfg" router backend tcp://127.0.0.1:5556)"
-fport="$(ifp_tcp_port "$frontend")" bport="$(ifp_tcp_port "$backend")"
-[[ -n "$fport" && -n "$bport" ]] || ifp_die "[router] frontend = $frontend, backend = $backend: the router's Service needs tcp://HOST:PORT endpoints"
-backend_connect="$(ifp_ini_get "$cfg" router backend_connect)"
+# The routers (lib.sh: ifp_ini_routers), in config order: rname ("" =
+# [router] itself), rsec (its INI section), rk (Kubernetes name of its
+# Deployment, Service and NetworkPolicy: ifp-router, or ifp-router-NAME in
+# lower case with '-' for '_'), rsvc (its Service's DNS name), rfport,
+# rbport, rbc (backend_connect set).
+rname=() rsec=() rk=() rsvc=() rfport=() rbport=() rbc=()
+declare -A rtaken=()
+while IFS= read -r line; do
+    ifp_router_fields "$line"
+    if [[ -z "${rf[0]}" ]]; then
+        sec=router k=ifp-router
+    else
+        sec="router ${rf[0]}" k="ifp-router-$(tr 'A-Z_' 'a-z-' <<<"${rf[0]}")"
+    fi
+    [[ "$k" =~ ^[a-z]([-a-z0-9]*[a-z0-9])?$ && ${#k} -le 63 ]] ||
+        ifp_die "[$sec]: \"$k\" is not a valid Kubernetes name; rename the router (letters and digits, '-' or '_' inside, at most 52 characters)"
+    [[ -z "${rtaken[$k]:-}" ]] || ifp_die "[$sec] and [${rtaken[$k]}] both become $k in Kubernetes; rename one"
+    rtaken[$k]="$sec"
+    fport="$(ifp_tcp_port "${rf[1]}")" bport="$(ifp_tcp_port "${rf[2]}")"
+    [[ -n "$fport" && -n "$bport" ]] || ifp_die "[$sec] frontend = ${rf[1]}, backend = ${rf[2]}: the router's Service needs tcp://HOST:PORT endpoints"
+    rname+=("${rf[0]}") rsec+=("$sec") rk+=("$k") rsvc+=("$k.$ns.svc") rfport+=("$fport") rbport+=("$bport") rbc+=("${rf[3]}")
+done < <(ifp_ini_routers "$cfg")
+# a group's objects (its MPIJob, the Service the operator makes for its
+# workers, its Secret NAME-key) must not take the routers' or the client's
+for g in "${groups[@]}"; do
+    k="${kname[${g%% *}]}" owner="the routers' or the client's"
+    [[ -z "${rtaken[$k]:-}" ]] || owner="[${rtaken[$k]}]'s"
+    [[ "$k" != ifp-router && "$k" != ifp-client && -z "${rtaken[$k]:-}" ]] ||
+        ifp_die "[group ${g%% *}] becomes $k in Kubernetes, a name $owner objects take; rename the group"
+done
 curve="$(ifp_ini_get "$cfg" security curve on)"
 
 # in_image KEY VALUE: the path inside the image of a [model] file.
@@ -163,18 +200,25 @@ while IFS=$'\t' read -r s k v; do
 done < <(ifp_ini_dump "$cfg")
 for g in "${groups[@]}"; do edits+=("group ${g%% *}"$'\tmpi_if\t'"${g_if[${g%% *}]}"); done
 
-# The groups' INI: they connect to the router's Service.  The router's: it
+# The groups' INI: they connect to each router's Service.  The routers': each
 # binds every interface for clients and the pod's interface for the groups
 # (ZeroMQ cannot bind a Service's name; the Service forwards to the pod).
-# (A [router] backend_connect, where the parser has it, names the Service too.)
-[[ -z "$backend_connect" ]] || edits+=($'router\tbackend_connect\t'"tcp://$svc_dns:$bport")
+# (A backend_connect names the Service too; with several routers, each one's
+# host is its Service: the routers' addresses are then never on one host.)
+e_groups=() e_router=()
+for i in "${!rk[@]}"; do
+    e_groups+=("${rsec[i]}"$'\tfrontend\t'"tcp://${rsvc[i]}:${rfport[i]}" "${rsec[i]}"$'\tbackend\t'"tcp://${rsvc[i]}:${rbport[i]}")
+    e_router+=("${rsec[i]}"$'\tfrontend\t'"tcp://*:${rfport[i]}" "${rsec[i]}"$'\tbackend\t'"tcp://$pod_if:${rbport[i]}")
+    [[ -z "${rbc[i]}" ]] || edits+=("${rsec[i]}"$'\tbackend_connect\t'"tcp://${rsvc[i]}:${rbport[i]}")
+    [[ -z "${rname[i]}" ]] || edits+=("${rsec[i]}"$'\thost\t'"${rsvc[i]}")
+done
 ini_groups="$(ifp_ini_rewrite "$cfg" "written by deploy/k8s/generate.sh from $cfg
-read by every rank of the shard groups: the backend is the router's Service ($svc_dns)" \
-    $'router\tfrontend\t'"tcp://$svc_dns:$fport" $'router\tbackend\t'"tcp://$svc_dns:$bport" "${edits[@]}")" ||
+read by every rank of the shard groups: each router's backend is its Service ($(IFS=' ' && echo "${rsvc[*]}"))" \
+    "${e_groups[@]}" "${edits[@]}")" ||
     ifp_die "$cfg: cannot rewrite it"
 ini_router="$(ifp_ini_rewrite "$cfg" "written by deploy/k8s/generate.sh from $cfg
-read by the router: it binds the frontend on every interface of its pod and the backend on $pod_if" \
-    $'router\tfrontend\t'"tcp://*:$fport" $'router\tbackend\t'"tcp://$pod_if:$bport" "${edits[@]}")" ||
+read by the routers: each binds its frontend on every interface of its pod and its backend on $pod_if" \
+    "${e_router[@]}" "${edits[@]}")" ||
     ifp_die "$cfg: cannot rewrite it"
 
 # ------------------------------------------------------------------ the keys
@@ -195,7 +239,7 @@ b64() { base64 -w0 <"$1"; }
 
 # ------------------------------------------------------------------ writing
 mkdir -p "$out"
-rm -f "$out"/group-*.yaml "$out"/{namespace,config,secrets,router,network-policy,kustomization}.yaml
+rm -f "$out"/group-*.yaml "$out"/router-*.yaml "$out"/{namespace,config,secrets,router,network-policy,kustomization}.yaml
 files=()
 
 if [[ "$ns" != default ]]; then
@@ -290,32 +334,51 @@ mounts() {
     [[ "$curve" == off ]] || printf '%s- name: keys\n%s  mountPath: %s\n%s  readOnly: true\n' "$pad" "$pad" "$KEYS_DIR" "$pad"
 }
 
-{
-    printf '# The router: one replica (a second would be a second router).\napiVersion: apps/v1\n'
-    meta Deployment ifp-router router
+# router_yaml I: router I's Deployment (one replica: a second would be a
+# second router) and Service.
+router_yaml() {
+    local i="$1" w what="The router"
+    [[ -z "${rname[i]}" ]] || what="[router ${rname[i]}] (ifp-router --name ${rname[i]})"
+    printf '# %s: one replica (a second would be another router).\napiVersion: apps/v1\n' "$what"
+    rmeta Deployment "$i"
     printf 'spec:\n  replicas: 1\n  strategy:\n    type: Recreate\n  selector:\n    matchLabels:\n'
-    labels 6 router
+    rlabels 6 "$i"
     printf '  template:\n    metadata:\n      labels:\n'
-    labels 8 router
-    printf '    spec:\n      containers:\n        - name: router\n          image: %s\n' "$(q "$image")"
+    rlabels 8 "$i"
+    printf '    spec:\n'
+    if ((${#rk[@]} > 1)); then
+        # the routers on nodes of their own when the cluster has the nodes
+        printf '      affinity:\n        podAntiAffinity:\n          preferredDuringSchedulingIgnoredDuringExecution:\n'
+        printf '            - weight: 100\n              podAffinityTerm:\n                topologyKey: kubernetes.io/hostname\n'
+        printf '                labelSelector:\n                  matchLabels:\n'
+        labels 20 router
+    fi
+    printf '      containers:\n        - name: router\n          image: %s\n' "$(q "$image")"
     printf '          command:\n'
-    for w in "$BIN/ifp-router" --config "$CONF_DIR/router.ini"; do printf '            - %s\n' "$(q "$w")"; done
+    local argv=("$BIN/ifp-router" --config "$CONF_DIR/router.ini")
+    [[ -z "${rname[i]}" ]] || argv+=(--name "${rname[i]}")
+    for w in "${argv[@]}"; do printf '            - %s\n' "$(q "$w")"; done
     printf '          env:\n            - name: OPENBLAS_NUM_THREADS\n              value: "1"\n'
-    printf '          ports:\n            - name: frontend\n              containerPort: %d\n' "$fport"
-    printf '            - name: backend\n              containerPort: %d\n' "$bport"
+    printf '          ports:\n            - name: frontend\n              containerPort: %d\n' "${rfport[i]}"
+    printf '            - name: backend\n              containerPort: %d\n' "${rbport[i]}"
     printf '          volumeMounts:\n'
     mounts 12
     printf '      volumes:\n'
     volumes 8 router
-    printf -- '---\n# Clients reach the frontend, the groups the backend, at %s.\napiVersion: v1\n' "$svc_dns"
-    meta Service "$svc" router
+    printf -- '---\n# Clients reach the frontend, the groups the backend, at %s.\napiVersion: v1\n' "${rsvc[i]}"
+    rmeta Service "$i"
     printf 'spec:\n  selector:\n'
-    labels 4 router
+    rlabels 4 "$i"
     printf '  ports:\n'
-    printf '    - name: frontend\n      protocol: TCP\n      port: %d\n      targetPort: %d\n' "$fport" "$fport"
-    printf '    - name: backend\n      protocol: TCP\n      port: %d\n      targetPort: %d\n' "$bport" "$bport"
-} >"$out/router.yaml"
-files+=(router.yaml)
+    printf '    - name: frontend\n      protocol: TCP\n      port: %d\n      targetPort: %d\n' "${rfport[i]}" "${rfport[i]}"
+    printf '    - name: backend\n      protocol: TCP\n      port: %d\n      targetPort: %d\n' "${rbport[i]}" "${rbport[i]}"
+}
+for i in "${!rk[@]}"; do
+    f=router.yaml
+    [[ -z "${rname[i]}" ]] || f="router-${rname[i]}.yaml"
+    router_yaml "$i" >"$out/$f"
+    files+=("$f")
+done
 
 for g in "${groups[@]}"; do
     name="${g%% *}" stages="${g##* }" k="${kname[${g%% *}]}"
@@ -352,15 +415,19 @@ done
 
 {
     printf '# Who may connect to what (enforced by CNIs that implement NetworkPolicy).\n'
-    printf '# The router: clients on the frontend; the shard groups only on the backend.\napiVersion: networking.k8s.io/v1\n'
-    meta NetworkPolicy ifp-router router
-    printf 'spec:\n  podSelector:\n    matchLabels:\n'
-    labels 6 router
-    printf '  policyTypes:\n    - Ingress\n  ingress:\n'
-    printf '    - ports:\n        - protocol: TCP\n          port: %d\n' "$fport"
-    printf '    - from:\n        - podSelector:\n            matchLabels:\n'
-    labels 14 shard-group
-    printf '      ports:\n        - protocol: TCP\n          port: %d\n' "$bport"
+    for i in "${!rk[@]}"; do
+        ((i == 0)) || printf -- '---\n'
+        printf '# %s: clients on the frontend; the shard groups only on the backend.\napiVersion: networking.k8s.io/v1\n' \
+            "$([[ -z "${rname[i]}" ]] && echo "The router" || echo "[router ${rname[i]}]")"
+        rmeta NetworkPolicy "$i"
+        printf 'spec:\n  podSelector:\n    matchLabels:\n'
+        rlabels 6 "$i"
+        printf '  policyTypes:\n    - Ingress\n  ingress:\n'
+        printf '    - ports:\n        - protocol: TCP\n          port: %d\n' "${rfport[i]}"
+        printf '    - from:\n        - podSelector:\n            matchLabels:\n'
+        labels 14 shard-group
+        printf '      ports:\n        - protocol: TCP\n          port: %d\n' "${rbport[i]}"
+    done
     for g in "${groups[@]}"; do
         k="${kname[${g%% *}]}"
         printf -- '---\n# [group %s]: its pods (ssh, MPI: not encrypted) take connections from each other only.\n' "${g%% *}"
@@ -379,8 +446,14 @@ files+=(network-policy.yaml)
 } >"$out/kustomization.yaml"
 
 printf 'wrote %s: %s\n' "$out" "${files[*]} kustomization.yaml"
-printf 'router: Service %s, frontend port %s, backend port %s; %d MPIJob(s): %s\n' "$svc_dns" "$fport" "$bport" \
-    "${#groups[@]}" "$(for g in "${groups[@]}"; do printf '%s(%s) ' "${kname[${g%% *}]}" "${g##* }"; done)"
+for i in "${!rk[@]}"; do
+    printf 'router%s: Service %s, frontend port %s, backend port %s\n' "${rname[i]:+ ${rname[i]}}" "${rsvc[i]}" \
+        "${rfport[i]}" "${rbport[i]}"
+done
+printf '%d MPIJob(s): %s\n' "${#groups[@]}" "$(for g in "${groups[@]}"; do printf '%s(%s) ' "${kname[${g%% *}]}" "${g##* }"; done)"
+list=""
+for i in "${!rk[@]}"; do list+="${list:+,}tcp://${rsvc[i]}:${rfport[i]}"; done
+printf 'clients in the cluster: ifp client --router %s\n' "$list"
 if [[ "$curve" == off ]]; then
     printf 'WARNING: [security] curve = off: no keys; every ZeroMQ link is plain\n'
 elif [[ -n "$keys_from" ]]; then
