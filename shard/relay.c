@@ -100,7 +100,7 @@ static void on_batch(relay_t *r, const sh_hdr_t *h, long len) {
         /* the routers hear of a finished request after stage 0 was sent
          * the news: a router that answers a finish with new Work at once
          * finds the slot free (stage 0 reads the pipe before refusing
-         * work as busy: intake.c) */
+         * work as busy: routers.c) */
         sh_sampling_flush(G->sampling, G->links, G->n_links);
     }
     r->batches++;

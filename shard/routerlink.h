@@ -10,7 +10,7 @@
  * its links and sends that link's heartbeats, the work errors of the Work it
  * got there and — for a one-stage group — its token batches; the last stage
  * sends the token batches and the work errors of failed micro-batches on
- * the link of the request's router (intake.c, sampling.h).
+ * the link of the request's router (routers.c, sampling.h).
  *
  * Every message is one frame holding a protobuf envelope.  Incoming messages
  * are decoded and converted once, into plain structs (sh_router_msg_t, with
@@ -28,7 +28,7 @@
  * that closed, crashed, or — through the ZeroMQ heartbeats, 10 s — vanished
  * with its host); sh_routerlink_watch reads the events and logs each change
  * (at most one line per link every 10 s).  Stage 0 cancels the requests of
- * a link that stays down (intake.c). */
+ * a link that stays down (routers.c). */
 #ifndef SH_ROUTERLINK_H
 #define SH_ROUTERLINK_H
 

@@ -5,7 +5,7 @@
  * holds fewer than n_slots + extra requests (held: in a slot and neither
  * finished nor cancelled, or waiting); stage 0 uses extra = 0, so the
  * requests it holds never outnumber its slots, whichever routers sent them
- * (several routers share one group: intake.c).  A taken request waits in
+ * (several routers share one group: routers.c).  A taken request waits in
  * the local queue only for a slot whose request ended but whose last
  * micro-batch is still in the pipe (a cancel), at most one round trip; it
  * never takes KV memory beyond the slots.  Each request remembers the link

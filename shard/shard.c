@@ -177,7 +177,7 @@ static int build_rank(sh_group_t *G, int rank, int size, ifp_err_t *err) {
         int rc = link_security(c, g->name, &curve, err);
         for (int i = 0; !rc && i < c->n_routers; i++) {
             /* stage 0 watches its links: a router gone for good has its
-             * requests cancelled (intake.c) */
+             * requests cancelled (routers.c) */
             rc = sh_routerlink_open(&G->links[i], G->zctx, ifp_router_backend_connect(&c->routers[i]), id,
                                     s->max_rows, s->first, &curve, err);
             if (!rc) G->n_links++;

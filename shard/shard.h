@@ -3,7 +3,7 @@
  *   mpirun -np P ifp-shard --config C --group G [--threads N] [--verbose]
  *
  * Rank r is pipeline stage r of group G and holds a contiguous layer range
- * (stage.h).  Stage 0 (intake.c) talks to every router of the deployment
+ * (stage.h).  Stage 0 (intake.c, routers.c) talks to every router of the deployment
  * (one link each, routerlink.h), admits work (work.h) into slots, schedules
  * micro-batches (sched.h), embeds and runs its layers; the activations flow
  * down the MPI pipe (pipe.h) through stages 1..P-1 (relay.c); the last
