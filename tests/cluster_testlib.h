@@ -34,6 +34,7 @@
 #define CT_SHARD_BIN IFP_BINARY_DIR "/shard/ifp-shard"
 #define CT_IFP_BIN IFP_BINARY_DIR "/tools/ifp"
 #define CT_MAX_GROUPS 4
+#define CT_MAX_ROUTERS 4
 #define CT_MAX_EVENTS 512
 #define CT_EOS 2 /* ifp-mix's end-of-sequence id */
 
@@ -48,7 +49,10 @@ typedef struct {
     char dir[128];        /* temp dir: config.ini, fe/be sockets, *.log */
     char keys[160];       /* dir/keys: the deployment's CURVE keys */
     char cfg[192], frontend[192], router_log[192];
-    pid_t router;
+    pid_t router;         /* router 0 (the only one, or [router r1]) */
+    int n_routers;        /* 1, or the [router rK] sections of ct_cluster_new_routers */
+    pid_t rpid[CT_MAX_ROUTERS];              /* routers 1.. (router 0 is `router`) */
+    char rfront[CT_MAX_ROUTERS][192], rlog[CT_MAX_ROUTERS][192]; /* each router's frontend and log */
     int n_groups;
     ct_group_t groups[CT_MAX_GROUPS];
     void *zctx;
@@ -175,13 +179,25 @@ static inline const char *ct_mpirun(void) {
  * embedded model, then router_extra (more [router] keys; later keys win)
  * and groups_ini ([group NAME] sections).  Group names and stage counts are
  * taken from groups_ini ("[group NAME]" then "stages = P"). */
-static inline ct_cluster_t *ct_cluster_new_pred(const char *router_extra, const char *groups_ini, const char *predictor);
+static inline ct_cluster_t *ct_cluster_new_full(int n_routers, const char *router_extra, const char *groups_ini,
+                                                const char *predictor);
 static inline ct_cluster_t *ct_cluster_new(const char *router_extra, const char *groups_ini) {
-    return ct_cluster_new_pred(router_extra, groups_ini, NULL);
+    return ct_cluster_new_full(1, router_extra, groups_ini, NULL);
 }
-
 /* The same with another predictor GGUF (NULL: ifp-mix's). */
 static inline ct_cluster_t *ct_cluster_new_pred(const char *router_extra, const char *groups_ini, const char *predictor) {
+    return ct_cluster_new_full(1, router_extra, groups_ini, predictor);
+}
+/* n_routers active-active routers: [router r1] .. [router rN], each with
+ * frontend ipc://DIR/feK and backend ipc://DIR/beK (K from 1); router_extra
+ * goes to [router] (the settings they share). */
+static inline ct_cluster_t *ct_cluster_new_routers(int n_routers, const char *router_extra, const char *groups_ini) {
+    return ct_cluster_new_full(n_routers, router_extra, groups_ini, NULL);
+}
+
+static inline ct_cluster_t *ct_cluster_new_full(int n_routers, const char *router_extra, const char *groups_ini,
+                                                const char *predictor) {
+    if (n_routers < 1 || n_routers > CT_MAX_ROUTERS) return NULL;
     ct_cluster_t *cl = calloc(1, sizeof *cl);
     if (!cl) return NULL;
     snprintf(cl->dir, sizeof cl->dir, "/tmp/ifp-ct-XXXXXX");
@@ -192,16 +208,31 @@ static inline ct_cluster_t *ct_cluster_new_pred(const char *router_extra, const 
     snprintf(cl->cfg, sizeof cl->cfg, "%s/config.ini", cl->dir);
     snprintf(cl->frontend, sizeof cl->frontend, "ipc://%s/fe", cl->dir);
     snprintf(cl->router_log, sizeof cl->router_log, "%s/router.log", cl->dir);
+    cl->n_routers = n_routers;
     FILE *f = fopen(cl->cfg, "w");
     if (!f) {
         free(cl);
         return NULL;
     }
+    char one[512] = "";
+    if (n_routers == 1) {
+        snprintf(one, sizeof one, "frontend = %s\nbackend = ipc://%s/be\n", cl->frontend, cl->dir);
+        snprintf(cl->rfront[0], sizeof cl->rfront[0], "%s", cl->frontend);
+        snprintf(cl->rlog[0], sizeof cl->rlog[0], "%s", cl->router_log);
+    } else {
+        for (int k = 0; k < n_routers; k++) {
+            snprintf(cl->rfront[k], sizeof cl->rfront[k], "ipc://%s/fe%d", cl->dir, k + 1);
+            snprintf(cl->rlog[k], sizeof cl->rlog[k], "%s/router-r%d.log", cl->dir, k + 1);
+            fprintf(f, "[router r%d]\nfrontend = %s\nbackend = ipc://%s/be%d\n", k + 1, cl->rfront[k], cl->dir, k + 1);
+        }
+        snprintf(cl->frontend, sizeof cl->frontend, "%s", cl->rfront[0]);
+        snprintf(cl->router_log, sizeof cl->router_log, "%s", cl->rlog[0]);
+    }
     fprintf(f,
             "[security]\nkeys = keys\n\n"
-            "[router]\nfrontend = %s\nbackend = ipc://%s/be\nheartbeat_ms = 100\nliveness = 4\nmax_tokens = 32\n%s\n"
-            "[model]\nmodel = %s\npredictor = %s\nclusters = %s\n\n%s\n%s",
-            cl->frontend, cl->dir, router_extra ? router_extra : "", IFP_SOURCE_DIR "/models/ifp-mix/ifp-mix.gguf",
+            "[router]\n%sheartbeat_ms = 100\nliveness = 4\nmax_tokens = 32\n%s\n"
+            "[model]\nmodel = %s\npredictor = %s\nclusters = %s\n\n%s\n%s", one,
+            router_extra ? router_extra : "", IFP_SOURCE_DIR "/models/ifp-mix/ifp-mix.gguf",
             predictor ? predictor : IFP_SOURCE_DIR "/models/ifp-mix/ifp-mix-predictor.gguf",
             IFP_SOURCE_DIR "/models/ifp-mix/clusters-k4.gguf",
             groups_ini, strstr(groups_ini, "[http]") ? "" : "[http]\nlisten = off\n"); /* HTTP only where a test asks */
@@ -226,9 +257,19 @@ static inline ct_cluster_t *ct_cluster_new_pred(const char *router_extra, const 
     return cl;
 }
 
+/* (Re)starts router k (0-based) of a cluster. */
+static inline void ct_start_router_k(ct_cluster_t *cl, int k) {
+    char name[16];
+    snprintf(name, sizeof name, "r%d", k + 1);
+    const char *argv[] = {CT_ROUTER_BIN, "--config", cl->cfg, cl->n_routers > 1 ? "--name" : NULL, name, NULL};
+    pid_t pid = ct_spawn(argv, cl->rlog[k]);
+    if (k == 0) cl->router = pid;
+    else cl->rpid[k] = pid;
+}
+static inline pid_t *ct_router_pid(ct_cluster_t *cl, int k) { return k == 0 ? &cl->router : &cl->rpid[k]; }
+
 static inline void ct_start_router(ct_cluster_t *cl) {
-    const char *argv[] = {CT_ROUTER_BIN, "--config", cl->cfg, NULL};
-    cl->router = ct_spawn(argv, cl->router_log);
+    for (int k = 0; k < cl->n_routers; k++) ct_start_router_k(cl, k);
 }
 
 /* (Re)starts group i: mpirun -np P ifp-shard --config C --group NAME, with
@@ -312,9 +353,9 @@ static inline void ct_cluster_destroy(ct_cluster_t **pcl) {
     ct_cluster_t *cl = *pcl;
     if (!cl) return;
     for (int i = 0; i < cl->n_groups; i++) ct_stop_pgroup(&cl->groups[i].pid, SIGTERM, 3000);
-    ct_stop_pgroup(&cl->router, SIGTERM, 3000);
+    for (int k = 0; k < cl->n_routers; k++) ct_stop_pgroup(ct_router_pid(cl, k), SIGTERM, 3000);
     if (!cl->ok) {
-        ct_dump_log(cl->router_log, "router");
+        for (int k = 0; k < cl->n_routers; k++) ct_dump_log(cl->rlog[k], cl->n_routers > 1 ? "a router" : "router");
         for (int i = 0; i < cl->n_groups; i++) ct_dump_log(cl->groups[i].log, cl->groups[i].name);
     }
     if (cl->zctx) zmq_ctx_term(cl->zctx);
