@@ -101,7 +101,7 @@ rt_index() {
 rt_host_of() {
     local i
     i="$(rt_index "$1")"
-    printf '%s\n' "${i:+${rt_host[i]}}" | sed 's/^$/localhost/'
+    if [[ -n "$i" ]]; then echo "${rt_host[i]}"; else echo localhost; fi
 }
 # rt_pattern FILE: the router of FILE's command line as pkill -f matches it
 # on its host.

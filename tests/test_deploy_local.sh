@@ -12,7 +12,15 @@
 #       declares it dead while its PIDs live: `status` exits non-zero showing
 #       DEAD, the supervisor kills and restarts the group, `status` is 0 again;
 #   (e) a restart keeps the keys, and `stop` leaves no process of any of the
-#       deployment's sessions.
+#       deployment's sessions;
+#   (f) two routers ([router r1], [router r2] on free ports): each runs as
+#       `ifp-router --name NAME` with its own pid file and log, `status`
+#       lists both (each answers and sees every group alive) and exits 0, the
+#       "try:" line lists both frontends, a client of r2 alone is served (the
+#       groups serve both routers); `kill -9` of r1 while a client with both
+#       frontends keeps sending: the supervisor restarts r1 (its log and
+#       supervisor.log say so), `status` is 0 again, and every request of
+#       that client was answered; `stop` leaves nothing.
 # Run by ctest (IFP_BUILD_DIR = the build tree); needs ss (iproute2), pgrep
 # (procps) and mpirun.  The deployment is always stopped on exit.
 set -euo pipefail
@@ -69,9 +77,11 @@ live_in_session() {
     return 0
 }
 
+loop_pid="" # (f)'s client loop
 cleanup() {
     local rc=$? sid
     trap - EXIT
+    [[ -z "$loop_pid" ]] || kill "$loop_pid" 2>/dev/null || true
     remember_sessions
     "$local_sh" stop >/dev/null 2>&1 || true
     for sid in "${sessions[@]}"; do pkill -KILL -s "$sid" 2>/dev/null || true; done
@@ -270,5 +280,112 @@ printf '  no process left in the %d sessions the deployment had: %s\n' "${#sessi
 rc=0
 "$local_sh" status >/dev/null || rc=$?
 ((rc == 3)) || fail "status after stop exited $rc, expected 3 (not running)"
+
+step "(f) two routers: each its own process, pid file and log; kill -9 of one"
+ports=()
+for i in 1 2 3 4 5 6; do
+    free_port
+    ports+=("$port")
+done
+fe1="tcp://127.0.0.1:${ports[0]}" fe2="tcp://127.0.0.1:${ports[2]}"
+cfg2="$tmp/two-routers.ini"
+{
+    printf '; written by tests/test_deploy_local.sh: the same groups, two routers\n[router]\n'
+    sed -n '/^heartbeat_ms/,/^policy/p' "$cfg"
+    printf '\n[router r1]\nfrontend = %s\nbackend = tcp://127.0.0.1:%s\nhttp_listen = 127.0.0.1:%s\n' "$fe1" "${ports[1]}" "${ports[4]}"
+    printf '\n[router r2]\nfrontend = %s\nbackend = tcp://127.0.0.1:%s\nhttp_listen = 127.0.0.1:%s\n\n' "$fe2" "${ports[3]}" "${ports[5]}"
+    sed -n '/^\[model\]/,$p' "$cfg"
+} >"$cfg2"
+out="$("$local_sh" start "$cfg2" 2>&1)" || {
+    printf '%s\n' "$out"
+    fail "deploy/local.sh start $cfg2 failed"
+}
+printf '%s\n' "$out"
+remember_sessions
+grep -qF -- "--router $fe1,$fe2 " <<<"$out" || fail "the start-up message does not give the client command with both frontends ($fe1,$fe2)"
+[[ ! -e "$IFP_RUN_DIR/router.pid" ]] || fail "router.pid exists with two named routers"
+for r in r1 r2; do
+    pid="$(cat "$IFP_RUN_DIR/router-$r.pid" 2>/dev/null || true)"
+    [[ -n "$pid" ]] || fail "no $IFP_RUN_DIR/router-$r.pid"
+    cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)"
+    [[ "$cmdline" == *"ifp-router --config $cfg2 --name $r "* ]] || fail "router $r (pid $pid) runs as '$cmdline'"
+    grep -q "starting on localhost: .*ifp-router --config $cfg2 --name $r$" "$IFP_RUN_DIR/router-$r.log" ||
+        fail "router-$r.log does not say how $r was started"
+    printf '  router %s: pid %s, %s\n' "$r" "$pid" "$cmdline"
+done
+st="$("$local_sh" status 2>&1)" || fail "status exited non-zero with two healthy routers:"$'\n'"$st"
+for r in r1 r2; do
+    grep -qE "^  router $r +pid [0-9]+ +alive +answers, sees 2/2 groups alive, frontend " <<<"$st" ||
+        fail "status does not show router $r alive, answering and seeing both groups:"$'\n'"$st"
+done
+printf '%s\n' "$st"
+answer="$("$ifp" client --router "$fe2" --prompt hi -n 4 --temp 0 --timeout-ms 30000 2>"$tmp/r2.err")" ||
+    fail "a client of router r2 alone was not served: $(tail -n 2 "$tmp/r2.err")"
+printf '  router r2 alone serves: %s\n' "$(tail -n 1 "$tmp/r2.err")"
+
+# a client with both frontends, one request after another, until told to stop
+rm -f "$tmp/loop.stop" "$tmp/loop.log"
+(
+    n=0
+    while [[ -d "$tmp" && ! -e "$tmp/loop.stop" ]]; do
+        n=$((n + 1))
+        if "$ifp" client --router "$fe1,$fe2" --prompt "hi $n" -n 4 --temp 0 --timeout-ms 30000 >/dev/null 2>"$tmp/loop.err"; then
+            echo "$n ok" >>"$tmp/loop.log"
+        else
+            echo "$n FAILED: $(tail -n 1 "$tmp/loop.err")" >>"$tmp/loop.log"
+        fi
+    done
+) &
+loop_pid=$!
+for ((i = 0; i < 300; i++)); do
+    [[ -s "$tmp/loop.log" ]] && break
+    sleep 0.1
+done
+[[ -s "$tmp/loop.log" ]] || fail "the client with both frontends made no request in 30 s"
+! grep -q FAILED "$tmp/loop.log" ||
+    fail "a client with both frontends (--router $fe1,$fe2) was not served before any router was killed: $(grep -m1 FAILED "$tmp/loop.log")"
+r1_pid="$(cat "$IFP_RUN_DIR/router-r1.pid")" r2_pid="$(cat "$IFP_RUN_DIR/router-r2.pid")"
+before="$(wc -l <"$tmp/loop.log")"
+printf '  kill -9 router r1 (pid %s) after %s request(s) of the client with both frontends\n' "$r1_pid" "$before"
+kill -KILL "$r1_pid"
+deadline=$((SECONDS + 60))
+rc=1
+while ((SECONDS < deadline)); do
+    sleep 1
+    now_pid="$(cat "$IFP_RUN_DIR/router-r1.pid" 2>/dev/null || true)"
+    [[ -n "$now_pid" && "$now_pid" != "$r1_pid" ]] || continue
+    rc=0
+    st="$("$local_sh" status 2>&1)" || rc=$?
+    ((rc == 0)) && break
+done
+((rc == 0)) || fail "status did not return to 0 within 60 s after kill -9 of router r1:"$'\n'"$st"
+printf '  router r1 restarted as pid %s; status exit 0:\n%s\n' "$now_pid" "$st"
+remember_sessions
+# two more requests once it is back, then the client stops
+n_at="$(wc -l <"$tmp/loop.log")"
+for ((i = 0; i < 600; i++)); do
+    (($(wc -l <"$tmp/loop.log") >= n_at + 2)) && break
+    sleep 0.1
+done
+touch "$tmp/loop.stop"
+wait "$loop_pid" || true
+loop_pid=""
+sed 's/^/  client with both frontends: request /' "$tmp/loop.log" | tail -n 5
+(($(wc -l <"$tmp/loop.log") >= n_at + 2)) || fail "the client with both frontends made no request after r1 came back"
+! grep -q FAILED "$tmp/loop.log" || fail "a request with both frontends failed: $(grep FAILED "$tmp/loop.log" | head -n 3)"
+printf '  all %s requests answered (%s before the kill)\n' "$(wc -l <"$tmp/loop.log")" "$before"
+grep -q "supervisor: the process died; restarting in " "$IFP_RUN_DIR/router-r1.log" ||
+    fail "router-r1.log does not say the supervisor restarts it"
+(($(grep -c "starting on localhost: .*--name r1$" "$IFP_RUN_DIR/router-r1.log") == 2)) ||
+    fail "router-r1.log does not show two starts of r1"
+grep "router-r1" "$IFP_RUN_DIR/supervisor.log" | sed 's/^/  supervisor.log: /'
+grep -q "restarted router-r1: pid $now_pid" "$IFP_RUN_DIR/supervisor.log" || fail "supervisor.log does not say it restarted router-r1"
+[[ "$(cat "$IFP_RUN_DIR/router-r2.pid")" == "$r2_pid" ]] || fail "router r2 was restarted too (pid $r2_pid, now $(cat "$IFP_RUN_DIR/router-r2.pid"))"
+"$local_sh" stop
+for sid in "${sessions[@]}"; do
+    left="$(live_in_session "$sid" | tr '\n' ' ')"
+    [[ -z "$left" ]] || fail "after stop, session $sid still has processes: $left"
+done
+printf '  no process left in the %d sessions the deployments had\n' "${#sessions[@]}"
 
 printf '\ntest_deploy_local: PASS in %ds\n' $((SECONDS - t_start))
