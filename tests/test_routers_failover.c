@@ -17,7 +17,9 @@
  * Every run: 0 requests lost (each ends with its Reply), every stream whole
  * (indices 0..159 once each, in order: the library drops any duplicate, and
  * their count is printed), its tokens and text equal to its Reply's and its
- * tokens equal to the reference's.  Printed: the requests that moved, the
+ * tokens equal to the reference's.  Then 60 requests at once through both
+ * routers for the 24 slots: every group's own count (its stop line) shows
+ * it never held more requests than its slots.  Printed: the requests that moved, the
  * duplicates dropped, the longest stall a stream saw (the figure of the
  * issue).  No assertion on a time. */
 #include <setjmp.h>
@@ -274,7 +276,73 @@ static void routers_fail_over(void **state) {
     assert_true(fig.moved >= 1);
     assert_true(ct_alive(*ct_router_pid(cl, 0)));
     for (int i = 0; i < N_STREAMS; i++) stream_free(&run[i]);
+
+    /* 4. both routers loaded beyond the groups' slots: counted from the
+     * groups' side (their log at stop), none ever held more than its slots */
+    ct_stop_pgroup(ct_router_pid(cl, 1), SIGKILL, 0);
+    ct_start_router_k(cl, 1);
+    int c0 = ct_group_index(cl, "c0");
+    ct_stop_pgroup(&cl->groups[c0].pid, SIGKILL, 0);
+    ct_start_group(cl, c0);
+    end = ct_now_ms() + START_MS;
+    while (!(ifp_client_router_up(c, 0) && ifp_client_router_up(c, 1)) && ct_now_ms() < end) {
+        ifp_client_event_t ev;
+        ifp_client_poll(c, 50, &ev);
+    }
+    assert_true(ifp_client_router_up(c, 1));
+    usleep(500000); /* c0 registers with both routers (a request meanwhile queues or goes to d) */
+    enum { N_BURST = 60 };
+    char ids[N_BURST][24];
+    for (int i = 0; i < N_BURST; i++) {
+        snprintf(ids[i], sizeof ids[i], "burst-%d", i);
+        Ifp__Request q = IFP__REQUEST__INIT;
+        q.id = ids[i];
+        q.prompt = (char *)f->prompt[i % N_STREAMS];
+        q.max_tokens = 48;
+        q.temperature = 0.8f;
+        q.seed = (uint64_t)i;
+        q.ignore_eos = 1;
+        ifp_err_t err = {0};
+        assert_int_equal(ifp_client_submit(c, &q, NULL, &err), 0);
+    }
+    int replies = 0, finals = 0;
+    end = ct_now_ms() + RUN_MS;
+    while (finals < N_BURST && ct_now_ms() < end) {
+        ifp_client_event_t ev;
+        if (ifp_client_poll(c, 50, &ev) <= 0) continue;
+        replies += ev.kind == IFP_CLIENT_REPLY;
+        finals += ev.final;
+    }
+    assert_int_equal(replies, N_BURST);
     ifp_client_close(&c);
+    int busy_total = 0;
+    for (int g = 0; g < cl->n_groups; g++) {
+        /* SIGTERM to the rank itself (mpirun, signalled, would SIGKILL it at once): it stops and logs */
+        pid_t ranks[4];
+        int n_ranks = ct_rank_pids(cl, g, ranks, 4);
+        for (int k = 0; k < n_ranks; k++) kill(ranks[k], SIGTERM);
+        for (int t = 0; t < 1000 && ct_alive(cl->groups[g].pid); t++) usleep(10000);
+        ct_stop_pgroup(&cl->groups[g].pid, SIGKILL, 0);
+        char *log = tu_read_file(cl->groups[g].log, NULL);
+        assert_non_null(log);
+        const char *last = NULL;
+        for (const char *p = strstr(log, "stopped: "); p; p = strstr(p + 1, "stopped: "))
+            if (strstr(p, "slots held at once") && (size_t)(strstr(p, "slots held at once") - p) < 200) last = p;
+        if (!last) fail_msg("group %s: no stop line with the slots held in its log", cl->groups[g].name);
+        int held = -1, slots = -1, refused = -1;
+        const char *b = strstr(last, " refused as busy"), *h = strstr(last, "at most ");
+        assert_non_null(b);
+        assert_non_null(h);
+        for (const char *q = b; q > last && q[-1] != ' ' ; q--) refused = atoi(q - 1);
+        assert_int_equal(sscanf(h, "at most %d of %d slots held", &held, &slots), 2);
+        fprintf(stderr, "  group %s: at most %d of %d slots held at once, %d Works refused as busy (since its last "
+                        "start)\n", cl->groups[g].name, held, slots, refused);
+        assert_true(held <= slots);
+        busy_total += refused > 0 ? refused : 0;
+        free(log);
+    }
+    fprintf(stderr, "  %d requests through both routers at once for %d slots: all answered; %d busy refusals\n",
+            N_BURST, 24, busy_total);
     cl->ok = 1;
 }
 
