@@ -3,12 +3,16 @@
  *
  * rl_start writes a config into a temp dir (ipc:// endpoints there), runs
  * IFP_BINARY_DIR/router/ifp-router on it (stderr to router.log), and opens
- * one client DEALER plus, per fake group, a DEALER with identity "G" (stage
- * 0: heartbeats, receives work) and optionally "G.out" (a last stage: token
- * batches).  rl_pump runs the test's side of the world for a while: sends
- * the heartbeats that are due (listing the rids a group holds), stores what
- * the router sends to groups and to the client.  Every wait goes through it,
- * so fake groups keep beating while the test waits. */
+ * one client (the client library, client/client.h: one DEALER with identity
+ * "client-1") plus, per fake group, a DEALER with identity "G" (stage 0:
+ * heartbeats, receives work) and optionally "G.out" (a last stage: token
+ * batches).  The client speaks the raw protocol (ifp_client_send): what the
+ * router sends comes back as it is — token events unfiltered, so the tests
+ * see the router's own ordering — and e->client is its socket, for bytes no
+ * ClientMessage can hold.  rl_pump runs the test's side of the world for a
+ * while: sends the heartbeats that are due (listing the rids a group holds),
+ * stores what the router sends to groups and to the client.  Every wait
+ * goes through it, so fake groups keep beating while the test waits. */
 #ifndef IFP_ROUTER_TESTLIB_H
 #define IFP_ROUTER_TESTLIB_H
 
@@ -21,8 +25,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "wire.h"
+#include "client.h"
 #include "clock.h"
+#include "wire.h"
 
 #define RL_BIN IFP_BINARY_DIR "/router/ifp-router"
 #define RL_HB_MS 100
@@ -53,7 +58,9 @@ typedef struct {
 typedef struct {
     char dir[128], cfg[192], log[192], front[200], back[200];
     pid_t pid;
-    void *zctx, *client;
+    void *zctx;
+    ifp_client_t *cl;                       /* the client */
+    void *client;                           /* its DEALER (raw bytes) */
     Ifp__ServerMessage *inbox[RL_MAX_MSGS]; /* everything the client received but Progress, owned */
     int n_inbox;
     int n_progress;                         /* Progress keep-alives received */
@@ -222,7 +229,20 @@ static inline int rl_start(rl_env_t *e, const char *router_extra, const char *cl
         _exit(127);
     }
     e->zctx = zmq_ctx_new();
-    e->client = rl_dealer(e, e->front, "client-1");
+    ifp_client_opts_t o = ifp_client_default_opts();
+    o.plain = 1;
+    o.zctx = e->zctx;
+    o.routing_id = "client-1";
+    o.immediate = 0;    /* queued until connected, as a plain DEALER does */
+    o.silence_ms = 0;   /* raw traffic: nothing of the client's own to watch */
+    o.heartbeat_ms = 0;
+    ifp_err_t err = {0};
+    const char *front = e->front;
+    if (!(e->cl = ifp_client_open(&front, 1, &o, &err))) {
+        fprintf(stderr, "rl_start: the client: %s\n", err.msg);
+        return -1;
+    }
+    e->client = ifp_client_socket(e->cl, 0);
     e->n_groups = n_groups;
     for (int i = 0; i < n_groups; i++) {
         rl_group_t *g = &e->g[i];
@@ -277,7 +297,10 @@ static inline void rl_on_group_msg(rl_group_t *g, const void *data, size_t len) 
 /* Runs the fake side for ms milliseconds, or until *flag becomes non-zero. */
 static inline void rl_pump_until(rl_env_t *e, double ms, const int *flag) {
     double end = ifp_now_ms() + ms;
-    zmq_pollitem_t items[1 + 2 * RL_MAX_GROUPS];
+    zmq_pollitem_t items[8 + 2 * RL_MAX_GROUPS];
+    ifp_client_stats_t st;
+    ifp_client_stats(e->cl, &st);
+    uint64_t malformed = st.malformed;
     for (;;) {
         double now = ifp_now_ms();
         for (int i = 0; i < e->n_groups; i++)
@@ -286,19 +309,22 @@ static inline void rl_pump_until(rl_env_t *e, double ms, const int *flag) {
                 e->g[i].next_hb = now + RL_HB_MS;
             }
         if ((flag && *flag) || now >= end) return;
-        int n = 0;
-        items[n++] = (zmq_pollitem_t){e->client, 0, ZMQ_POLLIN, 0};
+        int n = ifp_client_pollitems(e->cl, items, 8);
         for (int i = 0; i < e->n_groups; i++) items[n++] = (zmq_pollitem_t){e->g[i].s0, 0, ZMQ_POLLIN, 0};
         zmq_poll(items, n, 5);
-        zmq_msg_t msg;
-        zmq_msg_init(&msg);
-        while (zmq_msg_recv(&msg, e->client, ZMQ_DONTWAIT) >= 0) {
-            Ifp__ServerMessage *m = ifp_wire_server_msg(zmq_msg_data(&msg), zmq_msg_size(&msg));
-            if (!m) fprintf(stderr, "client: undecodable message from the router\n");
-            else if (m->msg_case == IFP__SERVER_MESSAGE__MSG_PROGRESS) e->n_progress++, ifp__server_message__free_unpacked(m, NULL);
+        ifp_client_event_t ev;
+        while (ifp_client_poll(e->cl, 0, &ev) == 1) {
+            Ifp__ServerMessage *m = ifp_client_event_take(e->cl, &ev); /* OTHER and PONG: all raw traffic */
+            if (!m) continue;
+            if (m->msg_case == IFP__SERVER_MESSAGE__MSG_PROGRESS) e->n_progress++, ifp__server_message__free_unpacked(m, NULL);
             else if (e->n_inbox < RL_MAX_MSGS) e->inbox[e->n_inbox++] = m;
             else ifp__server_message__free_unpacked(m, NULL);
         }
+        ifp_client_stats(e->cl, &st);
+        if (st.malformed != malformed) fprintf(stderr, "client: undecodable message from the router\n");
+        malformed = st.malformed;
+        zmq_msg_t msg;
+        zmq_msg_init(&msg);
         for (int i = 0; i < e->n_groups; i++)
             while (zmq_msg_recv(&msg, e->g[i].s0, ZMQ_DONTWAIT) >= 0)
                 rl_on_group_msg(&e->g[i], zmq_msg_data(&msg), zmq_msg_size(&msg));
@@ -340,11 +366,13 @@ static inline Ifp__Error *rl_error(rl_env_t *e, const char *id, double timeout_m
     return m ? m->error : NULL;
 }
 
+/* Sends q as it is (the router's checks under test: nothing is checked or
+ * filtered on the client's side). */
 static inline void rl_request(rl_env_t *e, const Ifp__Request *q) {
     Ifp__ClientMessage m = IFP__CLIENT_MESSAGE__INIT;
     m.msg_case = IFP__CLIENT_MESSAGE__MSG_REQUEST;
     m.request = (Ifp__Request *)q;
-    rl_send_raw(e->client, &m.base);
+    if (ifp_client_send(e->cl, 0, &m)) fprintf(stderr, "rl_request: %s\n", zmq_strerror(errno));
 }
 
 static inline void rl_cancel(rl_env_t *e, const char *id) {
@@ -353,7 +381,7 @@ static inline void rl_cancel(rl_env_t *e, const char *id) {
     Ifp__ClientMessage m = IFP__CLIENT_MESSAGE__INIT;
     m.msg_case = IFP__CLIENT_MESSAGE__MSG_CANCEL;
     m.cancel = &c;
-    rl_send_raw(e->client, &m.base);
+    if (ifp_client_send(e->cl, 0, &m)) fprintf(stderr, "rl_cancel: %s\n", zmq_strerror(errno));
 }
 
 /* Asks the router for its status (Ping -> Pong); NULL if it did not answer
@@ -362,12 +390,7 @@ static inline Ifp__Pong *rl_ping(rl_env_t *e, double timeout_ms) {
     static int n;
     char id[32];
     snprintf(id, sizeof id, "ping-%d", ++n);
-    Ifp__Ping p = IFP__PING__INIT;
-    p.id = id;
-    Ifp__ClientMessage m = IFP__CLIENT_MESSAGE__INIT;
-    m.msg_case = IFP__CLIENT_MESSAGE__MSG_PING;
-    m.ping = &p;
-    rl_send_raw(e->client, &m.base);
+    ifp_client_ping(e->cl, 0, id);
     Ifp__ServerMessage *s = rl_find(e, id, IFP__SERVER_MESSAGE__MSG_PONG, timeout_ms);
     return s ? s->pong : NULL;
 }
@@ -423,7 +446,8 @@ static inline int rl_stop(rl_env_t *e) {
         if (g->out) zmq_close(g->out);
     }
     for (int i = 0; i < e->n_inbox; i++) ifp__server_message__free_unpacked(e->inbox[i], NULL);
-    zmq_close(e->client);
+    ifp_client_close(&e->cl);
+    e->client = NULL;
     zmq_ctx_term(e->zctx);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", e->dir);

@@ -1,16 +1,29 @@
-/* ifp client — send a prompt to an ifp-router and stream the answer.
+/* ifp client — send a prompt to ifp-router and stream the answer.
  *
- * One DEALER socket (ZeroMQ's random identity) connected to the router's
- * frontend; each request is a ClientMessage{Request} with stream = true, and
- * the router answers with TokenEvents then one Reply, or an Error (see
- * proto/ifp.proto).  Many requests can be in flight on the one socket: the
+ * Through the client library (client/client.h): one DEALER per router
+ * (ZeroMQ's random identity); each request is a ClientMessage{Request} with
+ * stream = true, and the router answers with TokenEvents then one Reply, or
+ * an Error (see proto/ifp.proto).  Many requests can be in flight: the
  * request id tells their messages apart.
+ *
+ * --router ADDR[,ADDR...]: one router, or several routers of one deployment
+ * (active-active, one key pair).  Requests are spread over them round
+ * robin; when a router goes away (its connection closes) or goes silent (a
+ * request heard nothing for 3 s), its requests are sent again to another
+ * router with the tokens already received (Request.resume_tokens), and the
+ * stream goes on with no gap and no repeat (sampling is keyed by seed and
+ * position: the answer is the one a single router would have given).  Each
+ * move prints one line on stderr:
+ *   ifp client: router tcp://A:5555 went away; request c123-0 resumed on tcp://B:5555 after 17 tokens
+ * ("went silent (no answer for 3000 ms)", "skipped tokens (...)", "is shutting
+ * down", "is overloaded (retry after N ms)" for the other reasons).
  *
  * One request (the default): the text pieces are printed as they arrive,
  * then a newline and a stats line on stderr; --json prints one object with
- * the fields of `ifp run --json` plus group, cluster, coverage, ttft_ms and
- * replays instead.  --n-requests K --concurrency C: a small load test (K
- * requests, C in flight, seeds seed, seed+1, ...) that prints throughput.
+ * the fields of `ifp run --json` plus group, cluster, coverage, ttft_ms,
+ * replays, failovers and max_stall_ms instead.  --n-requests K
+ * --concurrency C: a small load test (K requests, C in flight, seeds seed,
+ * seed+1, ...) that prints throughput.
  *
  * Exit codes: 0 ok, 1 a router error or a timeout (after sending Cancel),
  * 2 a usage error. */
@@ -45,14 +58,15 @@ typedef struct {
     const char *task;
 } client_args_t;
 
-/* One request on the socket and what came back for it. */
+/* One request and what came back for it. */
 typedef struct {
     char id[96];
     int state;                    /* 0 not sent, 1 in flight, 2 replied, 3 failed */
     uint64_t seed;
     double t_sent, t_first, t_last, t_done;
-    uint32_t next_index;          /* index the next TokenEvent should carry */
-    int n_events, bad_events;     /* events received; events out of order or repeated */
+    int n_events;                 /* tokens received (the library delivers each once, in order) */
+    int failovers;                /* times it moved to another router */
+    double stall_ms;              /* the longest wait between two of its events */
     ifp_buf_t streamed;           /* concatenated TokenEvent pieces */
     size_t printed;               /* bytes of `streamed` already on stdout */
     Ifp__ServerMessage *reply;    /* owned; reply->reply is the Reply */
@@ -151,7 +165,7 @@ static size_t stop_safe_len(const client_args_t *a, const char *s, size_t n) {
     return safe;
 }
 
-static int send_request(void *sock, const client_args_t *a, creq_t *r) {
+static int send_request(ifp_client_t *cl, const client_args_t *a, creq_t *r) {
     Ifp__Request req = IFP__REQUEST__INIT;
     req.id = r->id;
     req.prompt = (char *)a->prompt;
@@ -168,11 +182,9 @@ static int send_request(void *sock, const client_args_t *a, creq_t *r) {
     req.ignore_eos = a->ignore_eos;
     req.stream = 1;
     req.debug = a->json; /* --json prints ifp run's fields, the last-prompt logits among them */
-    Ifp__ClientMessage msg = IFP__CLIENT_MESSAGE__INIT;
-    msg.msg_case = IFP__CLIENT_MESSAGE__MSG_REQUEST;
-    msg.request = &req;
-    if (ifp_wire_send(sock, NULL, NULL, 0, &msg.base)) {
-        fprintf(stderr, "ifp client: send failed: %s\n", zmq_strerror(zmq_errno()));
+    ifp_err_t err = {0};
+    if (ifp_client_submit(cl, &req, r, &err)) {
+        fprintf(stderr, "ifp client: %s\n", err.msg);
         return -1;
     }
     r->state = 1;
@@ -180,76 +192,83 @@ static int send_request(void *sock, const client_args_t *a, creq_t *r) {
     return 0;
 }
 
-static void send_cancel(void *sock, creq_t *r) {
-    Ifp__Cancel c = IFP__CANCEL__INIT;
-    c.id = r->id;
-    Ifp__ClientMessage msg = IFP__CLIENT_MESSAGE__INIT;
-    msg.msg_case = IFP__CLIENT_MESSAGE__MSG_CANCEL;
-    msg.cancel = &c;
-    (void)ifp_wire_send(sock, NULL, NULL, 0, &msg.base);
-}
-
-static creq_t *find_req(creq_t *reqs, int n, const char *id) {
-    for (int i = 0; i < n; i++)
-        if (reqs[i].state == 1 && !strcmp(reqs[i].id, id)) return &reqs[i];
-    return NULL;
-}
-
-/* Handles one ServerMessage (consumed).  `show` = print pieces as they come.
- * Returns 1 when a request finished (replied or failed), else 0. */
-static int on_message(const client_args_t *a, creq_t *reqs, int n, Ifp__ServerMessage *m, int show) {
-    double now = ifp_now_ms();
-    const char *id = ifp_wire_server_msg_id(m);
-    creq_t *r = find_req(reqs, n, id);
-    if (!r) {
-        if (m->msg_case == IFP__SERVER_MESSAGE__MSG_ERROR)
-            fprintf(stderr, "ifp client: router error (%s) for request '%s': %s\n", error_name(m->error->code), id,
-                    m->error->message ? m->error->message : "");
-        ifp__server_message__free_unpacked(m, NULL);
-        return 0;
-    }
-    int done = 0;
-    switch (m->msg_case) {
-    case IFP__SERVER_MESSAGE__MSG_TOKEN: {
-        Ifp__TokenEvent *t = m->token;
-        if (r->n_events++ == 0) r->t_first = now;
-        r->t_last = now;
-        if (t->index != r->next_index) {
-            r->bad_events++;
-            fprintf(stderr, "ifp client: request '%s': token event %u, expected %u\n", r->id, t->index, r->next_index);
-            break; /* a repeat or a gap: keep the text as the router's Reply will give it */
-        }
-        r->next_index++;
-        ifp_buf_append(&r->streamed, (const char *)t->text.data, t->text.len);
-        if (show && r->streamed.p) {
-            size_t safe = a->n_stop ? stop_safe_len(a, r->streamed.p, r->streamed.len) : r->streamed.len;
-            if (safe > r->printed) {
-                fwrite(r->streamed.p + r->printed, 1, safe - r->printed, stdout);
-                fflush(stdout);
-                r->printed = safe;
-            }
-        }
-        break;
-    }
-    case IFP__SERVER_MESSAGE__MSG_REPLY:
-        r->state = 2, r->t_done = now, done = 1;
-        if (!r->n_events) r->t_first = r->t_last = now;
-        r->reply = m;
-        m = NULL;
-        break;
-    case IFP__SERVER_MESSAGE__MSG_ERROR:
-        fprintf(stderr, "ifp client: router error (%s): %s", error_name(m->error->code),
-                m->error->message ? m->error->message : "");
-        if (m->error->code == IFP__ERROR_CODE__ERR_OVERLOADED && m->error->retry_after_ms)
-            fprintf(stderr, " (retry after %u ms)", m->error->retry_after_ms);
+static void print_error(const Ifp__Error *e, const char *unknown_id) {
+    if (unknown_id)
+        fprintf(stderr, "ifp client: router error (%s) for request '%s': %s\n", error_name(e->code), unknown_id,
+                e->message ? e->message : "");
+    else {
+        fprintf(stderr, "ifp client: router error (%s): %s", error_name(e->code), e->message ? e->message : "");
+        if (e->code == IFP__ERROR_CODE__ERR_OVERLOADED && e->retry_after_ms)
+            fprintf(stderr, " (retry after %u ms)", e->retry_after_ms);
         fputc('\n', stderr);
-        r->state = 3, r->t_done = now, done = 1;
-        break;
-    default:
-        break;
     }
-    if (m) ifp__server_message__free_unpacked(m, NULL);
-    return done;
+}
+
+/* The request's stream went on: print what can be shown. */
+static void on_token(const client_args_t *a, creq_t *r, const Ifp__TokenEvent *t, double now, int show) {
+    if (r->n_events++ == 0) r->t_first = now;
+    r->t_last = now;
+    ifp_buf_append(&r->streamed, (const char *)t->text.data, t->text.len);
+    if (show && r->streamed.p) {
+        size_t safe = a->n_stop ? stop_safe_len(a, r->streamed.p, r->streamed.len) : r->streamed.len;
+        if (safe > r->printed) {
+            fwrite(r->streamed.p + r->printed, 1, safe - r->printed, stdout);
+            fflush(stdout);
+            r->printed = safe;
+        }
+    }
+}
+
+/* Handles one event of the client library.  `show` = print pieces as they
+ * come.  Returns 1 when a request finished (replied or failed), else 0. */
+static int on_event(const client_args_t *a, ifp_client_t *cl, ifp_client_event_t *ev, int show) {
+    double now = ifp_now_ms();
+    creq_t *r = ev->user;
+    switch (ev->kind) {
+    case IFP_CLIENT_FAILOVER:
+        fprintf(stderr, "ifp client: router %s %s%s%s%s; request %s resumed on %s after %u tokens\n",
+                ifp_client_router_addr(cl, ev->from), ifp_client_why_str(ev->why), *ev->detail ? " (" : "",
+                ev->detail, *ev->detail ? ")" : "", ev->id, ifp_client_router_addr(cl, ev->router), ev->n_tokens);
+        return 0;
+    case IFP_CLIENT_REFUSED:
+        /* a router that refuses this client (no key, unknown key, plain vs
+         * CURVE) says so in its handshake: report that at once */
+        if (ifp_client_n_routers(cl) > 1)
+            fprintf(stderr, "ifp client: router %s: %s\n", ifp_client_router_addr(cl, ev->router), ev->detail);
+        else
+            fprintf(stderr, "ifp client: %s\n", ev->detail);
+        return 0;
+    case IFP_CLIENT_OTHER:
+        if (ev->msg->msg_case == IFP__SERVER_MESSAGE__MSG_ERROR) print_error(ev->msg->error, ev->msg->error->id);
+        return 0;
+    default: break;
+    }
+    if (!r || r->state != 1) return 0; /* (a Reply after an Error: the request failed already) */
+    switch (ev->kind) {
+    case IFP_CLIENT_TOKEN: on_token(a, r, ev->msg->token, now, show); return 0;
+    case IFP_CLIENT_REPLY:
+        r->state = 2, r->t_done = now;
+        if (!r->n_events) r->t_first = r->t_last = now;
+        r->reply = ifp_client_event_take(cl, ev);
+        break;
+    case IFP_CLIENT_ERROR: print_error(ev->msg->error, NULL); r->state = 3, r->t_done = now; break;
+    case IFP_CLIENT_FAILED:
+        if (ev->why == IFP_CLIENT_TIMEOUT && r->n_events)
+            fprintf(stderr, "ifp client: request '%s': not finished within %d ms (%d tokens so far); cancelling\n",
+                    r->id, a->timeout_ms, r->n_events);
+        else if (ev->why == IFP_CLIENT_TIMEOUT)
+            fprintf(stderr, "ifp client: request '%s': no answer within %d ms (is ifp-router running at %s?); cancelling\n",
+                    r->id, a->timeout_ms, a->router);
+        else
+            fprintf(stderr, "ifp client: request '%s' failed: %s%s%s%s\n", r->id, ifp_client_why_str(ev->why),
+                    *ev->detail ? " (" : "", ev->detail, *ev->detail ? ")" : "");
+        r->state = 3, r->t_done = now;
+        break;
+    default: return 0;
+    }
+    r->failovers = ev->failovers;
+    r->stall_ms = ev->stall_ms;
+    return 1;
 }
 
 /* Client-side generation rate: new tokens over the time from sending the
@@ -260,7 +279,7 @@ static double decode_tps(const creq_t *r, size_t n_tokens) {
     return n_tokens && span > 0 ? (double)n_tokens * 1e3 / span : 0.0;
 }
 
-static void print_json(const creq_t *r) {
+static void print_json(const creq_t *r, int bad_events) {
     const Ifp__Reply *p = r->reply->reply;
     ifp_buf_t o = {0};
     ifp_buf_printf(&o, "{\"id\":");
@@ -290,7 +309,10 @@ static void print_json(const creq_t *r) {
     ifp_buf_json_float(&o, r->t_done - r->t_sent);
     ifp_buf_printf(&o, ",\"replays\":[");
     for (size_t i = 0; i < p->n_replays; i++) ifp_buf_printf(&o, "%s%u", i ? "," : "", p->replays[i]);
-    ifp_buf_printf(&o, "],\"events\":%d,\"bad_events\":%d}\n", r->n_events, r->bad_events);
+    ifp_buf_printf(&o, "],\"events\":%d,\"bad_events\":%d,\"failovers\":%d,\"max_stall_ms\":", r->n_events, bad_events,
+                   r->failovers);
+    ifp_buf_json_float(&o, r->stall_ms);
+    ifp_buf_printf(&o, "}\n");
     if (o.oom)
         fprintf(stderr, "ifp client: out of memory\n");
     else
@@ -322,10 +344,12 @@ static int cmp_double(const void *x, const void *y) {
 
 /* --n-requests: one summary (text or JSON) over all requests. */
 static void print_load_summary(const client_args_t *a, const creq_t *reqs, int n, double wall_ms) {
-    int ok = 0;
+    int ok = 0, failovers = 0;
     long tokens = 0;
-    double *ttft = calloc((size_t)n + 1, sizeof *ttft), sum_tps = 0;
+    double *ttft = calloc((size_t)n + 1, sizeof *ttft), sum_tps = 0, stall = 0;
     for (int i = 0; i < n; i++) {
+        failovers += reqs[i].failovers;
+        if (reqs[i].stall_ms > stall) stall = reqs[i].stall_ms;
         if (reqs[i].state != 2) continue;
         size_t nt = reqs[i].reply->reply->n_tokens;
         tokens += (long)nt;
@@ -343,63 +367,44 @@ static void print_load_summary(const client_args_t *a, const creq_t *reqs, int n
     double per_stream = ok ? sum_tps / ok : 0;
     if (a->json)
         printf("{\"requests\":%d,\"ok\":%d,\"failed\":%d,\"concurrency\":%d,\"completion_tokens\":%ld,\"wall_s\":%.3f,"
-               "\"tokens_per_s\":%.2f,\"stream_tokens_per_s\":%.2f,\"ttft_ms_p50\":%.2f,\"ttft_ms_p95\":%.2f}\n",
-               n, ok, n - ok, a->concurrency, tokens, wall_ms / 1e3, agg, per_stream, p50, p95);
+               "\"tokens_per_s\":%.2f,\"stream_tokens_per_s\":%.2f,\"ttft_ms_p50\":%.2f,\"ttft_ms_p95\":%.2f,"
+               "\"failovers\":%d,\"max_stall_ms\":%.2f}\n",
+               n, ok, n - ok, a->concurrency, tokens, wall_ms / 1e3, agg, per_stream, p50, p95, failovers, stall);
     else
         printf("%d requests (%d ok, %d failed), concurrency %d: %ld tokens in %.2f s = %.1f tok/s in total, "
                "%.1f tok/s per stream, ttft p50 %.1f ms p95 %.1f ms\n",
                n, ok, n - ok, a->concurrency, tokens, wall_ms / 1e3, agg, per_stream, p50, p95);
 }
 
-/* Sends the requests (at most a->concurrency in flight) and waits for their
- * answers.  Returns the number that failed (error, timeout, interrupted). */
-static int run_requests(void *sock, const client_args_t *a, creq_t *reqs, int n) {
+/* Submits the requests (at most a->concurrency in flight) and waits for
+ * their answers.  Returns the number that failed (error, timeout,
+ * interrupted, refused). */
+static int run_requests(ifp_client_t *cl, const client_args_t *a, creq_t *reqs, int n) {
     int sent = 0, finished = 0, in_flight = 0, failed = 0, show = n == 1 && !a->json;
     while (finished < n) {
         while (in_flight < a->concurrency && sent < n && !interrupted) {
-            if (send_request(sock, a, &reqs[sent])) return n - finished;
+            if (send_request(cl, a, &reqs[sent])) return n - finished;
             sent++, in_flight++;
         }
-        double now = ifp_now_ms(), next = now + 1000;
-        for (int i = 0; i < sent; i++)
-            if (reqs[i].state == 1 && reqs[i].t_sent + a->timeout_ms < next) next = reqs[i].t_sent + a->timeout_ms;
-        zmq_pollitem_t item = {sock, 0, ZMQ_POLLIN, 0};
-        long wait = next > now ? (long)(next - now) + 1 : 0;
-        if (zmq_poll(&item, 1, wait) < 0 && zmq_errno() != EINTR) {
+        ifp_client_event_t ev;
+        int rc = ifp_client_poll(cl, 100, &ev);
+        if (rc < 0) {
             fprintf(stderr, "ifp client: poll failed: %s\n", zmq_strerror(zmq_errno()));
             return n - finished;
         }
-        for (;;) { /* drain what is waiting */
-            ifp_frames_t f;
-            if (ifp_wire_recv(sock, &f, ZMQ_DONTWAIT) < 0) break;
-            Ifp__ServerMessage *m = f.n ? ifp_wire_server_msg(ifp_frame_data(&f, f.n - 1), ifp_frame_size(&f, f.n - 1)) : NULL;
-            ifp_frames_close(&f);
-            if (!m) {
-                fprintf(stderr, "ifp client: dropped a malformed message from the router\n");
-                continue;
-            }
-            if (on_message(a, reqs, sent, m, show)) finished++, in_flight--;
-        }
-        now = ifp_now_ms();
+        if (rc == 1 && on_event(a, cl, &ev, show)) finished++, in_flight--;
+        int refused = ifp_client_all_refused(cl);
+        if (!interrupted && !refused) continue;
         for (int i = 0; i < sent; i++) {
             creq_t *r = &reqs[i];
-            if (r->state != 1 || (!interrupted && now < r->t_sent + a->timeout_ms)) continue;
-            if (interrupted)
-                fprintf(stderr, "ifp client: interrupted: cancelling request '%s'\n", r->id);
-            else if (r->n_events)
-                fprintf(stderr, "ifp client: request '%s': not finished within %d ms (%d tokens so far); cancelling\n",
-                        r->id, a->timeout_ms, r->n_events);
-            else
-                fprintf(stderr, "ifp client: request '%s': no answer within %d ms (is ifp-router running at %s?); cancelling\n",
-                        r->id, a->timeout_ms, a->router);
-            send_cancel(sock, r);
-            r->state = 3, r->t_done = now;
+            if (r->state != 1) continue;
+            if (interrupted) fprintf(stderr, "ifp client: interrupted: cancelling request '%s'\n", r->id);
+            ifp_client_abandon(cl, r->id);
+            r->state = 3, r->t_done = ifp_now_ms();
             finished++, in_flight--;
         }
-        if (interrupted && sent < n) {
-            finished += n - sent; /* never sent */
-            sent = n;
-        }
+        finished += n - sent; /* never sent */
+        sent = n;
     }
     for (int i = 0; i < n; i++) failed += reqs[i].state != 2;
     return failed;
@@ -410,7 +415,9 @@ int ifp_cmd_client(int argc, char **argv) {
     client_args_t a = {.router = "tcp://127.0.0.1:5555", .prompt = NULL, .n = 0, .temp = 0.8f, .top_p = 0.95f,
                        .top_k = 40, .timeout_ms = 60000, .n_requests = 1, .concurrency = 1};
     cli_opt_t opts[] = {
-        {"router", 'r', CLI_STR, &a.router, 0, 0, "router frontend address (default tcp://127.0.0.1:5555)", 0},
+        {"router", 'r', CLI_STR, &a.router, 0, 0,
+         "router frontend address, or a comma-separated list of the routers of one deployment: requests are "
+         "spread over them and move to another when one goes away (default tcp://127.0.0.1:5555)", 0},
         {"prompt", 'p', CLI_STR, &a.prompt, 0, 0, "prompt text (required)", 0},
         {"n", 'n', CLI_INT, &a.n, 0, 1 << 20, "new tokens; 0 = the router's default (default 0)", 0},
         {"temp", 0, CLI_FLOAT, &a.temp, 0, 100, "temperature; 0 = greedy (default 0.8)", 0},
@@ -429,7 +436,7 @@ int ifp_cmd_client(int argc, char **argv) {
         TOOLS_LINK_OPTS(link),
         {0},
     };
-    const char *usage_line = "--router ADDR --prompt TEXT [-n N] [--temp T] [--seed S] [--mask MODE] [--json] [options]";
+    const char *usage_line = "--router ADDR[,ADDR...] --prompt TEXT [-n N] [--temp T] [--seed S] [--mask MODE] [--json] [options]";
     char **rest = calloc((size_t)argc + 1, sizeof *rest);
     if (!rest) return 1;
     int rest_argc = take_stops(argc, argv, &a, rest);
@@ -441,11 +448,7 @@ int ifp_cmd_client(int argc, char **argv) {
         fprintf(stderr, "ifp client: --prompt is required\n");
         return 2;
     }
-    if (!strstr(a.router, "://")) {
-        fprintf(stderr, "ifp client: --router: expected a ZeroMQ address like tcp://HOST:PORT or ipc://PATH, got '%s'\n",
-                a.router);
-        return 2;
-    }
+    if (tools_link_routers("client", &link, a.router)) return 2;
     if (a.id && (!*a.id || strlen(a.id) > 80)) {
         fprintf(stderr, "ifp client: --id: 1 to 80 characters\n");
         return 2;
@@ -454,22 +457,21 @@ int ifp_cmd_client(int argc, char **argv) {
     if (!opts[6].seen) a.seed = (uint64_t)time(NULL);
     if (a.concurrency > a.n_requests) a.concurrency = a.n_requests;
 
-    void *ctx = zmq_ctx_new(), *sock = NULL;
+    ifp_client_t *cl = NULL;
     creq_t *reqs = calloc((size_t)a.n_requests, sizeof *reqs);
     int status = 1;
-    if (!ctx || !reqs) {
+    if (!reqs) {
         fprintf(stderr, "ifp client: out of memory\n");
         goto done;
     }
-    if (!(sock = tools_link_connect("client", &link, ctx, a.router))) {
+    ifp_client_opts_t o = ifp_client_default_opts();
+    o.request_timeout_ms = a.timeout_ms;
+    o.linger_ms = CL_CANCEL_LINGER_MS; /* the last Cancels leave */
+    o.hwm = 0;                         /* --concurrency requests at once, whatever their number */
+    if (!(cl = tools_link_open("client", &link, &o))) {
         status = 2;
         goto done;
     }
-    int linger = CL_CANCEL_LINGER_MS;
-    zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
-    /* a router that refuses this client (no key, unknown key, plain vs
-     * CURVE) says so in its handshake: report that at once */
-    if (tools_link_wait("client", &link, a.timeout_ms) < 0) goto done;
     for (int i = 0; i < a.n_requests; i++) {
         creq_t *r = &reqs[i];
         if (a.id && a.n_requests == 1)
@@ -485,10 +487,11 @@ int ifp_cmd_client(int argc, char **argv) {
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
     double t0 = ifp_now_ms();
-    int failed = run_requests(sock, &a, reqs, a.n_requests);
+    int failed = run_requests(cl, &a, reqs, a.n_requests);
     double wall = ifp_now_ms() - t0;
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
+    if (ifp_client_all_refused(cl)) goto done; /* said why already */
 
     if (a.n_requests > 1) {
         print_load_summary(&a, reqs, a.n_requests, wall);
@@ -498,7 +501,9 @@ int ifp_cmd_client(int argc, char **argv) {
         creq_t *r = &reqs[0];
         const Ifp__Reply *p = r->reply->reply;
         if (a.json) {
-            print_json(r);
+            ifp_client_stats_t st;
+            ifp_client_stats(cl, &st);
+            print_json(r, (int)st.gaps);
         } else {
             /* the Reply's text is authoritative (cut before a stop string) */
             if (p->text.len > r->printed && (!r->printed || !memcmp(p->text.data, r->streamed.p, r->printed)))
@@ -516,8 +521,6 @@ done:
             if (reqs[i].reply) ifp__server_message__free_unpacked(reqs[i].reply, NULL);
         }
     free(reqs);
-    tools_link_close(&link);
-    if (sock) zmq_close(sock);
-    if (ctx) zmq_ctx_term(ctx);
+    ifp_client_close(&cl);
     return status;
 }

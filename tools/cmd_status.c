@@ -1,20 +1,21 @@
 /* ifp status — ask a running ifp-router how it and its groups are (a Ping,
  * answered by the router's event loop with a Pong): every configured group
  * with its liveness, slots, requests and its own counters, the requests in
- * flight, and the router's counters.  Exit 0 when the router answered and
- * every group is alive, 1 when some group is not, 2 when the router did not
- * answer within --timeout-ms. */
+ * flight, and the router's counters.  --router takes one address or a
+ * comma-separated list (the routers of one deployment): each is asked, and
+ * its answer printed under a "router ADDR" line (--json: one object per
+ * line, with "router").  Exit 0 when every router answered and every group
+ * is alive, 1 when some group is not, 2 when a router did not answer within
+ * --timeout-ms. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zmq.h>
 
 #include "cli.h"
 #include "clock.h"
 #include "jsonw.h"
 #include "link.h"
 #include "tools.h"
-#include "wire.h"
 
 static void print_text(const Ifp__Pong *p, int counters) {
     printf("router: %u requests in flight (%u predicting, %u queued)\n", p->inflight, p->predicting, p->queued);
@@ -37,9 +38,15 @@ static void print_text(const Ifp__Pong *p, int counters) {
     printf("\n");
 }
 
-static void print_json(const Ifp__Pong *p) {
+static void print_json(const Ifp__Pong *p, const char *router) {
     ifp_buf_t o = {0};
-    ifp_buf_printf(&o, "{\"inflight\":%u,\"predicting\":%u,\"queued\":%u,\"groups\":[", p->inflight, p->predicting,
+    ifp_buf_printf(&o, "{");
+    if (router) {
+        ifp_buf_printf(&o, "\"router\":");
+        ifp_buf_json_str(&o, router, strlen(router));
+        ifp_buf_printf(&o, ",");
+    }
+    ifp_buf_printf(&o, "\"inflight\":%u,\"predicting\":%u,\"queued\":%u,\"groups\":[", p->inflight, p->predicting,
                    p->queued);
     for (size_t i = 0; i < p->n_groups; i++) {
         const Ifp__GroupStatus *g = p->groups[i];
@@ -70,57 +77,59 @@ int ifp_cmd_status(int argc, char **argv) {
     tools_link_t link = {0};
     int json = 0, counters = 0, timeout_ms = 3000;
     cli_opt_t opts[] = {
-        {"router", 'r', CLI_STR, &router, 0, 0, "router frontend address (default tcp://127.0.0.1:5555)", 0},
-        {"json", 0, CLI_FLAG, &json, 0, 0, "print one JSON object", 0},
+        {"router", 'r', CLI_STR, &router, 0, 0,
+         "router frontend address, or a comma-separated list: each is asked (default tcp://127.0.0.1:5555)", 0},
+        {"json", 0, CLI_FLAG, &json, 0, 0, "print one JSON object (per router)", 0},
         {"counters", 0, CLI_FLAG, &counters, 0, 0, "also print the router's counters", 0},
         {"timeout-ms", 0, CLI_INT, &timeout_ms, 1, 600000, "wait this long for the answer (default 3000)", 0},
         TOOLS_LINK_OPTS(link),
         {0},
     };
     const char *pos[1];
-    int n_pos, rc = cli_parse("status", argc, argv, 2, opts, pos, 0, &n_pos, "[--router ADDR] [--json] [--counters]");
+    int n_pos, rc = cli_parse("status", argc, argv, 2, opts, pos, 0, &n_pos,
+                              "[--router ADDR[,ADDR...]] [--json] [--counters]");
     if (rc) return rc > 0 ? 0 : 2;
-    if (!strstr(router, "://")) {
-        fprintf(stderr, "ifp status: --router: expected a ZeroMQ address like tcp://HOST:PORT, got '%s'\n", router);
-        return 2;
-    }
-    void *ctx = zmq_ctx_new(), *s = NULL;
-    int status = 2;
-    if (!(s = tools_link_connect("status", &link, ctx, router)) || tools_link_wait("status", &link, timeout_ms) < 0)
-        goto done;
-    Ifp__Ping ping = IFP__PING__INIT;
-    ping.id = "status";
-    Ifp__ClientMessage m = IFP__CLIENT_MESSAGE__INIT;
-    m.msg_case = IFP__CLIENT_MESSAGE__MSG_PING;
-    m.ping = &ping;
-    if (ifp_wire_send(s, NULL, NULL, 0, &m.base)) {
-        fprintf(stderr, "ifp status: send failed: %s\n", zmq_strerror(zmq_errno()));
-        goto done;
-    }
+    if (tools_link_routers("status", &link, router)) return 2;
+    ifp_client_opts_t o = ifp_client_default_opts();
+    ifp_client_t *cl = tools_link_open("status", &link, &o);
+    if (!cl) return 2;
+    int n = link.n, answered[IFP_CLIENT_MAX_ROUTERS] = {0}, waiting = n, status = 0;
+    Ifp__ServerMessage *pong[IFP_CLIENT_MAX_ROUTERS] = {0};
+    for (int k = 0; k < n; k++) ifp_client_ping(cl, k, "status"); /* sent once connected */
     double end = ifp_now_ms() + timeout_ms;
-    while (ifp_now_ms() < end) {
-        zmq_pollitem_t it = {s, 0, ZMQ_POLLIN, 0};
-        if (zmq_poll(&it, 1, 50) <= 0) continue;
-        ifp_frames_t f;
-        if (ifp_wire_recv(s, &f, ZMQ_DONTWAIT) < 0) continue;
-        Ifp__ServerMessage *r = ifp_wire_server_msg(ifp_frame_data(&f, f.n - 1), ifp_frame_size(&f, f.n - 1));
-        ifp_frames_close(&f);
-        if (!r || r->msg_case != IFP__SERVER_MESSAGE__MSG_PONG) {
-            if (r) ifp__server_message__free_unpacked(r, NULL);
+    while (waiting > 0) {
+        double left = end - ifp_now_ms();
+        if (left <= 0) break;
+        ifp_client_event_t ev;
+        int got = ifp_client_poll(cl, left > 100 ? 100 : (int)left + 1, &ev);
+        if (got < 0) break;
+        if (got == 0 || ev.router < 0 || answered[ev.router]) continue;
+        if (ev.kind == IFP_CLIENT_PONG) {
+            pong[ev.router] = ifp_client_event_take(cl, &ev);
+            answered[ev.router] = 1, waiting--;
+        } else if (ev.kind == IFP_CLIENT_REFUSED) { /* a router that refuses this client says why at once */
+            if (n > 1) fprintf(stderr, "ifp status: router %s: %s\n", link.addr[ev.router], ev.detail);
+            else fprintf(stderr, "ifp status: %s\n", ev.detail);
+            answered[ev.router] = -1, waiting--;
+        }
+    }
+    for (int k = 0; k < n; k++) {
+        if (!pong[k]) {
+            if (!answered[k]) fprintf(stderr, "ifp status: no answer from %s within %d ms\n", link.addr[k], timeout_ms);
+            status = 2;
             continue;
         }
-        if (json) print_json(r->pong);
-        else print_text(r->pong, counters);
-        status = 0;
-        for (size_t i = 0; i < r->pong->n_groups; i++)
-            if (!r->pong->groups[i]->alive) status = 1;
-        ifp__server_message__free_unpacked(r, NULL);
-        goto done;
+        const Ifp__Pong *p = pong[k]->pong;
+        if (json) {
+            print_json(p, n > 1 ? link.addr[k] : NULL);
+        } else {
+            if (n > 1) printf("%srouter %s\n", k ? "\n" : "", link.addr[k]);
+            print_text(p, counters);
+        }
+        for (size_t i = 0; i < p->n_groups; i++)
+            if (!p->groups[i]->alive && status == 0) status = 1;
+        ifp__server_message__free_unpacked(pong[k], NULL);
     }
-    fprintf(stderr, "ifp status: no answer from %s within %d ms\n", router, timeout_ms);
-done:
-    tools_link_close(&link);
-    if (s) zmq_close(s);
-    zmq_ctx_term(ctx);
+    ifp_client_close(&cl);
     return status;
 }

@@ -1,36 +1,22 @@
 #include "link.h"
 
 #include <stdio.h>
-#include <string.h>
 
-#include "clock.h"
-
-void *tools_link_connect(const char *cmd, tools_link_t *l, void *zctx, const char *endpoint) {
+int tools_link_routers(const char *cmd, tools_link_t *l, const char *list) {
     ifp_err_t err = {0};
-    if (ifp_curve_client_load(l->keys, l->key, l->server_key, l->plain, &l->curve, &err)) {
-        fprintf(stderr, "ifp %s: %s\n", cmd, err.msg);
-        return NULL;
-    }
-    void *s = ifp_client_connect(zctx, endpoint, &l->curve, &l->hs, &err);
-    if (!s) fprintf(stderr, "ifp %s: --router %s\n", cmd, err.msg);
-    return s;
+    l->n = ifp_client_split_routers(list, l->buf, sizeof l->buf, l->addr, IFP_CLIENT_MAX_ROUTERS, &err);
+    if (l->n > 0) return 0;
+    fprintf(stderr, "ifp %s: --router: %s\n", cmd, err.msg);
+    return -1;
 }
 
-int tools_link_wait(const char *cmd, tools_link_t *l, int timeout_ms) {
-    double end = ifp_now_ms() + timeout_ms;
-    for (;;) {
-        double left = end - ifp_now_ms();
-        int st = ifp_handshake_poll(&l->hs, &l->curve, left > 100 ? 100 : left < 0 ? 0 : (int)left);
-        if (st > 0) return 0;
-        if (st < 0) {
-            fprintf(stderr, "ifp %s: %s\n", cmd, l->hs.why);
-            return -1;
-        }
-        if (ifp_now_ms() >= end) return 1;
-    }
-}
-
-void tools_link_close(tools_link_t *l) {
-    ifp_handshake_close(&l->hs);
-    memset(&l->curve, 0, sizeof l->curve);
+ifp_client_t *tools_link_open(const char *cmd, const tools_link_t *l, ifp_client_opts_t *o) {
+    ifp_err_t err = {0};
+    o->keys = l->keys;
+    o->key = l->key;
+    o->server_key = l->server_key;
+    o->plain = l->plain;
+    ifp_client_t *cl = ifp_client_open(l->addr, l->n, o, &err);
+    if (!cl) fprintf(stderr, "ifp %s: %s\n", cmd, err.msg);
+    return cl;
 }

@@ -1,19 +1,20 @@
-/* link.h — how the ifp commands that talk to a router (client, status)
- * connect: CURVE with this machine's client key when the deployment has
- * one (security/keys.h), plain ZeroMQ when asked (--plain) or when there is
- * no key; the handshake is watched so that a refused client says why at
- * once (docs/SECURITY.md). */
+/* link.h — how the ifp commands that talk to routers (client, status)
+ * connect: through the client library (client/client.h), to one router or
+ * a comma-separated list of them, with CURVE and this machine's client key
+ * when the deployment has one (security/keys.h), plain ZeroMQ when asked
+ * (--plain) or when there is no key (docs/SECURITY.md). */
 #ifndef IFP_TOOLS_LINK_H
 #define IFP_TOOLS_LINK_H
 
 #include "cli.h"
-#include "curve.h"
+#include "client.h"
 
 typedef struct {
     const char *key, *server_key, *keys; /* options as given (NULL: defaults) */
     int plain;
-    ifp_curve_t curve;
-    ifp_handshake_t hs;
+    char buf[4096];                      /* the --router list, split */
+    const char *addr[IFP_CLIENT_MAX_ROUTERS];
+    int n;
 } tools_link_t;
 
 /* The option rows of a command's table. */
@@ -25,12 +26,11 @@ typedef struct {
      "the keys folder KEYS (default $IFP_KEYS, else ${IFP_RUN_DIR:-/tmp/ifp-local-$USER}/keys)", 0},                 \
     {"plain", 0, CLI_FLAG, &(l).plain, 0, 0, "no CURVE: for a router run with [security] curve = off", 0}
 
-/* Loads the keys and connects a DEALER to endpoint (errors printed as
+/* Splits --router's list into l->addr (errors printed as "ifp CMD: --router:
+ * ..."): 0, or -1 (a usage error). */
+int tools_link_routers(const char *cmd, tools_link_t *l, const char *list);
+/* A client of l's routers with o and l's keys (errors printed as
  * "ifp CMD: ..."; NULL then). */
-void *tools_link_connect(const char *cmd, tools_link_t *l, void *zctx, const char *endpoint);
-/* Waits up to timeout_ms for the handshake: 0 done, -1 refused (the reason
- * printed), 1 no handshake yet (nothing printed: no router there?). */
-int tools_link_wait(const char *cmd, tools_link_t *l, int timeout_ms);
-void tools_link_close(tools_link_t *l);
+ifp_client_t *tools_link_open(const char *cmd, const tools_link_t *l, ifp_client_opts_t *o);
 
 #endif
