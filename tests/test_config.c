@@ -170,17 +170,22 @@ static void local_ini_loads_with_lines(void **u) {
     assert_string_equal(g_cfg.model, IFP_SOURCE_DIR "/deploy/../models/ifp-mix/ifp-mix.gguf");
     assert_int_equal(g_cfg.n_groups, 3);
     /* where things are, as the file is today */
-    assert_int_equal(ifp_config_line(&g_cfg, "router", NULL), 7);
-    assert_int_equal(ifp_config_line(&g_cfg, "router", "policy"), 17);
+    assert_int_equal(ifp_config_line(&g_cfg, "router", NULL), 10);
+    assert_int_equal(ifp_config_line(&g_cfg, "router", "policy"), 18);
     assert_int_equal(ifp_config_line(&g_cfg, "router", "predictor_threads"), 0); /* default */
-    assert_int_equal(ifp_config_line(&g_cfg, "model", "clusters"), 22);
+    assert_int_equal(ifp_config_line(&g_cfg, "model", "clusters"), 35);
     const ifp_group_cfg_t *g1 = ifp_config_group(&g_cfg, "g1");
     assert_non_null(g1);
-    assert_int_equal(ifp_group_line(g1, NULL), 29);
-    assert_int_equal(ifp_group_line(g1, "cluster"), 31);
+    assert_int_equal(ifp_group_line(g1, NULL), 42);
+    assert_int_equal(ifp_group_line(g1, "cluster"), 44);
     assert_int_equal(ifp_group_line(g1, "max_batch"), 0);
     assert_int_equal(g1->cluster, 3);
-    assert_int_equal(g_cfg.n_lines, 37);
+    assert_int_equal(g_cfg.n_lines, 50);
+    /* two routers, active-active */
+    assert_int_equal(g_cfg.n_routers, 2);
+    assert_string_equal(g_cfg.routers[1].name, "r2");
+    assert_string_equal(g_cfg.routers[1].frontend, "tcp://127.0.0.1:5565");
+    assert_int_equal(ifp_router_line(&g_cfg.routers[1], "http_listen"), 30);
     /* defaults come from the option table */
     assert_int_equal(g1->max_batch, 64);
     assert_int_equal(g1->batch_timeout_ms, 30000);
