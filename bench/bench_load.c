@@ -7,7 +7,12 @@
  * --max-tokens (the cap when it has no response), temperature --temp and a
  * per-request seed.  Prompts that alone fill the model context are left out.
  * Open loop: a request is sent at its arrival time whatever is in flight, all
- * on one DEALER socket (stream = true, mask mode input).
+ * through the client library (client/client.h; stream = true, mask mode
+ * input).  --router takes one address or a comma-separated list of the
+ * routers of one deployment: requests are spread over them round robin, and
+ * a router that goes away has its requests resumed on another (each
+ * request's failovers and longest stall go to the --per-request CSV; with
+ * several routers a summary line counts them).
  *
  * Per request, times count from the scheduled arrival (a late send counts
  * against the cluster; the largest send lag is reported):
@@ -25,16 +30,17 @@
  * Bounded: it stops after the last arrival + --drain-s, cancelling what is
  * left (counted as timeouts).  Targets only ipc:// and loopback tcp://.
  * Output: a summary and one key=value headline on stdout; one CSV row per run
- * appended to --csv (header written when the file is new); --per-request CSV. */
+ * appended to --csv (header written when the file is new); --per-request CSV
+ * (its last columns: failovers, max_stall_ms = the longest time the request
+ * went without a token or its answer). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "curve.h"
-#include "wire.h"
-#include "workload.h"
+#include "client.h"
 #include "clock.h"
+#include "workload.h"
 
 #ifndef IFP_SOURCE_DIR
 #define IFP_SOURCE_DIR "."
@@ -53,14 +59,15 @@ typedef struct {
 enum { BL_PENDING, BL_FLIGHT, BL_OK, BL_FAILED, BL_TIMEOUT };
 
 typedef struct {
-    int ex, max_tokens, state, n_events, n_tokens, cluster, err_code;
-    double t_arrival, t_sent, t_first, t_last, t_done, coverage;
+    int ex, max_tokens, state, n_events, n_tokens, cluster, err_code, failovers;
+    double t_arrival, t_sent, t_first, t_last, t_done, coverage, stall_ms;
 } bl_req_t;
 
 static void usage(FILE *f) {
     fprintf(f,
             "usage: bench_load --rate R [--duration S | --requests N] [options]\n"
-            "  --router ADDR       router frontend, ipc:// or loopback tcp:// (default tcp://127.0.0.1:5555)\n"
+            "  --router ADDR[,ADDR...]  router frontend(s), ipc:// or loopback tcp:// (default tcp://127.0.0.1:5555);\n"
+            "                      several: requests spread over them, moved when one goes away\n"
             "  --rate R            Poisson arrivals per second (required)\n"
             "  --duration S        arrival window in seconds (default 10)\n"
             "  --requests N        exactly N arrivals instead of a window\n"
@@ -122,7 +129,7 @@ static int local_address(const char *s) {
     return 0;
 }
 
-static int send_request(void *sock, const bl_args_t *a, const wl_workload_t *w, int i, bl_req_t *r) {
+static int send_request(ifp_client_t *cl, const bl_args_t *a, const wl_workload_t *w, int i, bl_req_t *r) {
     char id[32];
     snprintf(id, sizeof id, "L%d", i);
     Ifp__Request q = IFP__REQUEST__INIT;
@@ -133,61 +140,52 @@ static int send_request(void *sock, const bl_args_t *a, const wl_workload_t *w, 
     q.seed = a->seed * 1000003u + (uint64_t)i;
     q.mask_mode = IFP__MASK_MODE__MASK_INPUT;
     q.stream = 1;
-    Ifp__ClientMessage m = IFP__CLIENT_MESSAGE__INIT;
-    m.msg_case = IFP__CLIENT_MESSAGE__MSG_REQUEST;
-    m.request = &q;
-    return ifp_wire_send(sock, NULL, NULL, 0, &m.base);
-}
-
-static void send_cancel(void *sock, int i) {
-    char id[32];
-    snprintf(id, sizeof id, "L%d", i);
-    Ifp__Cancel c = IFP__CANCEL__INIT;
-    c.id = id;
-    Ifp__ClientMessage m = IFP__CLIENT_MESSAGE__INIT;
-    m.msg_case = IFP__CLIENT_MESSAGE__MSG_CANCEL;
-    m.cancel = &c;
-    (void)ifp_wire_send(sock, NULL, NULL, 0, &m.base);
-}
-
-/* Handles one ServerMessage (freed here); returns 1 if it ended a request. */
-static int on_message(bl_req_t *reqs, int n_sent, Ifp__ServerMessage *m, double now) {
-    const char *id = ifp_wire_server_msg_id(m);
-    char *end = NULL;
-    long i = id && id[0] == 'L' ? strtol(id + 1, &end, 10) : -1;
-    int done = 0;
-    if (i >= 0 && i < n_sent && end && !*end && reqs[i].state == BL_FLIGHT) {
-        bl_req_t *r = &reqs[i];
-        if (m->msg_case == IFP__SERVER_MESSAGE__MSG_TOKEN) {
-            if (r->n_events++ == 0) r->t_first = now;
-            r->t_last = now;
-        } else if (m->msg_case == IFP__SERVER_MESSAGE__MSG_REPLY) {
-            const Ifp__Reply *p = m->reply;
-            r->t_done = now;
-            r->n_tokens = (int)p->n_tokens;
-            r->cluster = p->cluster;
-            r->coverage = p->coverage;
-            int bad = r->err_code || p->finish == IFP__FINISH_REASON__FINISH_ERROR ||
-                      p->finish == IFP__FINISH_REASON__FINISH_CANCELLED;
-            r->state = bad ? BL_FAILED : BL_OK;
-            done = 1;
-        } else if (m->msg_case == IFP__SERVER_MESSAGE__MSG_ERROR) {
-            r->err_code = m->error->code;
-            /* deadline and internal errors are followed by a Reply */
-            if (r->err_code != IFP__ERROR_CODE__ERR_DEADLINE && r->err_code != IFP__ERROR_CODE__ERR_INTERNAL) {
-                r->state = BL_FAILED, r->t_done = now;
-                done = 1;
-            }
-        }
+    ifp_err_t err = {0};
+    if (ifp_client_submit(cl, &q, r, &err)) {
+        fprintf(stderr, "bench_load: %s\n", err.msg);
+        return -1;
     }
-    ifp__server_message__free_unpacked(m, NULL);
-    return done;
+    return 0;
+}
+
+/* Handles one event of the client; returns 1 if it ended a request. */
+static int on_event(const ifp_client_event_t *ev, double now) {
+    bl_req_t *r = ev->user;
+    if (!r || r->state != BL_FLIGHT) return 0;
+    switch (ev->kind) {
+    case IFP_CLIENT_TOKEN:
+        if (r->n_events++ == 0) r->t_first = now;
+        r->t_last = now;
+        return 0;
+    case IFP_CLIENT_REPLY: {
+        const Ifp__Reply *p = ev->msg->reply;
+        r->n_tokens = (int)p->n_tokens;
+        r->cluster = p->cluster;
+        r->coverage = p->coverage;
+        int bad = r->err_code || p->finish == IFP__FINISH_REASON__FINISH_ERROR ||
+                  p->finish == IFP__FINISH_REASON__FINISH_CANCELLED;
+        r->state = bad ? BL_FAILED : BL_OK;
+        break;
+    }
+    case IFP_CLIENT_ERROR:
+        r->err_code = ev->msg->error->code;
+        if (!ev->final) return 0; /* deadline and internal errors are followed by a Reply */
+        r->state = BL_FAILED;
+        break;
+    case IFP_CLIENT_FAILED: r->state = BL_FAILED; break; /* moved too often, or a router skipped tokens */
+    default: return 0;
+    }
+    r->t_done = now;
+    r->failovers = ev->failovers;
+    r->stall_ms = ev->stall_ms;
+    return 1;
 }
 
 /* Sends every request at its arrival time and collects the answers until all
  * are answered or the drain time is over.  Returns the largest send lag (ms),
- * or -1 if the socket failed. */
-static double run(void *sock, const bl_args_t *a, const wl_workload_t *w, bl_req_t *reqs, int n, double *t_zero) {
+ * or -1 if the client failed. */
+static double run(ifp_client_t *cl, const bl_args_t *a, const wl_workload_t *w, bl_req_t *reqs, int n,
+                  double *t_zero) {
     double t0 = ifp_now_ms(), lag = 0;
     double hard_end = reqs[n - 1].t_arrival + a->drain_s * 1e3;
     int sent = 0, finished = 0;
@@ -196,10 +194,7 @@ static double run(void *sock, const bl_args_t *a, const wl_workload_t *w, bl_req
         double now = ifp_now_ms() - t0;
         while (sent < n && reqs[sent].t_arrival <= now) {
             bl_req_t *r = &reqs[sent];
-            if (send_request(sock, a, w, sent, r)) {
-                fprintf(stderr, "bench_load: send failed: %s\n", zmq_strerror(zmq_errno()));
-                return -1;
-            }
+            if (send_request(cl, a, w, sent, r)) return -1;
             r->state = BL_FLIGHT;
             r->t_sent = now;
             if (now - r->t_arrival > lag) lag = now - r->t_arrival;
@@ -208,19 +203,16 @@ static double run(void *sock, const bl_args_t *a, const wl_workload_t *w, bl_req
         if (now >= hard_end) break;
         double next = sent < n ? reqs[sent].t_arrival : hard_end;
         long wait = (long)ceil(next - now);
-        zmq_pollitem_t item = {sock, 0, ZMQ_POLLIN, 0};
-        if (zmq_poll(&item, 1, wait > 0 ? wait : 0) < 0 && zmq_errno() != EINTR) return -1;
-        for (;;) {
-            ifp_frames_t f;
-            if (ifp_wire_recv(sock, &f, ZMQ_DONTWAIT) < 0) break;
-            Ifp__ServerMessage *m = f.n ? ifp_wire_server_msg(ifp_frame_data(&f, f.n - 1), ifp_frame_size(&f, f.n - 1)) : NULL;
-            ifp_frames_close(&f);
-            if (m) finished += on_message(reqs, sent, m, ifp_now_ms() - t0);
-        }
+        ifp_client_event_t ev;
+        int rc = ifp_client_poll(cl, wait > 0 ? (int)wait : 0, &ev);
+        if (rc < 0) return -1;
+        if (rc == 1) finished += on_event(&ev, ifp_now_ms() - t0);
     }
     for (int i = 0; i < n; i++)
         if (reqs[i].state == BL_FLIGHT || reqs[i].state == BL_PENDING) {
-            if (reqs[i].state == BL_FLIGHT) send_cancel(sock, i);
+            char id[32];
+            snprintf(id, sizeof id, "L%d", i);
+            if (reqs[i].state == BL_FLIGHT) ifp_client_abandon(cl, id); /* a Cancel goes out */
             reqs[i].state = BL_TIMEOUT;
         }
     return lag;
@@ -310,15 +302,16 @@ static int write_per_request(const char *path, const bl_req_t *reqs, int n, cons
     FILE *f = fopen(path, "w");
     if (!f) return -1;
     fprintf(f, "id,example,domain,arrival_ms,ttft_ms,tpot_ms,e2e_ms,events,tokens,max_tokens,cluster,nearest,coverage,"
-               "error_code,status\n");
+               "error_code,status,failovers,max_stall_ms\n");
     for (int i = 0; i < n; i++) {
         const bl_req_t *r = &reqs[i];
         double ttft = r->n_events ? r->t_first - r->t_arrival : NAN;
         double tpot = r->n_events > 1 ? (r->t_last - r->t_first) / (r->n_events - 1) : NAN;
         double e2e = r->state == BL_OK || r->state == BL_FAILED ? r->t_done - r->t_arrival : NAN;
-        fprintf(f, "L%d,%d,%s,%.3f,%.3f,%.3f,%.3f,%d,%d,%d,%d,%d,%.4f,%d,%s\n", i, r->ex,
+        fprintf(f, "L%d,%d,%s,%.3f,%.3f,%.3f,%.3f,%d,%d,%d,%d,%d,%.4f,%d,%s,%d,%.3f\n", i, r->ex,
                 w->domains[w->ex[r->ex].domain], r->t_arrival, ttft, tpot, e2e, r->n_events, r->n_tokens,
-                r->max_tokens, r->cluster, w->ex[r->ex].nearest, r->coverage, r->err_code, STATE[r->state]);
+                r->max_tokens, r->cluster, w->ex[r->ex].nearest, r->coverage, r->err_code, STATE[r->state],
+                r->failovers, r->stall_ms);
     }
     return fclose(f);
 }
@@ -327,12 +320,20 @@ int main(int argc, char **argv) {
     bl_args_t a;
     int rc = parse_args(argc, argv, &a);
     if (rc) return rc > 0 ? 0 : 2;
-    if (!local_address(a.router)) {
-        fprintf(stderr, "bench_load: --router %s: only ipc:// and loopback tcp:// (127.x, localhost, [::1]) targets\n",
-                a.router);
+    char list[4096];
+    const char *routers[IFP_CLIENT_MAX_ROUTERS];
+    ifp_err_t err = {0};
+    int n_routers = ifp_client_split_routers(a.router, list, sizeof list, routers, IFP_CLIENT_MAX_ROUTERS, &err);
+    if (n_routers < 0) {
+        fprintf(stderr, "bench_load: --router: %s\n", err.msg);
         return 2;
     }
-    ifp_err_t err = {0};
+    for (int k = 0; k < n_routers; k++)
+        if (!local_address(routers[k])) {
+            fprintf(stderr, "bench_load: --router %s: only ipc:// and loopback tcp:// (127.x, localhost, [::1]) targets\n",
+                    routers[k]);
+            return 2;
+        }
     wl_workload_t *w = NULL;
     if (wl_load(a.model, a.predictor, a.calib, a.clusters, &w, &err)) {
         fprintf(stderr, "bench_load: %s\n", err.msg);
@@ -369,24 +370,25 @@ int main(int argc, char **argv) {
     fprintf(stderr, "bench_load: %d requests at %.2f/s over %.1f s to %s (%d of %d prompts fit the context)\n", n,
             a.rate, reqs[n - 1].t_arrival / 1e3, a.router, n_pool, w->n);
 
-    void *ctx = zmq_ctx_new(), *sock = NULL;
-    int linger = 200, hwm = 0, status = 1;
-    ifp_curve_t curve;
+    int status = 1;
     memset(&err, 0, sizeof err);
-    if (ifp_curve_client_load(a.keys, NULL, NULL, a.plain, &curve, &err)) {
+    ifp_client_opts_t o = ifp_client_default_opts();
+    o.keys = a.keys;
+    o.plain = a.plain;
+    o.hwm = 0;         /* open loop: every arrival is sent, whatever is in flight */
+    o.linger_ms = 200; /* the last Cancels leave */
+    ifp_client_t *cl = ifp_client_open(routers, n_routers, &o, &err);
+    if (!cl) {
         fprintf(stderr, "bench_load: %s\n", err.msg);
         goto done;
     }
-    fprintf(stderr, "bench_load: %s\n", curve.on ? "CURVE on" : "plain ZeroMQ (no CURVE)");
-    if (!ctx || !(sock = zmq_socket(ctx, ZMQ_DEALER)) || zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger) ||
-        zmq_setsockopt(sock, ZMQ_SNDHWM, &hwm, sizeof hwm) || zmq_setsockopt(sock, ZMQ_RCVHWM, &hwm, sizeof hwm) ||
-        ifp_curve_client(sock, &curve, &err) || zmq_connect(sock, a.router)) {
-        fprintf(stderr, "bench_load: --router %s: %s\n", a.router, err.msg[0] ? err.msg : zmq_strerror(zmq_errno()));
+    fprintf(stderr, "bench_load: %s\n", ifp_client_curve_on(cl) ? "CURVE on" : "plain ZeroMQ (no CURVE)");
+    double t_zero;
+    double lag = run(cl, &a, w, reqs, n, &t_zero);
+    if (lag < 0) {
+        fprintf(stderr, "bench_load: the client failed: %s\n", zmq_strerror(zmq_errno()));
         goto done;
     }
-    double t_zero;
-    double lag = run(sock, &a, w, reqs, n, &t_zero);
-    if (lag < 0) goto done;
     bl_summary_t s;
     summarize(reqs, n, w, lag, &s);
     printf("policy %s, rate %.2f/s: %d requests, %d ok, %d failed (overloaded %d, bad %d, deadline %d, internal %d), "
@@ -400,6 +402,15 @@ int main(int argc, char **argv) {
            s.e2e[0], s.e2e[2]);
     printf("  hit rate %.3f, compact exact %.3f, dense %.3f, mean coverage %.4f, max send lag %.1f ms\n", s.hit,
            s.compact, s.dense, s.coverage, s.lag);
+    if (n_routers > 1) {
+        int moved = 0, moves = 0;
+        double stall = 0;
+        for (int i = 0; i < n; i++) {
+            moved += reqs[i].failovers > 0, moves += reqs[i].failovers;
+            if (reqs[i].stall_ms > stall) stall = reqs[i].stall_ms;
+        }
+        printf("  %d routers: %d requests moved (%d moves), longest stall %.1f ms\n", n_routers, moved, moves, stall);
+    }
     printf("load policy=%s rate=%g tps=%.1f rps=%.2f ttft_p50_ms=%.1f ttft_p99_ms=%.1f tpot_p50_ms=%.2f "
            "tpot_p99_ms=%.2f hit_rate=%.3f errors=%d overloaded=%d timeouts=%d\n",
            a.policy, a.rate, s.tps, s.rps, s.ttft[0], s.ttft[2], s.tpot[0], s.tpot[2], s.hit, s.failed,
@@ -409,8 +420,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_load: cannot write %s\n", a.per_request);
     status = 0;
 done:
-    if (sock) zmq_close(sock);
-    if (ctx) zmq_ctx_term(ctx);
+    ifp_client_close(&cl);
     free(reqs);
     free(pool);
     wl_destroy(&w);

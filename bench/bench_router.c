@@ -5,7 +5,8 @@
  * bench/run.sh), four fake dense groups played by this process answer every
  * Work at once with one token, so the only limit is the predictor.  A burst
  * of R requests at ifp-mix's context limit (255 prompt tokens, 1 new token)
- * goes in; meanwhile a second connection sends a Ping every 20 ms.  Measured
+ * goes in; meanwhile a second connection sends a Ping every 20 ms (both
+ * connections are clients of the client library, client/client.h).  Measured
  * with 1 and 2 predictor threads:
  *   admit_rps       requests through the predictor per second (R / span)
  *   ping_*          the event loop's answer time to a health request while
@@ -33,6 +34,7 @@
 
 #include "balancer.h"
 #include "benchlib.h"
+#include "client.h"
 #include "cluster.h"
 #include "gguf.h"
 #include "kernels.h"
@@ -148,15 +150,26 @@ static void *dealer(void *zctx, const char *endpoint, const char *ident) {
     return s;
 }
 
-static void ping(void *s, unsigned k) {
+/* A client of the router's frontend (plain, as the bench's router is):
+ * routing id ident (the router's log names it), deep queues for the burst;
+ * one router, so no silence watch (its requests wait for the predictor). */
+static ifp_client_t *bench_client(void *zctx, const char *endpoint, const char *ident) {
+    ifp_client_opts_t o = ifp_client_default_opts();
+    o.plain = 1;
+    o.zctx = zctx;
+    o.routing_id = ident;
+    o.hwm = 100000;
+    o.silence_ms = 0;
+    ifp_err_t err = {0};
+    ifp_client_t *cl = ifp_client_open(&endpoint, 1, &o, &err);
+    if (!cl) fprintf(stderr, "bench_router: %s\n", err.msg);
+    return cl;
+}
+
+static void ping(ifp_client_t *cl, unsigned k) {
     char id[24];
     snprintf(id, sizeof id, "%u", k);
-    Ifp__Ping p = IFP__PING__INIT;
-    p.id = id;
-    Ifp__ClientMessage m = IFP__CLIENT_MESSAGE__INIT;
-    m.msg_case = IFP__CLIENT_MESSAGE__MSG_PING;
-    m.ping = &p;
-    send_msg(s, &m.base);
+    ifp_client_ping(cl, 0, id);
 }
 
 /* A text of at most max tokens (BOS included) from the calibration prompts. */
@@ -222,23 +235,28 @@ static int measure_admission(const br_opts_t *o, int threads, char **prompts, in
         execl(IFP_BINARY_DIR "/router/ifp-router", "ifp-router", "--config", cfg, (char *)NULL);
         _exit(127);
     }
-    void *zctx = zmq_ctx_new(), *client = dealer(zctx, fe, "bench"), *health = dealer(zctx, fe, "health");
+    void *zctx = zmq_ctx_new();
+    ifp_client_t *client = bench_client(zctx, fe, "bench"), *health = bench_client(zctx, fe, "health");
     fake_group_t G[BR_GROUPS];
-    zmq_pollitem_t items[2 + BR_GROUPS];
-    items[0] = (zmq_pollitem_t){client, 0, ZMQ_POLLIN, 0};
-    items[1] = (zmq_pollitem_t){health, 0, ZMQ_POLLIN, 0};
+    zmq_pollitem_t items[8 + BR_GROUPS];
+    int n_items = 0;
+    if (client && health) {
+        n_items = ifp_client_pollitems(client, items, 4);
+        n_items += ifp_client_pollitems(health, items + n_items, 4);
+    }
     for (int g = 0; g < BR_GROUPS; g++) {
         memset(&G[g], 0, sizeof G[g]);
         snprintf(G[g].name, sizeof G[g].name, "f%d", g);
         G[g].s = dealer(zctx, be, G[g].name);
-        items[2 + g] = (zmq_pollitem_t){G[g].s, 0, ZMQ_POLLIN, 0};
+        items[n_items++] = (zmq_pollitem_t){G[g].s, 0, ZMQ_POLLIN, 0};
     }
+    char *failed = calloc((size_t)o->requests, 1); /* request i had an Error: its Reply is not an answer */
     double *rtt = malloc(BR_MAX_PINGS * sizeof *rtt), *pred = malloc((size_t)o->requests * sizeof *pred);
     int n_rtt = 0, n_pred = 0, alive = 0, sent = 0, rc = 0;
     unsigned pk = 0;
     double t_ping = 0, t_first = 0, t_last = 0, next_ping = 0, hb_age = 0, t_end = bl_now() + 120;
     int pending = 0; /* a Ping is out */
-    while (bl_now() < t_end) {
+    while (client && health && failed && bl_now() < t_end) {
         double now = bl_now();
         for (int g = 0; g < BR_GROUPS; g++)
             if (now * 1e3 >= G[g].next_hb) {
@@ -259,20 +277,18 @@ static int measure_admission(const br_opts_t *o, int threads, char **prompts, in
                 q.prompt = prompts[sent % n_prompts];
                 q.max_tokens = 1;
                 q.mask_mode = IFP__MASK_MODE__MASK_INPUT;
-                Ifp__ClientMessage m = IFP__CLIENT_MESSAGE__INIT;
-                m.msg_case = IFP__CLIENT_MESSAGE__MSG_REQUEST;
-                m.request = &q;
-                send_msg(client, &m.base);
+                ifp_err_t err = {0};
+                if (ifp_client_submit(client, &q, (void *)(intptr_t)sent, &err))
+                    fprintf(stderr, "bench_router: %s\n", err.msg);
             }
             t_end = bl_now() + 60 + 30.0 * o->requests / threads; /* generous: 30 s per request per thread */
         }
-        zmq_poll(items, 2 + BR_GROUPS, 5);
+        zmq_poll(items, n_items, 5);
         for (int g = 0; g < BR_GROUPS; g++) on_group(&G[g]);
-        ifp_frames_t fr;
-        while (ifp_wire_recv(health, &fr, ZMQ_DONTWAIT) > 0) {
-            Ifp__ServerMessage *m = ifp_wire_server_msg(ifp_frame_data(&fr, fr.n - 1), ifp_frame_size(&fr, fr.n - 1));
-            ifp_frames_close(&fr);
-            if (m && m->msg_case == IFP__SERVER_MESSAGE__MSG_PONG && (unsigned)atoi(m->pong->id) == pk) {
+        ifp_client_event_t ev;
+        while (ifp_client_poll(health, 0, &ev) == 1) {
+            const Ifp__ServerMessage *m = ev.kind == IFP_CLIENT_PONG ? ev.msg : NULL;
+            if (m && (unsigned)atoi(m->pong->id) == pk) {
                 double t = bl_now(), ms = (t - t_ping) * 1e3;
                 pending = 0;
                 next_ping = t_ping + BR_PING_MS * 1e-3;
@@ -295,27 +311,26 @@ static int measure_admission(const br_opts_t *o, int threads, char **prompts, in
                         if (!strcmp(m->pong->counters[i]->name, "group_deaths")) res->deaths = (long long)m->pong->counters[i]->value;
                         if (!strcmp(m->pong->counters[i]->name, "replays")) res->replays = (long long)m->pong->counters[i]->value;
                     }
-                    ifp__server_message__free_unpacked(m, NULL);
                     goto done;
                 }
             }
-            if (m) ifp__server_message__free_unpacked(m, NULL);
         }
-        while (ifp_wire_recv(client, &fr, ZMQ_DONTWAIT) > 0) {
-            Ifp__ServerMessage *m = ifp_wire_server_msg(ifp_frame_data(&fr, fr.n - 1), ifp_frame_size(&fr, fr.n - 1));
-            ifp_frames_close(&fr);
-            if (m && m->msg_case == IFP__SERVER_MESSAGE__MSG_REPLY) {
+        while (ifp_client_poll(client, 0, &ev) == 1) {
+            int i = (int)(intptr_t)ev.user;
+            if (ev.kind == IFP_CLIENT_REPLY && !failed[i]) {
                 res->replied++;
                 t_last = bl_now();
-                if (n_pred < o->requests) pred[n_pred++] = m->reply->timings->predictor_ms;
+                if (n_pred < o->requests && ev.msg->reply->timings)
+                    pred[n_pred++] = ev.msg->reply->timings->predictor_ms;
                 if (res->replied % 5 == 0) bl_log("  %d predictor thread%s: %d/%d answered", threads,
                                                   threads > 1 ? "s" : "", res->replied, o->requests);
-            } else if (m && m->msg_case == IFP__SERVER_MESSAGE__MSG_ERROR) {
+            } else if ((ev.kind == IFP_CLIENT_ERROR || ev.kind == IFP_CLIENT_FAILED) && !failed[i]) {
+                failed[i] = 1;
                 res->errors++;
                 t_last = bl_now();
-                if (res->errors == 1) bl_log("  error: %s", m->error->message);
+                if (res->errors == 1)
+                    bl_log("  error: %s", ev.kind == IFP_CLIENT_ERROR ? ev.msg->error->message : ev.detail);
             }
-            if (m) ifp__server_message__free_unpacked(m, NULL);
         }
     }
     rc = -1; /* ran out of time */
@@ -334,8 +349,9 @@ done:
     }
     res->hb_lag = hb_age > BR_HB_MS ? hb_age - BR_HB_MS : 0;
     res->pred_ms_med = n_pred ? bl_median(pred, n_pred) : 0;
-    free(rtt), free(pred);
-    zmq_close(client), zmq_close(health);
+    free(rtt), free(pred), free(failed);
+    ifp_client_close(&client);
+    ifp_client_close(&health);
     for (int g = 0; g < BR_GROUPS; g++) zmq_close(G[g].s);
     zmq_ctx_term(zctx);
     if (!rc) { /* keep the log of a failed run */
