@@ -107,6 +107,7 @@ void ifp_client_close(ifp_client_t **pcl) {
     for (int k = 0; k < IFP_CLIENT_MAX_ROUTERS; k++) cl_conn_close(&cl->r[k]);
     cl_queue_free(&cl->q);
     cl_reqs_free(&cl->reqs);
+    cl_ghosts_free(cl);
     if (cl->own_ctx && cl->zctx) zmq_ctx_term(cl->zctx);
     memset(&cl->curve, 0, sizeof cl->curve); /* the secret key */
     free(cl);
@@ -148,7 +149,7 @@ int ifp_client_cancel(ifp_client_t *cl, const char *id) {
 int ifp_client_abandon(ifp_client_t *cl, const char *id) {
     cl_req_t *r = cl_reqs_find(&cl->reqs, id);
     if (!r) return IFP_ENOTFOUND;
-    if (r->state == CL_SENT) cl_conn_send_cancel(cl, &cl->r[r->router], id);
+    if (r->state == CL_SENT) cl_cancel_at(cl, r->router, id);
     if (r->state == CL_PENDING) cl->n_pending--;
     cl_reqs_remove(&cl->reqs, r);
     r->state = CL_DONE;
@@ -206,14 +207,15 @@ static void on_message(ifp_client_t *cl, int k, Ifp__ServerMessage *m, double no
             cl_emit(cl, IFP_CLIENT_PONG, NULL, k, m);
         return;
     }
-    cl_req_t *r = cl_reqs_find(&cl->reqs, ifp_wire_server_msg_id(m));
-    if (!r) {
-        cl_emit(cl, IFP_CLIENT_OTHER, NULL, k, m);
+    const char *id = ifp_wire_server_msg_id(m);
+    cl_req_t *r = cl_reqs_find(&cl->reqs, id);
+    if ((!r && cl_ghost_is(cl, k, id)) || (r && (r->state != CL_SENT || r->router != k))) {
+        cl->st.stale++; /* from a router the request left (or the client cancelled it there) */
+        ifp__server_message__free_unpacked(m, NULL);
         return;
     }
-    if (r->state != CL_SENT || r->router != k) { /* from a router it left */
-        cl->st.stale++;
-        ifp__server_message__free_unpacked(m, NULL);
+    if (!r) {
+        cl_emit(cl, IFP_CLIENT_OTHER, NULL, k, m);
         return;
     }
     r->heard = 1;

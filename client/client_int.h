@@ -22,6 +22,7 @@
 #define CL_SWEEP_MS 25     /* the timers' period at most */
 #define CL_DRAIN_MAX 1024  /* messages read from one router per pass */
 #define CL_PING_PREFIX "ifp-client-"
+#define CL_GHOSTS 64       /* requests the client cancelled at a router, remembered */
 
 /* ---------------------------------------------------------------- conn.c */
 
@@ -153,6 +154,13 @@ void cl_router_up(struct ifp_client *cl, int k, double now);
 double cl_sweep(struct ifp_client *cl, double now);
 /* Ends r with IFP_CLIENT_FAILED (a Cancel to its router when sent). */
 void cl_fail(struct ifp_client *cl, cl_req_t *r, ifp_client_why_t why, const char *detail);
+/* Sends a Cancel for r to router k on the client's own account (a move, a
+ * timeout, abandon): what k still sends about r afterwards — tokens, its
+ * Reply(FINISH_CANCELLED) or ERR_UNKNOWN_REQUEST — is stale, not news for
+ * the caller (cl_ghost_is). */
+void cl_cancel_at(struct ifp_client *cl, int k, const char *id);
+int cl_ghost_is(const struct ifp_client *cl, int k, const char *id);
+void cl_ghosts_free(struct ifp_client *cl);
 
 /* ---------------------------------------------------------------- client.c */
 
@@ -168,6 +176,11 @@ struct ifp_client {
     int n_pending;
     cl_queue_t q;
     double next_sweep;
+    struct {
+        int router;
+        char *id;
+    } ghost[CL_GHOSTS];   /* the last requests cancelled at a router by the client itself */
+    int ghost_next;
     ifp_client_stats_t st;
 };
 

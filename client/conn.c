@@ -116,8 +116,8 @@ int cl_conn_monitor(ifp_client_t *cl, cl_router_t *r) {
         } else if (ev == ZMQ_EVENT_DISCONNECTED) {
             seen = (seen & ~CL_MON_UP) | CL_MON_DOWN;
         } else if (ev) {
+            if (!r->refused && !(seen & CL_MON_REFUSED)) explain(cl, r, ev, value); /* (its retries fail alike) */
             seen = (seen & ~CL_MON_UP) | CL_MON_REFUSED;
-            explain(cl, r, ev, value);
         }
     }
     return seen;

@@ -4,6 +4,7 @@
  * down (silence), end requests (timeout) and ask silent routers whether
  * they are back (Ping).  The rules are client.h's. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "client_int.h"
@@ -56,8 +57,27 @@ void cl_dispatch_pending(ifp_client_t *cl, double now) {
     }
 }
 
+void cl_cancel_at(ifp_client_t *cl, int k, const char *id) {
+    cl_conn_send_cancel(cl, &cl->r[k], id); /* best effort */
+    int i = cl->ghost_next;
+    cl->ghost_next = (i + 1) % CL_GHOSTS;
+    free(cl->ghost[i].id);
+    cl->ghost[i].id = strdup(id); /* (out of memory: not remembered; its answer reaches the caller) */
+    cl->ghost[i].router = k;
+}
+
+int cl_ghost_is(const ifp_client_t *cl, int k, const char *id) {
+    for (int i = 0; i < CL_GHOSTS; i++)
+        if (cl->ghost[i].id && cl->ghost[i].router == k && !strcmp(cl->ghost[i].id, id)) return 1;
+    return 0;
+}
+
+void cl_ghosts_free(ifp_client_t *cl) {
+    for (int i = 0; i < CL_GHOSTS; i++) free(cl->ghost[i].id), cl->ghost[i].id = NULL;
+}
+
 void cl_fail(ifp_client_t *cl, cl_req_t *r, ifp_client_why_t why, const char *detail) {
-    if (r->state == CL_SENT) cl_conn_send_cancel(cl, &cl->r[r->router], r->q->id);
+    if (r->state == CL_SENT) cl_cancel_at(cl, r->router, r->q->id);
     if (r->state == CL_PENDING) cl->n_pending--;
     cl_emit_why(cl, IFP_CLIENT_FAILED, r, r->router, -1, why, detail);
 }
@@ -77,7 +97,7 @@ void cl_move(ifp_client_t *cl, cl_req_t *r, ifp_client_why_t why, const char *de
         cl_fail(cl, r, IFP_CLIENT_TOO_MANY, d);
         return;
     }
-    if (why != IFP_CLIENT_OVERLOADED) cl_conn_send_cancel(cl, &cl->r[k], r->q->id); /* best effort */
+    if (why != IFP_CLIENT_OVERLOADED) cl_cancel_at(cl, k, r->q->id);
     if (why == IFP_CLIENT_OVERLOADED) {
         r->overloads++;
         cl->st.overload_retries++;

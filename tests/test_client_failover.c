@@ -8,7 +8,8 @@
  *       order, then the Reply;
  *   (b) a router that stays connected and says nothing for silence_ms: the
  *       request moves (and its router got a Cancel); the silent router is
- *       pinged and takes requests again once it answers;
+ *       pinged and takes requests again once it answers; its answer to that
+ *       Cancel is not news for the caller;
  *   (c) a token index past the next one (a gap) is never delivered: the
  *       request moves;
  *   (d) new requests are spread round robin; a router down takes none; a
@@ -465,6 +466,13 @@ static void router_silent(void **u) {
              fake_nth(&g.f[1], IFP__CLIENT_MESSAGE__MSG_REQUEST, NULL, b0));
     assert_string_not_equal(fake_nth(&g.f[0], IFP__CLIENT_MESSAGE__MSG_REQUEST, NULL, a0)->request->id,
                             fake_nth(&g.f[1], IFP__CLIENT_MESSAGE__MSG_REQUEST, NULL, b0)->request->id);
+    /* A answers the Cancel the client sent it, after s1 ended on B: stale,
+     * not an Error for the caller */
+    int others = g.others;
+    uint64_t stale = stale_count();
+    fake_error(&g.f[0], "s1", IFP__ERROR_CODE__ERR_UNKNOWN_REQUEST, "no such request");
+    WAIT_FOR(stale_count() == stale + 1);
+    assert_int_equal(g.others, others);
 }
 
 /* ---------------------------------------------------------------- (c) */
