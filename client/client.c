@@ -169,17 +169,10 @@ int ifp_client_inflight(const ifp_client_t *cl) { return (int)cl->reqs.n; }
 
 /* ---------------------------------------------------------------- what routers send */
 
-/* Another router than k takes requests. */
-static int other_up(const ifp_client_t *cl, int k) {
-    for (int i = 0; i < cl->n; i++)
-        if (i != k && cl_conn_up(&cl->r[i])) return 1;
-    return 0;
-}
-
 static void on_error(ifp_client_t *cl, int k, cl_req_t *r, Ifp__ServerMessage *m, double now) {
     const Ifp__Error *e = m->error;
     if (e->code == IFP__ERROR_CODE__ERR_OVERLOADED && r->overloads < cl->o.overload_retries && !r->cancelled &&
-        other_up(cl, k)) {
+        cl_can_move(cl, r)) {
         char d[160];
         snprintf(d, sizeof d, "retry after %u ms", e->retry_after_ms);
         ifp__server_message__free_unpacked(m, NULL);
@@ -187,7 +180,7 @@ static void on_error(ifp_client_t *cl, int k, cl_req_t *r, Ifp__ServerMessage *m
         return;
     }
     if (e->code == IFP__ERROR_CODE__ERR_INTERNAL && e->message &&
-        !strncmp(e->message, CL_SHUTDOWN_TEXT, strlen(CL_SHUTDOWN_TEXT)) && !r->cancelled && other_up(cl, k)) {
+        !strncmp(e->message, CL_SHUTDOWN_TEXT, strlen(CL_SHUTDOWN_TEXT)) && !r->cancelled && cl_can_move(cl, r)) {
         /* not the request's failure: the router's (its Reply that follows is stale) */
         ifp__server_message__free_unpacked(m, NULL);
         cl_move(cl, r, IFP_CLIENT_SHUTDOWN, "", now);

@@ -73,6 +73,9 @@ typedef struct cl_req {
     int failovers, overloads, heard;
     int wait_reply;       /* an Error said a Reply follows */
     int cancelled;        /* the caller cancelled it: it moves nowhere */
+    uint32_t left;        /* bit k: the client cancelled it at router k on k's current connection, where it
+                           * never goes again (that router's answer to the Cancel could pass for the new
+                           * attempt's); cleared when that connection closes */
     struct cl_req *hnext;             /* the id table's chain */
     struct cl_req *prev, *next;       /* every request in flight, oldest first */
 } cl_req_t;
@@ -145,6 +148,8 @@ void cl_dispatch_pending(struct ifp_client *cl, double now);
 /* Moves r off router k (a Cancel to k, best effort) to the next router up
  * but k: FAILOVER, or pending when none (why GONE), or FAILED. */
 void cl_move(struct ifp_client *cl, cl_req_t *r, ifp_client_why_t why, const char *detail, double now);
+/* 1 when a router up other than r's may take r. */
+int cl_can_move(const struct ifp_client *cl, const cl_req_t *r);
 /* Router k went down (why); every request on it moves.  Idempotent. */
 void cl_router_down(struct ifp_client *cl, int k, ifp_client_why_t why, double now);
 /* Router k is up (again). */

@@ -9,20 +9,23 @@
 
 #include "client_int.h"
 
-/* The first router up from `start` on (cyclic), other than skip; -1 none. */
-static int next_up(const ifp_client_t *cl, int start, int skip) {
+/* The first router up from `start` on (cyclic) that r may go to, other
+ * than skip; -1 none. */
+static int next_up(const ifp_client_t *cl, const cl_req_t *r, int start, int skip) {
     for (int i = 0; i < cl->n; i++) {
         int k = (start + i) % cl->n;
-        if (k != skip && cl_conn_up(&cl->r[k])) return k;
+        if (k != skip && cl_conn_up(&cl->r[k]) && !(r->left >> k & 1)) return k;
     }
     return -1;
 }
+
+int cl_can_move(const ifp_client_t *cl, const cl_req_t *r) { return next_up(cl, r, cl->rr, r->router) >= 0; }
 
 /* Sends r to a router up other than skip (round robin); the router or -1. */
 static int send_somewhere(ifp_client_t *cl, cl_req_t *r, int skip, double now) {
     int start = cl->rr;
     for (int i = 0; i < cl->n; i++) {
-        int k = next_up(cl, start, skip);
+        int k = next_up(cl, r, start, skip);
         if (k < 0) return -1;
         if (!cl_req_send(cl, r, k, now)) {
             cl->rr = (k + 1) % cl->n;
@@ -88,7 +91,7 @@ void cl_move(ifp_client_t *cl, cl_req_t *r, ifp_client_why_t why, const char *de
         cl_fail(cl, r, IFP_CLIENT_CANCELLED, "");
         return;
     }
-    int k = r->router, other = next_up(cl, cl->rr, k);
+    int k = r->router, other = next_up(cl, r, cl->rr, k);
     if (other < 0 && (why == IFP_CLIENT_SILENT || why == IFP_CLIENT_OVERLOADED))
         return; /* nowhere better: it stays (silence) or its Error stands (the caller decides) */
     if (r->failovers >= cl->o.max_failovers) {
@@ -97,7 +100,10 @@ void cl_move(ifp_client_t *cl, cl_req_t *r, ifp_client_why_t why, const char *de
         cl_fail(cl, r, IFP_CLIENT_TOO_MANY, d);
         return;
     }
-    if (why != IFP_CLIENT_OVERLOADED) cl_cancel_at(cl, k, r->q->id);
+    if (why != IFP_CLIENT_OVERLOADED) {
+        cl_cancel_at(cl, k, r->q->id);
+        r->left |= 1u << k;
+    }
     if (why == IFP_CLIENT_OVERLOADED) {
         r->overloads++;
         cl->st.overload_retries++;
@@ -133,6 +139,7 @@ void cl_router_down(ifp_client_t *cl, int k, ifp_client_why_t why, double now) {
     } else {
         R->connected = 0;
         R->silent = 0;
+        for (cl_req_t *r = cl->reqs.head; r; r = r->next) r->left &= ~(1u << k); /* a new connection: a new client */
     }
     if (was_up) {
         cl->st.router_downs++;

@@ -9,7 +9,8 @@
  *   (b) a router that stays connected and says nothing for silence_ms: the
  *       request moves (and its router got a Cancel); the silent router is
  *       pinged and takes requests again once it answers; its answer to that
- *       Cancel is not news for the caller;
+ *       Cancel is not news for the caller; a request never goes back to a
+ *       connection it was cancelled on (the router's next one may take it);
  *   (c) a token index past the next one (a gap) is never delivered: the
  *       request moves;
  *   (d) new requests are spread round robin; a router down takes none; a
@@ -475,6 +476,36 @@ static void router_silent(void **u) {
     assert_int_equal(g.others, others);
 }
 
+/* A request never goes back to a connection the client cancelled it on
+ * (that router's answer to the Cancel could pass for the new attempt's);
+ * the router's next connection is a new client and may take it. */
+static void no_return(void **u) {
+    (void)u;
+    start(200);
+    Ifp__Request q = stream_req("n1", 11);
+    submit(&q);
+    WAIT_FOR(fake_request(&g.f[0], "n1"));
+    fake_token(&g.f[0], "n1", 0, TOKS[0]);
+    WAIT_FOR(fake_request(&g.f[1], "n1")); /* A silent: n1 on B */
+    g.f[0].pong = 1;                        /* A answers its Pings: up again */
+    WAIT_FOR(ifp_client_router_up(g.cl, 0));
+    WAIT_FOR(g.downs[1] >= 1); /* B says nothing either */
+    pump(50);
+    assert_int_equal(fake_count(&g.f[0], IFP__CLIENT_MESSAGE__MSG_REQUEST, "n1"), 1);
+    assert_int_equal(seen_of("n1")->finals, 0);
+    /* A restarts: a new connection, where n1 may go */
+    fake_kill(&g.f[0]);
+    fake_restart(&g.f[0]);
+    WAIT_FOR(fake_count(&g.f[0], IFP__CLIENT_MESSAGE__MSG_REQUEST, "n1") == 2);
+    const Ifp__Request *again = fake_nth(&g.f[0], IFP__CLIENT_MESSAGE__MSG_REQUEST, "n1", 1)->request;
+    check_resent(fake_request(&g.f[0], "n1"), again, TOKS, 1);
+    for (uint32_t i = 1; i < 3; i++) fake_token(&g.f[0], "n1", i, TOKS[i]);
+    fake_reply(&g.f[0], "n1", TOKS, 3);
+    WAIT_FOR(seen_of("n1")->finals == 1);
+    check_stream(seen_of("n1"), TOKS, 3);
+    assert_int_equal(seen_of("n1")->replies, 1);
+}
+
 /* ---------------------------------------------------------------- (c) */
 
 static void token_gap(void **u) {
@@ -765,6 +796,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(router_closes, setup, teardown),
         cmocka_unit_test_setup_teardown(router_silent, setup, teardown),
+        cmocka_unit_test_setup_teardown(no_return, setup, teardown),
         cmocka_unit_test_setup_teardown(token_gap, setup, teardown),
         cmocka_unit_test_setup_teardown(round_robin_and_back, setup, teardown),
         cmocka_unit_test_setup_teardown(errors, setup, teardown),
