@@ -17,8 +17,7 @@
  *
  * Failover (docs/PROTOCOL.md §4, Request.resume_tokens):
  *  - A new request goes to the next router in round-robin order that is up;
- *    with none up it waits (IFP_CLIENT_PENDING) until one is, or until
- *    request_timeout_ms.
+ *    with none up it waits until one is, or until request_timeout_ms.
  *  - A router is down when its monitor says the connection closed (a killed
  *    router: milliseconds; a vanished host: the ZeroMQ heartbeat timeout),
  *    or when a request on it heard nothing (token, Progress, anything) for
@@ -30,16 +29,19 @@
  *    does not stream) — and a Cancel goes to the old router (best effort).
  *    With no other router up it waits for one (a closed connection; the
  *    same router counts once it is connected again: a new connection is a
- *    new client to it) or stays where it is (silence).
+ *    new client to it) or stays where it is (silence).  A request never
+ *    goes back to a connection it was cancelled on (that router's answer
+ *    to the Cancel could pass for the new attempt's).
  *  - The caller sees each token once, in index order: an index already
  *    delivered is dropped; an index past the next one (a gap) is a fault of
  *    that router for that request, which moves elsewhere (or fails, with no
- *    other router up).  Messages from a router a request has left are
- *    dropped.
+ *    other router up).  What a router sends about a request that left it
+ *    (or that the client cancelled there) is dropped.
  *  - ERR_OVERLOADED moves the request to another router up to
  *    overload_retries times; ERR_INTERNAL "the router is shutting down"
- *    moves it as a failure of that router does; every other Error is the
- *    router's answer (ERR_DEADLINE and ERR_INTERNAL are followed by a Reply).
+ *    moves it as a failure of that router does.  With no other router to go
+ *    to, and for every other Error, the Error is the router's answer
+ *    (ERR_DEADLINE and ERR_INTERNAL are followed by a Reply).
  *  - A router down is pinged every ping_ms while connected; an answer (any
  *    message) or a new handshake makes it up again and it takes new
  *    requests.
