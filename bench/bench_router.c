@@ -7,7 +7,9 @@
  * of R requests at ifp-mix's context limit (255 prompt tokens, 1 new token)
  * goes in; meanwhile a second connection sends a Ping every 20 ms (both
  * connections are clients of the client library, client/client.h).  Measured
- * with 1 and 2 predictor threads:
+ * with 1 and 2 predictor threads in one router, and with two routers
+ * (active-active, one predictor thread each, the burst spread over both by
+ * the client library, the fake groups serving both):
  *   admit_rps       requests through the predictor per second (R / span)
  *   ping_*          the event loop's answer time to a health request while
  *                   the predictor is saturated (median, p99, worst)
@@ -57,6 +59,7 @@
 #define BR_PING_MS 20
 #define BR_MAX_PINGS 200000
 #define BR_MAX_RUNS 16
+#define BR_MAX_ROUTERS 2
 
 typedef struct {
     int quick, requests, runs, layers;
@@ -64,7 +67,7 @@ typedef struct {
 } br_opts_t;
 
 typedef struct {
-    int threads, requests, replied, errors;
+    int threads, routers, requests, replied, errors; /* routers: processes, each with `threads` predictor threads */
     double rps, span_s;
     double ping_med, ping_p99, ping_max, hb_lag;
     double pred_ms_med; /* Reply.timings.predictor_ms: arrival -> mask */
@@ -153,7 +156,7 @@ static void *dealer(void *zctx, const char *endpoint, const char *ident) {
 /* A client of the router's frontend (plain, as the bench's router is):
  * routing id ident (the router's log names it), deep queues for the burst;
  * one router, so no silence watch (its requests wait for the predictor). */
-static ifp_client_t *bench_client(void *zctx, const char *endpoint, const char *ident) {
+static ifp_client_t *bench_client(void *zctx, const char *const *endpoints, int n, const char *ident) {
     ifp_client_opts_t o = ifp_client_default_opts();
     o.plain = 1;
     o.zctx = zctx;
@@ -161,15 +164,15 @@ static ifp_client_t *bench_client(void *zctx, const char *endpoint, const char *
     o.hwm = 100000;
     o.silence_ms = 0;
     ifp_err_t err = {0};
-    ifp_client_t *cl = ifp_client_open(&endpoint, 1, &o, &err);
+    ifp_client_t *cl = ifp_client_open(endpoints, n, &o, &err);
     if (!cl) fprintf(stderr, "bench_router: %s\n", err.msg);
     return cl;
 }
 
-static void ping(ifp_client_t *cl, unsigned k) {
+static void ping(ifp_client_t *cl, unsigned router, unsigned k) {
     char id[24];
     snprintf(id, sizeof id, "%u", k);
-    ifp_client_ping(cl, 0, id);
+    ifp_client_ping(cl, (int)router, id);
 }
 
 /* A text of at most max tokens (BOS included) from the calibration prompts. */
@@ -208,66 +211,87 @@ static int cmp_double(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-static int measure_admission(const br_opts_t *o, int threads, char **prompts, int n_prompts, br_admit_t *res,
-                             FILE *trace) {
+/* One admission run: `routers` router processes (active-active, each with
+ * `threads` predictor threads; [router rK] sections when more than one), the
+ * fake groups connected to every one of them (a link per router, as a shard
+ * group is), the burst spread over them by the client library. */
+static int measure_admission(const br_opts_t *o, int threads, int routers, char **prompts, int n_prompts,
+                             br_admit_t *res, FILE *trace) {
     memset(res, 0, sizeof *res);
     res->threads = threads;
+    res->routers = routers;
     res->requests = o->requests;
-    char dir[4200], cfg[4300], log[4300], fe[4300], be[4300];
+    char dir[4200], cfg[4300], log[BR_MAX_ROUTERS][4300], fe[BR_MAX_ROUTERS][4300], be[BR_MAX_ROUTERS][4300];
     snprintf(dir, sizeof dir, "%s/ifp-bench-router-XXXXXX", o->tmpdir);
     if (!mkdtemp(dir)) return -1;
     snprintf(cfg, sizeof cfg, "%s/router.ini", dir);
-    snprintf(log, sizeof log, "%s/router.log", dir);
-    snprintf(fe, sizeof fe, "ipc://%s/fe", dir);
-    snprintf(be, sizeof be, "ipc://%s/be", dir);
     FILE *f = fopen(cfg, "w");
     if (!f) return -1;
     /* the loop and the predictor workers under test, with fake peers on ipc
      * (plain: CURVE's cost is bench/run.sh curve's) */
-    fprintf(f, "[security]\ncurve = off\n[http]\nlisten = off\n[router]\nfrontend = %s\nbackend = %s\nheartbeat_ms = %d\nliveness = 4\npredictor_threads = %d\n"
-               "queue_max = 4096\nmax_tokens = 1\n[model]\nmodel = %s\npredictor = %s\n",
-            fe, be, BR_HB_MS, threads, BR_MODEL, o->predictor);
+    fprintf(f, "[security]\ncurve = off\n[http]\nlisten = off\n[router]\nheartbeat_ms = %d\nliveness = 4\npredictor_threads = %d\n"
+               "queue_max = 4096\nmax_tokens = 1\n", BR_HB_MS, threads);
+    for (int k = 0; k < routers; k++) {
+        snprintf(log[k], sizeof log[k], "%s/router-r%d.log", dir, k + 1);
+        snprintf(fe[k], sizeof fe[k], "ipc://%s/fe%d", dir, k + 1);
+        snprintf(be[k], sizeof be[k], "ipc://%s/be%d", dir, k + 1);
+        if (routers == 1) fprintf(f, "frontend = %s\nbackend = %s\n", fe[k], be[k]);
+        else fprintf(f, "[router r%d]\nfrontend = %s\nbackend = %s\n", k + 1, fe[k], be[k]);
+    }
+    fprintf(f, "[model]\nmodel = %s\npredictor = %s\n", BR_MODEL, o->predictor);
     for (int g = 0; g < BR_GROUPS; g++) fprintf(f, "[group f%d]\ncluster = dense\nslots = 64\n", g);
     fclose(f);
-    pid_t pid = fork();
-    if (pid == 0) {
-        if (!freopen(log, "w", stderr)) _exit(126);
-        execl(IFP_BINARY_DIR "/router/ifp-router", "ifp-router", "--config", cfg, (char *)NULL);
-        _exit(127);
+    pid_t pid[BR_MAX_ROUTERS];
+    for (int k = 0; k < routers; k++) {
+        char name[8];
+        snprintf(name, sizeof name, "r%d", k + 1);
+        if ((pid[k] = fork()) == 0) {
+            if (!freopen(log[k], "w", stderr)) _exit(126);
+            execl(IFP_BINARY_DIR "/router/ifp-router", "ifp-router", "--config", cfg, routers > 1 ? "--name" : NULL,
+                  name, (char *)NULL);
+            _exit(127);
+        }
     }
     void *zctx = zmq_ctx_new();
-    ifp_client_t *client = bench_client(zctx, fe, "bench"), *health = bench_client(zctx, fe, "health");
-    fake_group_t G[BR_GROUPS];
-    zmq_pollitem_t items[8 + BR_GROUPS];
-    int n_items = 0;
+    const char *fes[BR_MAX_ROUTERS];
+    for (int k = 0; k < routers; k++) fes[k] = fe[k];
+    ifp_client_t *client = bench_client(zctx, fes, routers, "bench"), *health = bench_client(zctx, fes, routers, "health");
+    enum { NG = BR_GROUPS * BR_MAX_ROUTERS };
+    fake_group_t G[NG]; /* group g's link to router k: G[g * routers + k] */
+    zmq_pollitem_t items[4 * BR_MAX_ROUTERS + NG];
+    int n_items = 0, n_links = BR_GROUPS * routers;
     if (client && health) {
-        n_items = ifp_client_pollitems(client, items, 4);
-        n_items += ifp_client_pollitems(health, items + n_items, 4);
+        n_items = ifp_client_pollitems(client, items, 2 * BR_MAX_ROUTERS);
+        n_items += ifp_client_pollitems(health, items + n_items, 2 * BR_MAX_ROUTERS);
     }
-    for (int g = 0; g < BR_GROUPS; g++) {
-        memset(&G[g], 0, sizeof G[g]);
-        snprintf(G[g].name, sizeof G[g].name, "f%d", g);
-        G[g].s = dealer(zctx, be, G[g].name);
-        items[n_items++] = (zmq_pollitem_t){G[g].s, 0, ZMQ_POLLIN, 0};
+    for (int l = 0; l < n_links; l++) {
+        memset(&G[l], 0, sizeof G[l]);
+        snprintf(G[l].name, sizeof G[l].name, "f%d", l / routers);
+        G[l].s = dealer(zctx, be[l % routers], G[l].name);
+        items[n_items++] = (zmq_pollitem_t){G[l].s, 0, ZMQ_POLLIN, 0};
     }
+    int alive_k[BR_MAX_ROUTERS] = {0}, counted[BR_MAX_ROUTERS] = {0};
     char *failed = calloc((size_t)o->requests, 1); /* request i had an Error: its Reply is not an answer */
     double *rtt = malloc(BR_MAX_PINGS * sizeof *rtt), *pred = malloc((size_t)o->requests * sizeof *pred);
-    int n_rtt = 0, n_pred = 0, alive = 0, sent = 0, rc = 0;
+    int n_rtt = 0, n_pred = 0, alive = 0, sent = 0, rc = 0, n_counted = 0;
     unsigned pk = 0;
     double t_ping = 0, t_first = 0, t_last = 0, next_ping = 0, hb_age = 0, t_end = bl_now() + 120;
     int pending = 0; /* a Ping is out */
     while (client && health && failed && bl_now() < t_end) {
         double now = bl_now();
-        for (int g = 0; g < BR_GROUPS; g++)
-            if (now * 1e3 >= G[g].next_hb) {
-                heartbeat(&G[g]);
-                G[g].next_hb = now * 1e3 + BR_HB_MS;
+        for (int l = 0; l < n_links; l++)
+            if (now * 1e3 >= G[l].next_hb) {
+                heartbeat(&G[l]);
+                G[l].next_hb = now * 1e3 + BR_HB_MS;
             }
         if (!pending && now >= next_ping) {
-            ping(health, ++pk);
+            ++pk;
+            ping(health, pk % (unsigned)routers, pk); /* each router in turn */
             t_ping = now, pending = 1;
         }
-        if (alive == BR_GROUPS && sent < o->requests) { /* the burst, once every group is up */
+        alive = BR_GROUPS;
+        for (int k = 0; k < routers; k++) alive = alive_k[k] < alive ? alive_k[k] : alive;
+        if (alive == BR_GROUPS && sent < o->requests) { /* the burst, once every router sees every group */
             t_first = bl_now();
             for (; sent < o->requests; sent++) {
                 char id[24];
@@ -284,7 +308,7 @@ static int measure_admission(const br_opts_t *o, int threads, char **prompts, in
             t_end = bl_now() + 60 + 30.0 * o->requests / threads; /* generous: 30 s per request per thread */
         }
         zmq_poll(items, n_items, 5);
-        for (int g = 0; g < BR_GROUPS; g++) on_group(&G[g]);
+        for (int l = 0; l < n_links; l++) on_group(&G[l]);
         ifp_client_event_t ev;
         while (ifp_client_poll(health, 0, &ev) == 1) {
             const Ifp__ServerMessage *m = ev.kind == IFP_CLIENT_PONG ? ev.msg : NULL;
@@ -292,26 +316,28 @@ static int measure_admission(const br_opts_t *o, int threads, char **prompts, in
                 double t = bl_now(), ms = (t - t_ping) * 1e3;
                 pending = 0;
                 next_ping = t_ping + BR_PING_MS * 1e-3;
-                alive = 0;
+                int k = ev.router, up = 0;
                 double age = 0;
                 for (size_t i = 0; i < m->pong->n_groups; i++) {
-                    alive += m->pong->groups[i]->alive;
+                    up += m->pong->groups[i]->alive;
                     if (m->pong->groups[i]->heartbeat_age_ms > age) age = m->pong->groups[i]->heartbeat_age_ms;
                 }
+                if (k >= 0 && k < routers) alive_k[k] = up;
                 int busy = sent == o->requests && res->replied + res->errors < o->requests && m->pong->predicting > 0;
                 if (busy && n_rtt < BR_MAX_PINGS) {
                     rtt[n_rtt++] = ms;
                     if (age > hb_age) hb_age = age;
                 }
-                if (trace) fprintf(trace, "%d,%.4f,%.3f,%u,%d\n", threads, t - (t_first ? t_first : t), ms,
+                if (trace) fprintf(trace, "%d,%d,%.4f,%.3f,%u,%d\n", routers, threads, t - (t_first ? t_first : t), ms,
                                    m->pong->predicting, busy);
-                if (sent == o->requests && res->replied + res->errors == o->requests) {
-                    res->deaths = 0, res->replays = 0;
+                if (sent == o->requests && res->replied + res->errors == o->requests && k >= 0 && k < routers &&
+                    !counted[k]) { /* every router's own counters, once all is answered */
+                    counted[k] = 1;
                     for (size_t i = 0; i < m->pong->n_counters; i++) {
-                        if (!strcmp(m->pong->counters[i]->name, "group_deaths")) res->deaths = (long long)m->pong->counters[i]->value;
-                        if (!strcmp(m->pong->counters[i]->name, "replays")) res->replays = (long long)m->pong->counters[i]->value;
+                        if (!strcmp(m->pong->counters[i]->name, "group_deaths")) res->deaths += (long long)m->pong->counters[i]->value;
+                        if (!strcmp(m->pong->counters[i]->name, "replays")) res->replays += (long long)m->pong->counters[i]->value;
                     }
-                    goto done;
+                    if (++n_counted == routers) goto done;
                 }
             }
         }
@@ -322,8 +348,9 @@ static int measure_admission(const br_opts_t *o, int threads, char **prompts, in
                 t_last = bl_now();
                 if (n_pred < o->requests && ev.msg->reply->timings)
                     pred[n_pred++] = ev.msg->reply->timings->predictor_ms;
-                if (res->replied % 5 == 0) bl_log("  %d predictor thread%s: %d/%d answered", threads,
-                                                  threads > 1 ? "s" : "", res->replied, o->requests);
+                if (res->replied % 5 == 0) bl_log("  %d router%s x %d predictor thread%s: %d/%d answered", routers,
+                                                  routers > 1 ? "s" : "", threads, threads > 1 ? "s" : "",
+                                                  res->replied, o->requests);
             } else if ((ev.kind == IFP_CLIENT_ERROR || ev.kind == IFP_CLIENT_FAILED) && !failed[i]) {
                 failed[i] = 1;
                 res->errors++;
@@ -334,11 +361,11 @@ static int measure_admission(const br_opts_t *o, int threads, char **prompts, in
         }
     }
     rc = -1; /* ran out of time */
-    fprintf(stderr, "bench_router: timed out (%d of %d answered, %d groups alive); router log: %s\n", res->replied,
-            o->requests, alive, log);
+    fprintf(stderr, "bench_router: timed out (%d of %d answered, %d groups alive); router logs: %s\n", res->replied,
+            o->requests, alive, dir);
 done:
-    kill(pid, SIGTERM);
-    waitpid(pid, NULL, 0);
+    for (int k = 0; k < routers; k++) kill(pid[k], SIGTERM);
+    for (int k = 0; k < routers; k++) waitpid(pid[k], NULL, 0);
     res->span_s = t_last - t_first;
     res->rps = res->span_s > 0 ? res->replied / res->span_s : 0;
     if (n_rtt) {
@@ -352,10 +379,11 @@ done:
     free(rtt), free(pred), free(failed);
     ifp_client_close(&client);
     ifp_client_close(&health);
-    for (int g = 0; g < BR_GROUPS; g++) zmq_close(G[g].s);
+    for (int l = 0; l < n_links; l++) zmq_close(G[l].s);
     zmq_ctx_term(zctx);
-    if (!rc) { /* keep the log of a failed run */
-        unlink(cfg), unlink(log);
+    if (!rc) { /* keep the logs of a failed run */
+        unlink(cfg);
+        for (int k = 0; k < routers; k++) unlink(log[k]);
         rmdir(dir);
     }
     return rc;
@@ -429,12 +457,15 @@ int main(int argc, char **argv) {
     char trace_path[4200];
     snprintf(trace_path, sizeof trace_path, "%.4000s.pings.csv", o.csv);
     FILE *trace = fopen(trace_path, "w");
-    if (trace) fprintf(trace, "threads,t_s,ping_ms,predicting,saturated\n");
-    br_admit_t adm[2];
-    for (int t = 1; t <= 2; t++) {
-        bl_log("admission: %d requests of %d prompt tokens, %d predictor thread%s", o.requests, n_tok, t,
-               t > 1 ? "s" : "");
-        if (measure_admission(&o, t, prompts, 4, &adm[t - 1], trace)) return 1;
+    if (trace) fprintf(trace, "routers,threads,t_s,ping_ms,predicting,saturated\n");
+    /* one router with 1 and 2 predictor threads, two routers with 1 each */
+    enum { N_ADM = 3 };
+    static const int run_threads[N_ADM] = {1, 2, 1}, run_routers[N_ADM] = {1, 1, 2};
+    br_admit_t adm[N_ADM];
+    for (int t = 0; t < N_ADM; t++) {
+        bl_log("admission: %d requests of %d prompt tokens, %d router%s x %d predictor thread%s", o.requests, n_tok,
+               run_routers[t], run_routers[t] > 1 ? "s" : "", run_threads[t], run_threads[t] > 1 ? "s" : "");
+        if (measure_admission(&o, run_threads[t], run_routers[t], prompts, 4, &adm[t], trace)) return 1;
     }
     if (trace) fclose(trace);
     br_share_t sh;
@@ -445,23 +476,25 @@ int main(int argc, char **argv) {
     for (int i = 0; i < 4; i++) free(prompts[i]);
     printf("\nadmission: %d requests of %d prompt tokens (+1 new) in one burst, 4 fake groups; Ping every %d ms\n",
            o.requests, n_tok, BR_PING_MS);
-    printf("%-8s %10s %12s %10s %10s %10s %12s %7s %8s\n", "threads", "req/s", "predictor ms", "ping med", "ping p99",
-           "ping max", "hb read lag", "deaths", "replays");
-    for (int t = 0; t < 2; t++)
-        printf("%-8d %10.2f %12.0f %9.2fms %9.2fms %9.2fms %10.1fms %7lld %8lld\n", adm[t].threads, adm[t].rps,
+    printf("%-8s %-8s %10s %12s %10s %10s %10s %12s %7s %8s\n", "routers", "threads", "req/s", "predictor ms",
+           "ping med", "ping p99", "ping max", "hb read lag", "deaths", "replays");
+    for (int t = 0; t < N_ADM; t++)
+        printf("%-8d %-8d %10.2f %12.0f %9.2fms %9.2fms %9.2fms %10.1fms %7lld %8lld\n", adm[t].routers,
+               adm[t].threads, adm[t].rps,
                adm[t].pred_ms_med, adm[t].ping_med, adm[t].ping_p99, adm[t].ping_max, adm[t].hb_lag, adm[t].deaths,
                adm[t].replays);
     br_print_share(&sh);
     bl_csv_t csv;
-    if (bl_csv_open(&csv, o.csv, "what,threads,value,unit,openblas_core")) return 1;
-    for (int t = 0; t < 2; t++) {
+    if (bl_csv_open(&csv, o.csv, "what,routers,threads,value,unit,openblas_core")) return 1;
+    for (int t = 0; t < N_ADM; t++) {
         const char *core = ifp_blas_corename();
-        bl_csv_row(&csv, "admit_rps,%d,%.3f,req/s,%s", adm[t].threads, adm[t].rps, core);
-        bl_csv_row(&csv, "ping_median,%d,%.3f,ms,%s", adm[t].threads, adm[t].ping_med, core);
-        bl_csv_row(&csv, "ping_p99,%d,%.3f,ms,%s", adm[t].threads, adm[t].ping_p99, core);
-        bl_csv_row(&csv, "ping_max,%d,%.3f,ms,%s", adm[t].threads, adm[t].ping_max, core);
-        bl_csv_row(&csv, "hb_read_lag,%d,%.3f,ms,%s", adm[t].threads, adm[t].hb_lag, core);
-        bl_csv_row(&csv, "predictor_ms_median,%d,%.1f,ms,%s", adm[t].threads, adm[t].pred_ms_med, core);
+        int r = adm[t].routers, th = adm[t].threads;
+        bl_csv_row(&csv, "admit_rps,%d,%d,%.3f,req/s,%s", r, th, adm[t].rps, core);
+        bl_csv_row(&csv, "ping_median,%d,%d,%.3f,ms,%s", r, th, adm[t].ping_med, core);
+        bl_csv_row(&csv, "ping_p99,%d,%d,%.3f,ms,%s", r, th, adm[t].ping_p99, core);
+        bl_csv_row(&csv, "ping_max,%d,%d,%.3f,ms,%s", r, th, adm[t].ping_max, core);
+        bl_csv_row(&csv, "hb_read_lag,%d,%d,%.3f,ms,%s", r, th, adm[t].hb_lag, core);
+        bl_csv_row(&csv, "predictor_ms_median,%d,%d,%.1f,ms,%s", r, th, adm[t].pred_ms_med, core);
     }
     br_share_csv(&sh, &csv);
     if (bl_csv_close(&csv, 1)) return 1;
@@ -469,14 +502,20 @@ int main(int argc, char **argv) {
     bl_head_add(&h, "admit_rps_t1", "%.2f", adm[0].rps);
     bl_head_add(&h, "admit_rps_t2", "%.2f", adm[1].rps);
     bl_head_add(&h, "admit_speedup_t2", "%.2f", adm[0].rps > 0 ? adm[1].rps / adm[0].rps : 0);
-    double worst = adm[0].ping_max > adm[1].ping_max ? adm[0].ping_max : adm[1].ping_max;
-    double p99 = adm[0].ping_p99 > adm[1].ping_p99 ? adm[0].ping_p99 : adm[1].ping_p99;
-    double lag = adm[0].hb_lag > adm[1].hb_lag ? adm[0].hb_lag : adm[1].hb_lag;
+    bl_head_add(&h, "admit_rps_2routers", "%.2f", adm[2].rps);
+    bl_head_add(&h, "admit_2routers_vs_1", "%.2f", adm[0].rps > 0 ? adm[2].rps / adm[0].rps : 0);
+    double worst = 0, p99 = 0, lag = 0, deaths = 0, replays = 0;
+    for (int t = 0; t < N_ADM; t++) {
+        if (adm[t].ping_max > worst) worst = adm[t].ping_max;
+        if (adm[t].ping_p99 > p99) p99 = adm[t].ping_p99;
+        if (adm[t].hb_lag > lag) lag = adm[t].hb_lag;
+        deaths += (double)adm[t].deaths, replays += (double)adm[t].replays;
+    }
     bl_head_add(&h, "loop_ping_max_ms", "%.2f", worst);
     bl_head_add(&h, "loop_ping_p99_ms", "%.2f", p99);
     bl_head_add(&h, "hb_read_lag_max_ms", "%.1f", lag);
-    bl_head_add(&h, "deaths", "%.0f", (double)(adm[0].deaths + adm[1].deaths));
-    bl_head_add(&h, "replays", "%.0f", (double)(adm[0].replays + adm[1].replays));
+    bl_head_add(&h, "deaths", "%.0f", deaths);
+    bl_head_add(&h, "replays", "%.0f", replays);
     br_share_headline(&sh, &h);
     bl_head_print(&h);
     return 0;

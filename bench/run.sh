@@ -18,9 +18,10 @@
 #              --quick ~12 s).  Results: bench/results/predictor.{csv,txt,png}
 #   router     bench_router: the router with a paper-size (302M) predictor made by
 #              `ifp synth --predictor-for`: admission req/s at 1 and 2 predictor
-#              threads, the loop's answer time to Ping while the predictor is
-#              saturated, the heartbeat read lag, and predictor + routing as a
-#              share of TTFT at the 9B shape (~4 min; --quick ~1.5 min).
+#              threads and with two routers (active-active, 1 thread each), the
+#              loop's answer time to Ping while the predictor is saturated, the
+#              heartbeat read lag, and predictor + routing as a share of TTFT at
+#              the 9B shape (~5 min; --quick ~2 min).
 #              Results: bench/results/router.{csv,txt,png}, router.csv.pings.csv
 #   membw      bench_membw: DRAM read bandwidth at 1 and 2 threads
 #   load, sim  bench/run_load.sh, bench/run_sim.sh (see their headers)
