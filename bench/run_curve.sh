@@ -48,9 +48,11 @@ write_config() {
     local mode="$1" out="$2"
     {
         printf '[security]\ncurve = %s\nkeys = %s/keys\n\n' "$mode" "$work"
-        awk -v root="$root" -v fe="tcp://127.0.0.1:$port" -v be="tcp://127.0.0.1:$((port + 1))" '
-            /^[ \t]*frontend[ \t]*=/ { print "frontend = " fe; next }
-            /^[ \t]*backend[ \t]*=/ { print "backend = " be; next }
+        # router k (from 0) of local.ini on ports port + 2k, port + 2k + 1; no HTTP
+        awk -v root="$root" -v port="$port" '
+            /^[ \t]*frontend[ \t]*=/ { print "frontend = tcp://127.0.0.1:" port + 2 * nf++; next }
+            /^[ \t]*backend[ \t]*=/ { print "backend = tcp://127.0.0.1:" port + 2 * nb++ + 1; next }
+            /^[ \t]*http_listen[ \t]*=/ { print "http_listen = off"; next }
             { sub(/= \.\.\//, "= " root "/"); print }' deploy/local.ini
     } >"$out"
 }
@@ -69,7 +71,7 @@ for ((r = 1; r <= rounds; r++)); do
         plain=0
         [[ "$mode" == off ]] && plain=1
         for rate in "${rates[@]}"; do
-            ./build/bench/bench_load --router "tcp://127.0.0.1:$port" --keys "$work/keys" --plain "$plain" \
+            ./build/bench/bench_load --router "tcp://127.0.0.1:$port,tcp://127.0.0.1:$((port + 2))" --keys "$work/keys" --plain "$plain" \
                 --policy "curve-$mode" --rate "$rate" --duration "$duration" --drain-s "$drain" --seed "$r" \
                 --csv "$csv" | grep -v '^load ' || true
         done

@@ -8,6 +8,10 @@
 # runs bench_load at each rate, stops the cluster.  dense-only also turns
 # every group dense: the baseline is the same hardware serving the dense
 # model (with local.ini's clusters it would use one group of three).
+# The cluster has deploy/local.ini's two routers (active-active); bench_load
+# spreads its requests over both.  IFP_LOAD_ROUTERS="1 2" also runs every
+# policy with the second router's section removed (labelled POLICY@1router):
+# 2 routers vs 1 at the same load, one run.
 # Full: rates 8 16 32 48 req/s, 10 s each (~3.5 min).  --quick: rate 24, 6 s (~35 s).
 # Results: bench/results/load.csv (one row per policy x rate, replaced),
 # load_requests_POLICY_RATE.csv, load.png; the last line is the headline
@@ -26,6 +30,9 @@ if ((quick)); then rates=(24) duration=6 drain=10; else rates=(8 16 32 48) durat
 duration="${IFP_LOAD_DURATION:-$duration}"
 policies=(affinity round-robin least-loaded dense-only)
 [[ -n "${IFP_LOAD_POLICIES:-}" ]] && read -r -a policies <<<"$IFP_LOAD_POLICIES"
+router_counts=(2)
+[[ -n "${IFP_LOAD_ROUTERS:-}" ]] && read -r -a router_counts <<<"$IFP_LOAD_ROUTERS"
+for n in "${router_counts[@]}"; do [[ "$n" == 1 || "$n" == 2 ]] || ifp_die "IFP_LOAD_ROUTERS: $n (1 or 2)"; done
 
 [ "${IFP_BENCH_NATIVE:-0}" = 1 ] || ifp_set_openblas_coretype
 command -v mpirun >/dev/null || ifp_die "mpirun not found (apt-get install openmpi-bin)"
@@ -40,6 +47,7 @@ cmake -S . -B build >/dev/null
 cmake --build build --target bench_load ifp-router ifp-shard ifp -j"$(ifp_nproc)" >/dev/null
 
 results="$root/bench/results"
+((quick)) && results="$root/${IFP_BUILD_DIR:-build}/bench-quick" # never over the full runs' results
 mkdir -p "$results"
 work="$(mktemp -d "${TMPDIR:-/tmp}/ifp-load.XXXXXX")"
 export IFP_RUN_DIR="$work/run"
@@ -51,45 +59,57 @@ trap cleanup EXIT
 csv="$results/load.csv"
 rm -f "$csv" "$results"/load_requests_*.csv
 
-# write_config POLICY FILE: deploy/local.ini with that policy, private ipc
-# sockets and model paths made absolute (the config moves to $work).
+# write_config POLICY ROUTERS FILE: deploy/local.ini with that policy, its
+# first ROUTERS routers (each with private ipc sockets front<k>/back<k>, no
+# HTTP) and model paths made absolute (the config moves to $work).
 write_config() {
-    local policy="$1" out="$2" dense=0
+    local policy="$1" routers="$2" out="$3" dense=0
     [[ "$policy" == dense-only ]] && dense=1
-    awk -v pol="$policy" -v dir="$work" -v root="$root" -v dense="$dense" '
-        /^[ \t]*frontend[ \t]*=/ { print "frontend = ipc://" dir "/front"; next }
-        /^[ \t]*backend[ \t]*=/ { print "backend = ipc://" dir "/back"; next }
+    awk -v pol="$policy" -v dir="$work" -v root="$root" -v dense="$dense" -v keep="$routers" '
+        /^[ \t]*\[/ { skip = 0; if ($0 ~ /^[ \t]*\[router [^]]+\]/ && ++nr > keep) skip = 1 }
+        skip { next }
+        /^[ \t]*frontend[ \t]*=/ { print "frontend = ipc://" dir "/front" nr; next }
+        /^[ \t]*backend[ \t]*=/ { print "backend = ipc://" dir "/back" nr; next }
+        /^[ \t]*http_listen[ \t]*=/ { print "http_listen = off"; next }
         /^[ \t]*policy[ \t]*=/ { print "policy = " pol; next }
         /^[ \t]*cluster[ \t]*=/ && dense { print "cluster = dense"; next }
         { sub(/= \.\.\//, "= " root "/"); print }' deploy/local.ini >"$out"
     grep -q '^policy' "$out" || ifp_die "deploy/local.ini has no policy line"
+    fronts=""
+    for ((k = 1; k <= routers; k++)); do fronts+="${fronts:+,}ipc://$work/front$k"; done
+    grep -q "front$routers" "$out" || ifp_die "deploy/local.ini has fewer than $routers routers"
 }
 
 t_start=$SECONDS
 for policy in "${policies[@]}"; do
-    cfg="$work/$policy.ini"
-    write_config "$policy" "$cfg"
-    ifp_step "policy $policy: starting the local cluster"
-    deploy/local.sh start "$cfg" >"$work/start-$policy.log" 2>&1 || {
-        cat "$work/start-$policy.log" >&2
-        ifp_die "the local cluster did not start (logs in $IFP_RUN_DIR)"
-    }
-    for rate in "${rates[@]}"; do
-        ./build/bench/bench_load --router "ipc://$work/front" --policy "$policy" --rate "$rate" \
-            --duration "$duration" --drain-s "$drain" --seed 1 --csv "$csv" \
-            --per-request "$results/load_requests_${policy}_${rate}.csv" | grep -v '^load ' || true
+    for routers in "${router_counts[@]}"; do
+        label="$policy"
+        ((routers == 2)) || label="$policy@${routers}router"
+        cfg="$work/$label.ini"
+        write_config "$policy" "$routers" "$cfg"
+        ifp_step "policy $policy, $routers router(s): starting the local cluster"
+        deploy/local.sh start "$cfg" >"$work/start-$label.log" 2>&1 || {
+            cat "$work/start-$label.log" >&2
+            ifp_die "the local cluster did not start (logs in $IFP_RUN_DIR)"
+        }
+        for rate in "${rates[@]}"; do
+            ./build/bench/bench_load --router "$fronts" --policy "$label" --rate "$rate" \
+                --duration "$duration" --drain-s "$drain" --seed 1 --csv "$csv" \
+                --per-request "$results/load_requests_${label}_${rate}.csv" | grep -v '^load ' || true
+        done
+        deploy/local.sh stop "$cfg" >/dev/null
     done
-    deploy/local.sh stop >/dev/null
 done
 ifp_info "load runs took $((SECONDS - t_start)) s"
 
 if command -v gnuplot >/dev/null; then
-    gnuplot -e "csv='$csv'; out='$results/load.png'" bench/plot_load.gp && ifp_info "plot: bench/results/load.png"
+    gnuplot -e "csv='$csv'; out='$results/load.png'" bench/plot_load.gp && ifp_info "plot: $results/load.png"
 fi
 
 # Headline: each policy's figures at its highest measured rate.
 awk -F, 'NR > 1 {
         k = $1; gsub(/-/, "_", k)
+        sub(/@1router/, "_1router", k)
         if (k == "round_robin") k = "rr"; else if (k == "least_loaded") k = "ll"
         if (!(k in rate) || $2 + 0 >= rate[k]) { rate[k] = $2 + 0; tps[k] = $11; p99[k] = $15; hit[k] = $22; err[k] = $6 + $8 }
         if (!(k in seen)) { seen[k] = 1; order[n++] = k }
