@@ -54,9 +54,12 @@ int cl_dispatch(ifp_client_t *cl, cl_req_t *r, double now) {
 }
 
 void cl_dispatch_pending(ifp_client_t *cl, double now) {
+    int up = 0;
+    for (int k = 0; k < cl->n; k++) up |= cl_conn_up(&cl->r[k]);
+    if (!up) return;
     for (cl_req_t *r = cl->reqs.head, *next; r && cl->n_pending > 0; r = next) {
         next = r->next;
-        if (r->state == CL_PENDING && !cl_dispatch(cl, r, now)) break; /* no router takes it: none will */
+        if (r->state == CL_PENDING) cl_dispatch(cl, r, now); /* (in order: the oldest first) */
     }
 }
 
