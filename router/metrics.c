@@ -328,6 +328,8 @@ static const struct {
     {"auth_refused", "Client connections refused at the CURVE handshake, and messages from keys revoked since"},
     {"group_forged", "Group messages dropped: their connection's key is not that group's"},
     {"client_limited", "Requests refused because their client key was at its max_inflight"},
+    {"group_busy", "Work a group refused as busy (its slots taken by another router's work): placed again"},
+    {"resumed", "Requests that arrived with resume_tokens (a client's failover from another router)"},
 };
 
 static const char *const STAT_NAMES[] = {
