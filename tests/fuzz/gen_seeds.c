@@ -502,6 +502,72 @@ static void server_seeds(void) {
     put_pb("fuzz_wire_server", "progress.bin", &m.base);
 }
 
+/* A ServerMessage as fuzz_client's ROUTERs send it: the frame-split
+ * encoding of [body], or ["", body] with the delimiter frame. */
+static void put_to_client(const char *name, const Ifp__ServerMessage *m, int delim) {
+    size_t n = protobuf_c_message_get_packed_size(&m->base);
+    uint8_t *body = malloc(n ? n : 1), out[8192];
+    protobuf_c_message_pack(&m->base, body);
+    const void *p[2] = {"", body};
+    size_t len[2] = {0, n};
+    size_t k = ifp_fuzz_join_frames(p + !delim, len + !delim, delim ? 2 : 1, out, sizeof out);
+    if (!k) die(name, "frames too large");
+    put("fuzz_client", name, out, k);
+    free(body);
+}
+
+/* fuzz_client: messages about its requests in flight, "req-1" (streaming)
+ * and "req-2" (not). */
+static void client_lib_seeds(void) {
+    Ifp__ServerMessage m = IFP__SERVER_MESSAGE__INIT;
+    Ifp__TokenEvent ev = IFP__TOKEN_EVENT__INIT;
+    ev.id = "req-1", ev.index = 0, ev.token = 450, ev.text.data = (uint8_t *)" the", ev.text.len = 4;
+    ev.logprob = -0.75f;
+    m.msg_case = IFP__SERVER_MESSAGE__MSG_TOKEN;
+    m.token = &ev;
+    put_to_client("token-req1-0.bin", &m, 0);
+    put_to_client("token-req1-0-delim.bin", &m, 1);
+    Ifp__Progress pr = IFP__PROGRESS__INIT;
+    pr.id = "req-2", pr.tokens = 3;
+    m.msg_case = IFP__SERVER_MESSAGE__MSG_PROGRESS;
+    m.progress = &pr;
+    put_to_client("progress-req2.bin", &m, 0);
+    Ifp__Reply r = IFP__REPLY__INIT;
+    Ifp__Usage u = IFP__USAGE__INIT;
+    Ifp__Timings tm = IFP__TIMINGS__INIT;
+    int32_t prompt[] = {1, 9038, 2501, 263, 931}, toks[] = {450, 1150, 29889};
+    u.prompt_tokens = 5, u.completion_tokens = 3;
+    tm.queue_ms = 0.2, tm.predictor_ms = 1.5, tm.ttft_ms = 9.0, tm.total_ms = 30.0;
+    r.id = "req-2", r.n_prompt_tokens = 5, r.prompt_tokens = prompt, r.n_tokens = 3, r.tokens = toks;
+    r.text.data = (uint8_t *)" the robot.", r.text.len = 11, r.finish = IFP__FINISH_REASON__FINISH_EOS;
+    r.usage = &u, r.timings = &tm, r.group = "g0", r.cluster = 0, r.coverage = 0.98;
+    m.msg_case = IFP__SERVER_MESSAGE__MSG_REPLY;
+    m.reply = &r;
+    put_to_client("reply-req2.bin", &m, 0);
+    Ifp__Error e = IFP__ERROR__INIT;
+    e.id = "req-1", e.code = IFP__ERROR_CODE__ERR_OVERLOADED, e.message = "queue full (256 waiting)";
+    e.retry_after_ms = 250;
+    m.msg_case = IFP__SERVER_MESSAGE__MSG_ERROR;
+    m.error = &e;
+    put_to_client("error-overloaded-req1.bin", &m, 0);
+    e.id = "req-2", e.code = IFP__ERROR_CODE__ERR_INTERNAL, e.message = "the router is shutting down";
+    e.retry_after_ms = 0;
+    put_to_client("error-shutdown-req2.bin", &m, 0);
+    e.code = IFP__ERROR_CODE__ERR_DEADLINE, e.message = "deadline of 5000 ms passed";
+    put_to_client("error-deadline-req2.bin", &m, 0);
+    e.id = "req-9", e.code = IFP__ERROR_CODE__ERR_UNKNOWN_REQUEST, e.message = "no request 'req-9'";
+    put_to_client("error-unknown.bin", &m, 0);
+    Ifp__GroupStatus g0 = IFP__GROUP_STATUS__INIT, *gs[] = {&g0};
+    g0.name = "g0", g0.alive = 1, g0.seen = 1, g0.slots = 8, g0.free_slots = 7, g0.running = 1;
+    Ifp__Counter c0 = IFP__COUNTER__INIT, *cs[] = {&c0};
+    c0.name = "requests", c0.value = 2;
+    Ifp__Pong p = IFP__PONG__INIT;
+    p.id = "ping-7", p.inflight = 2, p.n_groups = 1, p.groups = gs, p.n_counters = 1, p.counters = cs;
+    m.msg_case = IFP__SERVER_MESSAGE__MSG_PONG;
+    m.pong = &p;
+    put_to_client("pong.bin", &m, 0);
+}
+
 void gen_seeds_router(void (*put)(const char *, const char *, const void *, size_t)); /* gen_seeds_router.c */
 void gen_seeds_http(void (*put)(const char *, const char *, const void *, size_t));   /* gen_seeds_http.c */
 void gen_seeds_gguf(void (*put)(const char *, const char *, const void *, size_t));   /* gen_seeds_gguf.c */
@@ -524,6 +590,7 @@ int main(int argc, char **argv) {
     group_seeds();
     router_seeds();
     server_seeds();
+    client_lib_seeds();
     gen_seeds_router(put);
     gen_seeds_http(put);
     gen_seeds_gguf(put);
