@@ -243,7 +243,7 @@ static int measure_admission(const br_opts_t *o, int threads, int routers, char 
     fclose(f);
     pid_t pid[BR_MAX_ROUTERS];
     for (int k = 0; k < routers; k++) {
-        char name[8];
+        char name[16];
         snprintf(name, sizeof name, "r%d", k + 1);
         if ((pid[k] = fork()) == 0) {
             if (!freopen(log[k], "w", stderr)) _exit(126);

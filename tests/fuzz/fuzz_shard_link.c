@@ -47,7 +47,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     int one = 1, linger = 0;
     zmq_setsockopt(router, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
     zmq_setsockopt(router, ZMQ_LINGER, &linger, sizeof linger);
-    if (zmq_bind(router, endpoint) || sh_routerlink_open(&link_, endpoint, "g0", 16, NULL, &err)) {
+    if (zmq_bind(router, endpoint) || sh_routerlink_open(&link_, zctx, endpoint, "g0", 16, 0, NULL, &err)) {
         fprintf(stderr, "fuzz_shard_link: cannot set up %s: %s\n", endpoint, err.msg[0] ? err.msg : zmq_strerror(errno));
         return 1;
     }
