@@ -109,8 +109,9 @@ fi
 # Headline: each policy's figures at its highest measured rate.
 awk -F, 'NR > 1 {
         k = $1; gsub(/-/, "_", k)
-        sub(/@1router/, "_1router", k)
+        one = sub(/@1router/, "", k)
         if (k == "round_robin") k = "rr"; else if (k == "least_loaded") k = "ll"
+        if (one) k = k "_1router"
         if (!(k in rate) || $2 + 0 >= rate[k]) { rate[k] = $2 + 0; tps[k] = $11; p99[k] = $15; hit[k] = $22; err[k] = $6 + $8 }
         if (!(k in seen)) { seen[k] = 1; order[n++] = k }
     }
