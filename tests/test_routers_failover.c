@@ -170,7 +170,7 @@ static int run_streams(fx_t *f, ifp_client_t *c, const char *tag, fault_t fault,
             if (s->n <= N_TOKENS) s->tokens[s->n] = t->token;
             s->n++;
             if (ev.router >= 0) s->routers_seen |= 1 << ev.router;
-            if (s->text_len + t->text.len < sizeof s->text) {
+            if (t->text.len && s->text_len + t->text.len < sizeof s->text) { /* (a piece may be empty: data NULL) */
                 memcpy(s->text + s->text_len, t->text.data, t->text.len);
                 s->text_len += t->text.len;
             }
