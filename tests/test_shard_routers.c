@@ -346,6 +346,9 @@ static void mr_close(mr_t *m) {
 /* Both links up: stage 0 heartbeated on each. */
 static void mr_wait_links(mr_t *m) {
     for (int k = 0; k < N_FR; k++) mr_heartbeats(m, k, 1);
+    /* the rank's stderr reaches the log through mpirun: it may lag the heartbeats */
+    double until = now_ms() + 20000;
+    while (!log_has(m, "serving 2 routers: ") && now_ms() < until) mr_pump(m, 50);
     assert_true(log_has(m, "serving 2 routers: "));
 }
 
